@@ -1,0 +1,82 @@
+// The source: a thin, signed CDB API client (the official SDK) that speaks in our error types.
+import http from 'node:http';
+import https from 'node:https';
+import * as tccdb from 'tencentcloud-sdk-nodejs/tencentcloud/services/cdb/index.js';
+import { Cdb2cosError } from '../errors.js';
+import type { Credentials } from '../types.js';
+
+/** What the catalog needs from CDB; tests may pass an in-memory one. */
+export interface CdbApi {
+  call(action: string, params: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>>;
+}
+
+export interface CdbClientOptions {
+  credentials: Credentials;
+  region: string;
+  /** "https://cdb.tencentcloudapi.com" or "http://127.0.0.1:9000"; undefined = the public endpoint. */
+  endpoint: string | undefined;
+  timeoutMs: number;
+}
+
+export function createCdbApi(opts: CdbClientOptions): CdbApi {
+  const url = new URL(opts.endpoint ?? 'https://cdb.tencentcloudapi.com');
+  const protocol = url.protocol === 'http:' ? 'http://' : 'https://';
+  // An explicit agent also stops the SDK from routing loopback traffic through $http_proxy.
+  const agent = protocol === 'http://' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
+  const client = new tccdb.cdb.v20170320.Client({
+    credential: { secretId: opts.credentials.secretId, secretKey: opts.credentials.secretKey, token: opts.credentials.token },
+    region: opts.region,
+    profile: {
+      httpProfile: {
+        endpoint: url.host,
+        protocol,
+        reqTimeout: Math.max(1, Math.ceil(opts.timeoutMs / 1000)),
+        agent,
+      },
+    },
+  });
+  return {
+    async call(action, params, signal) {
+      try {
+        // The generic request() is the one SDK entry point that takes an AbortSignal.
+        return (await client.request(action, params, { signal })) as Record<string, unknown>;
+      } catch (err) {
+        throw toCdbError(action, err, signal);
+      }
+    },
+  };
+}
+
+const PERMANENT_PREFIXES = ['AuthFailure', 'InvalidParameter', 'UnauthorizedOperation', 'OperationDenied', 'InvalidAction', 'MissingParameter', 'UnknownParameter', 'ResourceNotFound', 'UnsupportedOperation'];
+const RETRYABLE_PREFIXES = ['RequestLimitExceeded', 'InternalError', 'CdbError', 'ServiceUnavailable', 'ResourceUnavailable', 'FailedOperation.TimeoutError'];
+
+/** Maps an SDK failure to a Cdb2cosError whose code and retryability callers can ask about. */
+export function toCdbError(action: string, err: unknown, signal?: AbortSignal): Cdb2cosError {
+  if (signal?.aborted) return new Cdb2cosError('ERR_ABORTED', `${action} aborted`, { cause: err });
+  const e = err as { code?: string; message?: string; httpCode?: number; requestId?: string };
+  const code = typeof e.code === 'string' && e.code !== '' ? e.code : undefined;
+  const message = String(e.message ?? err);
+  const rid = e.requestId ? ` (RequestId ${e.requestId})` : '';
+  if (code !== undefined) {
+    const text = `CDB ${action}: ${code}: ${message}${rid}`;
+    if (code.startsWith('AuthFailure') || code.startsWith('UnauthorizedOperation')) {
+      return new Cdb2cosError(code.startsWith('AuthFailure') ? 'ERR_AUTH' : 'ERR_PERMISSION', text, { cause: err, serviceCode: code });
+    }
+    if (code === 'InvalidParameter.InstanceNotFound' || code.startsWith('ResourceNotFound')) {
+      return new Cdb2cosError('ERR_NOT_FOUND', text, { cause: err, serviceCode: code });
+    }
+    if (RETRYABLE_PREFIXES.some((p) => code.startsWith(p))) {
+      return new Cdb2cosError(code.startsWith('RequestLimitExceeded') ? 'ERR_THROTTLED' : 'ERR_SERVER', text, { cause: err, serviceCode: code, retryable: true });
+    }
+    if (PERMANENT_PREFIXES.some((p) => code.startsWith(p))) {
+      return new Cdb2cosError('ERR_REQUEST', text, { cause: err, serviceCode: code });
+    }
+    return new Cdb2cosError('ERR_SERVER', text, { cause: err, serviceCode: code, retryable: true });
+  }
+  if (typeof e.httpCode === 'number') {
+    const retryable = e.httpCode >= 500 || e.httpCode === 429;
+    return new Cdb2cosError(retryable ? 'ERR_SERVER' : 'ERR_REQUEST', `CDB ${action}: HTTP ${e.httpCode}${rid}`, { cause: err, retryable });
+  }
+  if (/timeout/i.test(message)) return new Cdb2cosError('ERR_TIMEOUT', `CDB ${action}: request timed out`, { cause: err, retryable: true });
+  return new Cdb2cosError('ERR_NETWORK', `CDB ${action}: ${message}`, { cause: err, retryable: true });
+}

@@ -1,0 +1,230 @@
+// The destination: cos-nodejs-sdk-v5's low-level calls, promisified, with a timeout on every request,
+// failures mapped to our error types, and the response headers we verify against (ETag, CRC64).
+import type { Readable } from 'node:stream';
+import COS from 'cos-nodejs-sdk-v5';
+import { Cdb2cosError } from '../errors.js';
+import type { Credentials } from '../types.js';
+
+export interface CosTarget {
+  bucket: string;
+  region: string;
+}
+
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: string;
+}
+
+export interface OpenUpload {
+  key: string;
+  uploadId: string;
+  initiated: string;
+}
+
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+  size: number;
+}
+
+export interface ObjectHead {
+  size: number;
+  etag: string;
+  crc64: string | undefined;
+  meta: Record<string, string>;
+}
+
+/** What the run needs from COS; the real one is built by createCosApi. */
+export interface CosApi {
+  headBucket(): Promise<void>;
+  listObjects(prefix: string): Promise<{ objects: ListedObject[]; pages: number }>;
+  headObject(key: string): Promise<ObjectHead | undefined>;
+  getObjectText(key: string): Promise<string | undefined>;
+  putObject(key: string, body: Readable | Buffer, size: number, headers: Record<string, string>): Promise<{ etag: string; crc64: string | undefined }>;
+  initUpload(key: string, headers: Record<string, string>): Promise<string>;
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Readable, size: number, md5Base64: string): Promise<{ etag: string; crc64: string | undefined }>;
+  listParts(key: string, uploadId: string): Promise<UploadedPart[]>;
+  complete(key: string, uploadId: string, parts: Array<{ partNumber: number; etag: string }>): Promise<{ etag: string; crc64: string | undefined }>;
+  abort(key: string, uploadId: string): Promise<void>;
+  listUploads(prefix: string): Promise<OpenUpload[]>;
+  deleteObject(key: string): Promise<void>;
+}
+
+export interface CosClientOptions extends CosTarget {
+  credentials: Credentials;
+  /** undefined = https://cos.<region>.myqcloud.com; else the connection goes to this address. */
+  endpoint: string | undefined;
+  timeoutMs: number;
+}
+
+type Cb = (err: unknown, data: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+type SdkFn = (params: Record<string, unknown>, cb: Cb) => void;
+
+export function createCosApi(opts: CosClientOptions): CosApi {
+  const sdkOpts: Record<string, unknown> = {
+    SecretId: opts.credentials.secretId,
+    SecretKey: opts.credentials.secretKey,
+    SecurityToken: opts.credentials.token,
+    // The SDK's default is no timeout at all: a stalled request would hang a cron job forever.
+    Timeout: opts.timeoutMs,
+    KeepAlive: true,
+    // We retry ourselves with backoff; switching to *.tencentcos.cn would bypass a configured endpoint.
+    AutoSwitchHost: false,
+  };
+  if (opts.endpoint !== undefined) {
+    const u = new URL(opts.endpoint);
+    // `Ip` keeps Host: <bucket>.cos.<region>.myqcloud.com (and its signature) while connecting to the
+    // endpoint; ForcePathStyle throws in SDK 3.0.0.
+    sdkOpts['Ip'] = u.host;
+    sdkOpts['Protocol'] = u.protocol;
+  }
+  const cos = new COS(sdkOpts as ConstructorParameters<typeof COS>[0]) as unknown as Record<string, SdkFn>;
+  const base = { Bucket: opts.bucket, Region: opts.region };
+
+  function call(op: string, params: Record<string, unknown>, what: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return new Promise((resolve, reject) => {
+      const fn = cos[op];
+      if (!fn) return reject(new Error(`COS SDK has no ${op}`));
+      fn.call(cos, { ...base, ...params }, (err, data) => (err ? reject(toCosError(op, what, err)) : resolve(data)));
+    });
+  }
+
+  return {
+    async headBucket() {
+      await call('headBucket', {}, opts.bucket);
+    },
+    async listObjects(prefix) {
+      const objects: ListedObject[] = [];
+      let marker = '';
+      let pages = 0;
+      for (;;) {
+        const data = await call('getBucket', { Prefix: prefix, Marker: marker, MaxKeys: 1000 }, prefix);
+        pages++;
+        const contents = (data.Contents ?? []) as Array<Record<string, string>>;
+        for (const c of contents) {
+          objects.push({ key: c['Key'] ?? '', size: Number(c['Size'] ?? 0), etag: c['ETag'] ?? '', lastModified: c['LastModified'] ?? '' });
+        }
+        const truncated = String(data.IsTruncated) === 'true';
+        if (!truncated || contents.length === 0) break;
+        marker = data.NextMarker || contents[contents.length - 1]?.['Key'] || '';
+      }
+      return { objects, pages };
+    },
+    async headObject(key) {
+      try {
+        const data = await call('headObject', { Key: key }, key);
+        const h = (data.headers ?? {}) as Record<string, string>;
+        const meta: Record<string, string> = {};
+        for (const [k, v] of Object.entries(h)) if (k.startsWith('x-cos-meta-')) meta[k.slice('x-cos-meta-'.length)] = v;
+        return { size: Number(h['content-length'] ?? 0), etag: h['etag'] ?? '', crc64: h['x-cos-hash-crc64ecma'], meta };
+      } catch (err) {
+        if (err instanceof Cdb2cosError && err.serviceCode === 'NoSuchKey') return undefined;
+        throw err;
+      }
+    },
+    async getObjectText(key) {
+      try {
+        const data = await call('getObject', { Key: key }, key);
+        return Buffer.isBuffer(data.Body) ? data.Body.toString('utf8') : String(data.Body ?? '');
+      } catch (err) {
+        if (err instanceof Cdb2cosError && err.serviceCode === 'NoSuchKey') return undefined;
+        throw err;
+      }
+    },
+    async putObject(key, body, size, headers) {
+      const data = await call('putObject', { Key: key, Body: body, ContentLength: size, Headers: { ...headers, 'Content-Length': String(size) } }, key);
+      const h = (data.headers ?? {}) as Record<string, string>;
+      return { etag: h['etag'] ?? data.ETag ?? '', crc64: h['x-cos-hash-crc64ecma'] };
+    },
+    async initUpload(key, headers) {
+      const data = await call('multipartInit', { Key: key, Headers: headers }, key);
+      if (!data.UploadId) throw new Cdb2cosError('ERR_SERVER', `COS InitiateMultipartUpload ${key}: no UploadId in reply`, { retryable: true });
+      return String(data.UploadId);
+    },
+    async uploadPart(key, uploadId, partNumber, body, size, md5Base64) {
+      const data = await call(
+        'multipartUpload',
+        { Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: size, Headers: { 'Content-Length': String(size), 'Content-MD5': md5Base64 } },
+        `${key} part ${partNumber}`,
+      );
+      const h = (data.headers ?? {}) as Record<string, string>;
+      return { etag: data.ETag ?? h['etag'] ?? '', crc64: h['x-cos-hash-crc64ecma'] };
+    },
+    async listParts(key, uploadId) {
+      const parts: UploadedPart[] = [];
+      let marker = '';
+      for (;;) {
+        const data = await call('multipartListPart', { Key: key, UploadId: uploadId, PartNumberMarker: marker, MaxParts: 1000 }, key);
+        const list = (data.Part ?? []) as Array<Record<string, string>>;
+        for (const p of list) parts.push({ partNumber: Number(p['PartNumber']), etag: p['ETag'] ?? '', size: Number(p['Size'] ?? 0) });
+        if (String(data.IsTruncated) !== 'true' || list.length === 0) break;
+        marker = String(data.NextPartNumberMarker ?? list[list.length - 1]?.['PartNumber'] ?? '');
+      }
+      return parts;
+    },
+    async complete(key, uploadId, parts) {
+      const data = await call('multipartComplete', { Key: key, UploadId: uploadId, Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) }, key);
+      const h = (data.headers ?? {}) as Record<string, string>;
+      return { etag: data.ETag ?? h['etag'] ?? '', crc64: h['x-cos-hash-crc64ecma'] };
+    },
+    async abort(key, uploadId) {
+      try {
+        await call('multipartAbort', { Key: key, UploadId: uploadId }, key);
+      } catch (err) {
+        if (err instanceof Cdb2cosError && err.serviceCode === 'NoSuchUpload') return;
+        throw err;
+      }
+    },
+    async listUploads(prefix) {
+      const uploads: OpenUpload[] = [];
+      let keyMarker = '';
+      let idMarker = '';
+      for (;;) {
+        const data = await call('multipartList', { Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker, MaxUploads: 1000 }, prefix);
+        const list = (data.Upload ?? []) as Array<Record<string, string>>;
+        for (const u of list) uploads.push({ key: u['Key'] ?? '', uploadId: u['UploadId'] ?? '', initiated: u['Initiated'] ?? '' });
+        if (String(data.IsTruncated) !== 'true' || list.length === 0) break;
+        keyMarker = data.NextKeyMarker ?? '';
+        idMarker = data.NextUploadIdMarker ?? '';
+      }
+      return uploads;
+    },
+    async deleteObject(key) {
+      await call('deleteObject', { Key: key }, key);
+    },
+  };
+}
+
+const RETRYABLE_CODES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed']);
+
+/** Maps an SDK failure to a Cdb2cosError; never includes the Authorization header or a signed URL. */
+export function toCosError(op: string, what: string, err: unknown): Cdb2cosError {
+  const e = err as { code?: string; statusCode?: number; message?: string; error?: { Code?: string; Message?: string; RequestId?: string } | string; headers?: Record<string, string> };
+  const body = typeof e.error === 'object' && e.error !== null ? e.error : undefined;
+  const serviceCode = body?.Code ?? (typeof e.code === 'string' && !/^\d+$/.test(e.code) ? e.code : undefined);
+  const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  const reqId = body?.RequestId ?? e.headers?.['x-cos-request-id'];
+  const detail = `${serviceCode ?? (status !== undefined ? `HTTP ${status}` : 'error')}${body?.Message ? `: ${body.Message}` : ''}`;
+  const text = `COS ${op} ${what}: ${detail}${reqId ? ` (RequestId ${reqId})` : ''}`;
+  const retryAfter = Number(e.headers?.['retry-after']);
+  const retryAfterMs = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined;
+  const o = { cause: err, serviceCode, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  if (serviceCode === 'NoSuchBucket') return new Cdb2cosError('ERR_NOT_FOUND', text, o);
+  if (serviceCode === 'NoSuchKey' || serviceCode === 'NoSuchUpload') return new Cdb2cosError('ERR_NOT_FOUND', text, o);
+  if (serviceCode === 'SignatureDoesNotMatch' || serviceCode === 'InvalidAccessKeyId' || serviceCode === 'InvalidSecretId' || serviceCode === 'ExpiredToken' || serviceCode === 'InvalidToken') {
+    return new Cdb2cosError('ERR_AUTH', text, o);
+  }
+  if (serviceCode === 'AccessDenied' || status === 403) {
+    return new Cdb2cosError(serviceCode === 'AccessDenied' && /expired/i.test(body?.Message ?? '') ? 'ERR_AUTH' : 'ERR_PERMISSION', text, o);
+  }
+  if (serviceCode === 'BadDigest') return new Cdb2cosError('ERR_VERIFY', text, { ...o, retryable: false });
+  if ((serviceCode !== undefined && RETRYABLE_CODES.has(serviceCode)) || (status !== undefined && status >= 500)) {
+    return new Cdb2cosError(serviceCode === 'SlowDown' ? 'ERR_THROTTLED' : 'ERR_SERVER', text, { ...o, retryable: true });
+  }
+  if (status !== undefined && status >= 400) return new Cdb2cosError('ERR_REQUEST', text, o);
+  const msg = String(e.message ?? err);
+  if (/timeout|ETIMEDOUT|ESOCKETTIMEDOUT/i.test(msg)) return new Cdb2cosError('ERR_TIMEOUT', `COS ${op} ${what}: request timed out`, { ...o, retryable: true });
+  return new Cdb2cosError('ERR_NETWORK', `COS ${op} ${what}: ${msg}`, { ...o, retryable: true });
+}

@@ -1,0 +1,248 @@
+// The emulated CDB's instances and their backups, binlogs and slow logs: what the CDB API lists and
+// the download server serves. Times are epoch ms; CDB shows them in UTC+8.
+import { createHash } from 'node:crypto';
+
+export type EmulatorItemType = 'data' | 'binlog' | 'slowlog';
+export const EMULATOR_ITEM_TYPES: readonly EmulatorItemType[] = ['data', 'binlog', 'slowlog'];
+
+/** What a test or the control API asks for; everything but type and size has a default. */
+export interface EmulatorItemSpec {
+  type: EmulatorItemType;
+  /** File name; default like CDB's (cdb-xxx_backup_20240101020000.xb, mysql-bin.000001, slow_query_2024-01-01.log). */
+  name?: string;
+  /** Bytes. */
+  size: number;
+  /** When the backup was taken / the file stored: a Date, epoch ms, ISO 8601, or "YYYY-MM-DD HH:mm:ss" (UTC+8). */
+  date?: Date | number | string;
+  /** Alternative to `date`: this many minutes before the emulator's now(). */
+  minutesAgo?: number;
+  /** Default SUCCESS (data), FINISHED (binlog, as the official example shows), SUCCESS (slowlog). */
+  status?: string;
+  /** 0 regular (default), 1 archive (listed, not downloadable), 2 standard (intranet only). */
+  cosStorageType?: number;
+  /** Data backups only: report an MD5 (default true); false → no MD5 field, as CDB sometimes does. */
+  md5?: boolean;
+  /** Data backups only: default from a counter. */
+  backupId?: number;
+  /** Data backups: "physical" (default) or "logical". */
+  backupType?: 'physical' | 'logical';
+  /** Data backups: "automatic" (default) or "manual". */
+  way?: 'automatic' | 'manual';
+  method?: 'full' | 'partial';
+  manualBackupName?: string;
+  /** Data backups: EncryptionFlag "on". */
+  encrypted?: boolean;
+  /** Binlogs: first event's time; default the previous binlog's finish time, else an hour before `date`. */
+  binlogStartTime?: Date | number | string;
+  /** Seed of the content; default derived from instance, type and name. */
+  seed?: string;
+}
+
+export interface EmulatorItem {
+  instance: string;
+  region: string;
+  type: EmulatorItemType;
+  name: string;
+  size: number;
+  /** Date as CDB lists it (snapshot time for data backups, storage time for binlogs). */
+  time: number;
+  status: string;
+  cosStorageType: number;
+  md5: boolean;
+  backupId: number | undefined;
+  backupType: 'physical' | 'logical';
+  way: 'automatic' | 'manual';
+  method: 'full' | 'partial';
+  manualBackupName: string;
+  encrypted: boolean;
+  startTime: number;
+  finishTime: number;
+  binlogStartTime: number | undefined;
+  binlogFinishTime: number | undefined;
+  /** 0..100 */
+  progress: number;
+  seed: string;
+  /** instance/type/name: unique, and the download URL's path. */
+  key: string;
+}
+
+export interface EmulatorInstance {
+  id: string;
+  region: string;
+}
+
+const UTC8_MS = 8 * 3600_000;
+
+/** "YYYY-MM-DD HH:mm:ss" in UTC+8, CDB's clock. */
+export function formatCdbTime(ms: number): string {
+  return new Date(ms + UTC8_MS).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** "YYYY-MM-DD" in UTC+8. */
+export function formatCdbDate(ms: number): string {
+  return formatCdbTime(ms).slice(0, 10);
+}
+
+/** Parses "YYYY-MM-DD HH:mm:ss" (or "YYYY-MM-DD") read as UTC+8; undefined when malformed. */
+export function parseCdbTime(s: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2}):(\d{2}))?$/.exec(s.trim());
+  if (m === null) return undefined;
+  const [, y, mo, d, h, mi, se] = m;
+  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h ?? 0), Number(mi ?? 0), Number(se ?? 0)) - UTC8_MS;
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function toMs(v: Date | number | string, what: string): number {
+  if (v instanceof Date) return v.getTime();
+  if (typeof v === 'number') return v;
+  const cdb = parseCdbTime(v);
+  if (cdb !== undefined && !v.includes('T')) return cdb;
+  const iso = Date.parse(v);
+  if (Number.isNaN(iso)) throw new RangeError(`${what}: not a date: ${JSON.stringify(v)}`);
+  return iso;
+}
+
+const compact = (ms: number): string => formatCdbTime(ms).replace(/[-: ]/g, '');
+
+export class Catalog {
+  readonly #instances = new Map<string, EmulatorInstance>();
+  readonly #items = new Map<string, EmulatorItem[]>();
+  readonly #now: () => number;
+  #nextBackupId = 480_000_001;
+  #binlogSeq = new Map<string, number>();
+
+  constructor(now: () => number) {
+    this.#now = now;
+  }
+
+  addInstance(id: string, region: string): EmulatorInstance {
+    const existing = this.#instances.get(id);
+    if (existing !== undefined) {
+      if (existing.region !== region) throw new Error(`instance ${id} already exists in ${existing.region}`);
+      return existing;
+    }
+    const inst = { id, region };
+    this.#instances.set(id, inst);
+    this.#items.set(id, []);
+    return inst;
+  }
+
+  instance(id: string): EmulatorInstance | undefined {
+    return this.#instances.get(id);
+  }
+
+  instances(): EmulatorInstance[] {
+    return [...this.#instances.values()];
+  }
+
+  /** Adds items to an existing instance; returns them as stored. */
+  add(instanceId: string, specs: readonly EmulatorItemSpec[]): EmulatorItem[] {
+    const inst = this.#instances.get(instanceId);
+    const list = this.#items.get(instanceId);
+    if (inst === undefined || list === undefined) throw new Error(`unknown instance ${instanceId}`);
+    const added: EmulatorItem[] = [];
+    // Binlogs chain (each starts where the previous ended), so place them oldest first.
+    const ordered = specs
+      .map((spec, i) => ({ spec, i, time: this.#timeOf(spec) }))
+      .sort((a, b) => (a.spec.type === 'binlog' && b.spec.type === 'binlog' ? a.time - b.time : a.i - b.i));
+    for (const { spec, time } of ordered) {
+      const item = this.#build(inst, list, spec, time);
+      list.push(item);
+      added.push(item);
+    }
+    return added;
+  }
+
+  /** The instance's items of one type, newest first (CDB's order in practice). */
+  list(instanceId: string, type: EmulatorItemType): EmulatorItem[] {
+    return (this.#items.get(instanceId) ?? [])
+      .filter((i) => i.type === type)
+      .sort((a, b) => b.time - a.time || (b.backupId ?? 0) - (a.backupId ?? 0) || (a.name < b.name ? 1 : -1));
+  }
+
+  /** Every item, in the order added. */
+  all(): EmulatorItem[] {
+    return [...this.#items.values()].flat();
+  }
+
+  find(instanceId: string, type: string, name: string): EmulatorItem | undefined {
+    return this.#items.get(instanceId)?.find((i) => i.type === type && i.name === name);
+  }
+
+  #timeOf(spec: EmulatorItemSpec): number {
+    if (spec.date !== undefined) return toMs(spec.date, 'date');
+    return this.#now() - (spec.minutesAgo ?? 0) * 60_000;
+  }
+
+  #build(inst: EmulatorInstance, list: EmulatorItem[], spec: EmulatorItemSpec, time: number): EmulatorItem {
+    if (!(spec.type === 'data' || spec.type === 'binlog' || spec.type === 'slowlog')) {
+      throw new RangeError(`item type must be data, binlog or slowlog: ${JSON.stringify(spec.type)}`);
+    }
+    if (!Number.isSafeInteger(spec.size) || spec.size < 0) throw new RangeError(`item size must be a whole number of bytes: ${spec.size}`);
+    const type = spec.type;
+    const backupType = spec.backupType ?? 'physical';
+    const taken = (name: string): boolean => list.some((i) => i.type === type && i.name === name);
+    let name = spec.name;
+    if (name === undefined) {
+      let base: string;
+      if (type === 'data') base = `${inst.id}_backup_${compact(time)}${backupType === 'physical' ? '.xb' : '.sql.gz'}`;
+      else if (type === 'binlog') {
+        const seq = (this.#binlogSeq.get(inst.id) ?? 0) + 1;
+        this.#binlogSeq.set(inst.id, seq);
+        base = `mysql-bin.${String(seq).padStart(6, '0')}`;
+      } else base = `slow_query_${formatCdbDate(time)}.log`;
+      name = base;
+      for (let n = 2; taken(name); n++) name = `${base}.${n}`;
+    } else if (taken(name)) {
+      throw new Error(`${inst.id} already has a ${type} item named ${name}`);
+    }
+    if (name === '' || name.includes('/')) throw new RangeError(`bad item name ${JSON.stringify(name)}`);
+
+    const status = spec.status ?? (type === 'binlog' ? 'FINISHED' : 'SUCCESS');
+    // A backup of N bytes "took" 60 s + N / 50 MB/s.
+    const duration = 60_000 + Math.round(spec.size / 50_000);
+    let backupId: number | undefined;
+    if (type === 'data') {
+      backupId = spec.backupId ?? this.#nextBackupId++;
+      if (backupId >= this.#nextBackupId) this.#nextBackupId = backupId + 1;
+    }
+    let binlogStartTime: number | undefined;
+    let binlogFinishTime: number | undefined;
+    if (type === 'binlog') {
+      binlogFinishTime = time;
+      if (spec.binlogStartTime !== undefined) binlogStartTime = toMs(spec.binlogStartTime, 'binlogStartTime');
+      else {
+        const previous = list
+          .filter((i) => i.type === 'binlog' && i.binlogFinishTime !== undefined && i.binlogFinishTime <= time)
+          .reduce<number | undefined>((acc, i) => Math.max(acc ?? -Infinity, i.binlogFinishTime!), undefined);
+        binlogStartTime = previous !== undefined && time - previous < 86_400_000 ? previous : time - 3600_000;
+      }
+    }
+    const running = status === 'RUNNING';
+    const key = `${inst.id}/${type}/${name}`;
+    return {
+      instance: inst.id,
+      region: inst.region,
+      type,
+      name,
+      size: spec.size,
+      time,
+      status,
+      cosStorageType: spec.cosStorageType ?? 0,
+      md5: type === 'data' && (spec.md5 ?? true),
+      backupId,
+      backupType,
+      way: spec.way ?? (spec.manualBackupName !== undefined ? 'manual' : 'automatic'),
+      method: spec.method ?? 'full',
+      manualBackupName: spec.manualBackupName ?? '',
+      encrypted: spec.encrypted ?? false,
+      startTime: type === 'binlog' ? binlogStartTime! : time,
+      finishTime: running ? 0 : type === 'binlog' ? time : time + duration,
+      binlogStartTime,
+      binlogFinishTime,
+      progress: running ? 42 : 100,
+      seed: spec.seed ?? createHash('sha256').update(key).digest('hex').slice(0, 32),
+      key,
+    };
+  }
+}

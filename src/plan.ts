@@ -1,0 +1,144 @@
+// Pure: which items to copy, where each lands, and why the others are left alone.
+import type { BackupType, CatalogItem } from './types.js';
+
+export interface KnownObject {
+  size: number;
+  etag: string;
+  /** CRC64 recorded by a verified copy (manifest or the object's own metadata), when known. */
+  crc64?: string | undefined;
+  /** CDB's MD5 recorded with it, when CDB gave one. */
+  md5?: string | undefined;
+  /** True when the record comes from a verified copy of ours (manifest or metadata). */
+  verified: boolean;
+}
+
+export type SkipReason = 'already-copied' | 'running' | 'archived' | 'failed-at-source' | 'outside-window';
+
+export interface PlannedCopy {
+  item: CatalogItem;
+  key: string;
+}
+
+export interface Plan {
+  copy: PlannedCopy[];
+  skip: Array<{ item: CatalogItem; key: string; reason: SkipReason }>;
+  /** Items whose object is listed but needs a HEAD to tell whether it is a verified copy. */
+  check: PlannedCopy[];
+}
+
+export interface PlanOptions {
+  since?: number | undefined;
+  until?: number | undefined;
+  prefix: string;
+  keyTemplate: string;
+}
+
+const FINISHED = new Set(['SUCCESS', 'FINISHED']);
+
+/** The key's date part: the item's date as CDB shows it (UTC+8), YYYY-MM-DD. */
+export function renderKey(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id'>): string {
+  const date = item.date.slice(0, 10) || 'undated';
+  return template.replace(/\{(prefix|instance|type|date|name|id)\}/g, (_, v: string) => {
+    switch (v) {
+      case 'prefix':
+        return prefix;
+      case 'instance':
+        return item.instance;
+      case 'type':
+        return item.type;
+      case 'date':
+        return date;
+      case 'name':
+        return item.name;
+      default:
+        return item.id;
+    }
+  });
+}
+
+/** The longest key prefix shared by every object of an instance: what to list in the bucket. */
+export function listPrefix(template: string, prefix: string, instance: string): string {
+  const rendered = template.replace(/\{prefix\}/g, prefix).replace(/\{instance\}/g, instance);
+  const cut = rendered.indexOf('{');
+  const head = cut === -1 ? rendered : rendered.slice(0, cut);
+  const slash = head.lastIndexOf('/');
+  return slash === -1 ? '' : head.slice(0, slash + 1);
+}
+
+/** True when the listed object is the verified copy of this item: same size, same recorded checksum. */
+export function isSameCopy(item: CatalogItem, obj: KnownObject): boolean {
+  if (!obj.verified || obj.size !== item.size || obj.crc64 === undefined) return false;
+  if (item.md5 !== undefined && obj.md5 !== undefined && obj.md5 !== item.md5) return false;
+  return true;
+}
+
+export function planCopies(items: CatalogItem[], existing: Map<string, KnownObject>, listed: Map<string, { size: number; etag: string }>, opts: PlanOptions): Plan {
+  const plan: Plan = { copy: [], skip: [], check: [] };
+  for (const item of items) {
+    const key = renderKey(opts.keyTemplate, opts.prefix, item);
+    if (!inWindow(item, opts)) {
+      plan.skip.push({ item, key, reason: 'outside-window' });
+      continue;
+    }
+    if (item.status === 'RUNNING' || item.status === '' || item.status === 'UPLOADING') {
+      plan.skip.push({ item, key, reason: 'running' });
+      continue;
+    }
+    if (!FINISHED.has(item.status)) {
+      plan.skip.push({ item, key, reason: 'failed-at-source' });
+      continue;
+    }
+    if (item.cosStorageType === 1) {
+      plan.skip.push({ item, key, reason: 'archived' });
+      continue;
+    }
+    const inBucket = listed.get(key);
+    if (inBucket !== undefined && inBucket.size === item.size) {
+      const known = existing.get(key);
+      // The manifest entry only counts while the listing shows the very object it describes.
+      if (known !== undefined && known.etag === inBucket.etag && isSameCopy(item, known)) {
+        plan.skip.push({ item, key, reason: 'already-copied' });
+      } else {
+        plan.check.push({ item, key });
+      }
+      continue;
+    }
+    plan.copy.push({ item, key });
+  }
+  // Oldest first: if a run is cut short, the gap left is at the recent end, which the next run fills.
+  plan.copy.sort((a, b) => a.item.time - b.item.time || a.key.localeCompare(b.key));
+  return plan;
+}
+
+function inWindow(item: CatalogItem, opts: PlanOptions): boolean {
+  if (opts.since === undefined && opts.until === undefined) return true;
+  if (!Number.isFinite(item.time)) return true;
+  if (opts.since !== undefined && item.time < opts.since && !(item.type === 'binlog' && spansSince(item, opts.since))) return false;
+  if (opts.until !== undefined && item.time > opts.until) return false;
+  return true;
+}
+
+function spansSince(_item: CatalogItem, _since: number): boolean {
+  // The API was asked with ContainsMinStartTime, so a binlog it returns starting before `since`
+  // holds events after it: keep it.
+  return true;
+}
+
+/** x-cos-meta-* recording where an object came from; values are URI-encoded (headers are ASCII). */
+export function originMetadata(item: CatalogItem, crc64: string | undefined): Record<string, string> {
+  const meta: Record<string, string> = {
+    'x-cos-meta-cdb2cos-instance': item.instance,
+    'x-cos-meta-cdb2cos-type': item.type,
+    'x-cos-meta-cdb2cos-backup-id': encodeURIComponent(item.id),
+    'x-cos-meta-cdb2cos-backup-date': encodeURIComponent(item.date),
+    'x-cos-meta-cdb2cos-size': String(item.size),
+
+  };
+  // A multipart upload starts before the whole file is staged, so its CRC64 is not known yet: the
+  // manifest records it, and the object's own x-cos-hash-crc64ecma is checked against it.
+  if (crc64 !== undefined) meta['x-cos-meta-cdb2cos-crc64'] = crc64;
+  if (item.md5 !== undefined) meta['x-cos-meta-cdb2cos-md5'] = item.md5;
+  return meta;
+}
+
+export const TYPE_ORDER: readonly BackupType[] = ['data', 'binlog', 'slowlog'];

@@ -1,0 +1,437 @@
+// One item, end to end: ranged downloads into the staging file feed a multipart upload part by part,
+// while the whole file's MD5 is checked against CDB's and the object's CRC64 against what was staged.
+//
+// Memory: per download connection one chunk in flight (~64 KiB + undici's socket buffer); per part
+// upload one read buffer of UPLOAD_READ_BUFFER bytes. A run therefore holds at most
+//   maxConnections × ~128 KiB + uploadConcurrency × UPLOAD_READ_BUFFER (+ the MD5 follower's buffer)
+// whatever the item's size: parts are streamed from the staged file, never held whole in memory.
+import { createReadStream } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Dispatcher } from 'undici';
+import type { CosApi } from '../cos/client.js';
+import { Cdb2cosError, isRetryable } from '../errors.js';
+import { crc64Combine, crc64ToString } from '../hash/crc64.js';
+import { createMd5 } from '../hash/md5.js';
+import type { Logger } from '../log.js';
+import { originMetadata } from '../plan.js';
+import { withRetry } from '../retry.js';
+import type { CatalogItem } from '../types.js';
+import { downloadSpan } from './download.js';
+import { choosePartSize, partRanges, type PartRange } from './part-size.js';
+import type { RateLimiter, Semaphore } from './rate-limit.js';
+import { fingerprint, readState, removeStaged, stagedPaths, writeState, type ItemState } from './staging.js';
+
+/** Read buffer of a part upload streamed from the staged file. */
+export const UPLOAD_READ_BUFFER = 1024 * 1024;
+/** Read buffer of the sequential MD5 pass over the staged file. */
+const MD5_READ_BUFFER = 1024 * 1024;
+/** How often the resume state is written at most while parts complete. */
+const STATE_WRITE_INTERVAL_MS = 500;
+/** Attempts at a part whose upload COS rejected as corrupt (BadDigest, CRC64 mismatch). */
+const PART_INTEGRITY_ATTEMPTS = 3;
+
+export interface DiskGuard {
+  /** Reserves staging space for `bytes` more bytes, or throws ERR_DISK_FULL. */
+  reserve(bytes: number): Promise<() => void>;
+}
+
+export interface CopyDeps {
+  cos: CosApi;
+  dispatcher: Dispatcher;
+  /** Download connections of the whole run. */
+  connections: Semaphore;
+  /** Part uploads in flight over the whole run. */
+  uploads: Semaphore;
+  limiter?: RateLimiter | undefined;
+  disk: DiskGuard;
+  log: Logger;
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random: () => number;
+  signal: AbortSignal;
+}
+
+export interface CopySettings {
+  stagingDir: string;
+  connectionsPerItem: number;
+  /** 0 = automatic. */
+  partSize: number;
+  timeoutMs: number;
+  retryBudgetMs: number;
+  storageClass: string;
+  sse?: string | undefined;
+  kmsKeyId?: string | undefined;
+  tags?: string | undefined;
+}
+
+export interface CopyRequest {
+  item: CatalogItem;
+  key: string;
+  /** The item's current download URL. */
+  url: () => Promise<string>;
+  /** Lists again to get a fresh URL (after a 403 for an expired one). */
+  refreshUrl: () => Promise<void>;
+}
+
+export interface CopyResult {
+  key: string;
+  size: number;
+  etag: string;
+  crc64: string;
+  md5: string | undefined;
+  parts: number;
+  bytesDownloaded: number;
+  bytesUploaded: number;
+  /** Parts found already staged or already in COS from an earlier run. */
+  partsResumed: number;
+}
+
+export async function copyItem(req: CopyRequest, settings: CopySettings, deps: CopyDeps): Promise<CopyResult> {
+  const { item, key } = req;
+  const log = deps.log;
+  const paths = stagedPaths(settings.stagingDir, item);
+  const deadline = deps.now() + settings.retryBudgetMs;
+  const itemCtl = new AbortController();
+  const signal = AbortSignal.any([deps.signal, itemCtl.signal]);
+  const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+    withRetry(() => fn(), {
+      isRetryable,
+      retryAfterMs: (e) => (e instanceof Cdb2cosError ? e.retryAfterMs : undefined),
+      budgetMs: Math.max(0, deadline - deps.now()),
+      now: deps.now,
+      sleep: deps.sleep,
+      random: deps.random,
+      signal,
+      onRetry: ({ attempt, delayMs, err }) => log.warn({ what, attempt, delayMs, err: errInfo(err) }, 'retrying'),
+    });
+
+  const partSize = choosePartSize(item.size, settings.partSize);
+  const ranges = partRanges(item.size, partSize);
+  const fp = fingerprint(item);
+  let state = await readState(paths.state);
+  if (state && (state.fingerprint !== fp || state.partSize !== partSize || state.key !== key)) {
+    log.warn({ key }, 'source changed; staged copy discarded');
+    if (state.uploadId) await deps.cos.abort(state.key, state.uploadId).catch(() => undefined);
+    await removeStaged(paths);
+    state = undefined;
+  }
+  if (state?.verified) {
+    // A run ended after the object was verified but before the manifest recorded it.
+    const head = await retry('head', () => deps.cos.headObject(key));
+    if (head && head.size === item.size && head.crc64 === state.verified.crc64) {
+      log.info({ key }, 'verified copy found from an earlier run');
+      return { key, size: item.size, etag: head.etag, crc64: state.verified.crc64, md5: item.md5, parts: ranges.length, bytesDownloaded: 0, bytesUploaded: 0, partsResumed: ranges.length };
+    }
+    await removeStaged(paths);
+    state = undefined;
+  }
+  const st: ItemState = state ?? { version: 1, fingerprint: fp, key, size: item.size, partSize, downloaded: {}, uploaded: {} };
+  let partsResumed = 0;
+
+  await mkdir(dirname(paths.data), { recursive: true });
+  let file: FileHandle;
+  try {
+    file = await open(paths.data, 'r+');
+    const size = (await file.stat()).size;
+    if (size !== item.size) await file.truncate(item.size);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, paths.data);
+    file = await open(paths.data, 'w+').catch((e) => {
+      throw ioError(e, paths.data);
+    });
+    st.downloaded = {};
+    // Sparse: the blocks are allocated as parts arrive; the free-space check below reserves them.
+    await file.truncate(item.size);
+  }
+
+  let stateTimer: NodeJS.Timeout | undefined;
+  let stateWrite: Promise<void> = Promise.resolve();
+  const saveState = (now = false): Promise<void> => {
+    if (now) {
+      if (stateTimer) clearTimeout(stateTimer);
+      stateTimer = undefined;
+      stateWrite = stateWrite.then(() => writeState(paths.state, st)).catch(() => undefined);
+      return stateWrite;
+    }
+    stateTimer ??= setTimeout(() => {
+      stateTimer = undefined;
+      stateWrite = stateWrite.then(() => writeState(paths.state, st)).catch(() => undefined);
+    }, STATE_WRITE_INTERVAL_MS);
+    return stateWrite;
+  };
+
+  let bytesDownloaded = 0;
+  let bytesUploaded = 0;
+  const stagedBytes = ranges.filter((r) => st.downloaded[r.partNumber]).reduce((s, r) => s + (r.end - r.start), 0);
+  partsResumed += Object.keys(st.downloaded).length;
+  const releaseDisk = await deps.disk.reserve(item.size - stagedBytes);
+
+  const downloadPart = async (r: PartRange): Promise<void> => {
+    const release = await deps.connections.acquire(signal);
+    try {
+      const t0 = deps.now();
+      const res = await downloadSpan({
+        url: req.url,
+        refresh: req.refreshUrl,
+        start: r.start,
+        end: r.end,
+        file,
+        dispatcher: deps.dispatcher,
+        limiter: deps.limiter,
+        signal,
+        timeoutMs: settings.timeoutMs,
+        retry: (fn) => retry(`download part ${r.partNumber}`, fn),
+      });
+      bytesDownloaded += res.bytesReceived;
+      st.downloaded[r.partNumber] = { md5: res.md5, crc64: crc64ToString(res.crc64) };
+      void saveState();
+      log.debug({ key, part: r.partNumber, bytes: r.end - r.start, ms: deps.now() - t0 }, 'part downloaded');
+    } finally {
+      release();
+    }
+  };
+
+  try {
+    // Hash of everything staged, once every part is on disk.
+    const combinedCrc = (): string => {
+      let crc = 0n;
+      for (const r of ranges) {
+        const p = st.downloaded[r.partNumber];
+        if (!p) throw new Error(`part ${r.partNumber} missing`);
+        crc = crc64Combine(crc, BigInt(p.crc64), r.end - r.start);
+      }
+      return crc64ToString(crc);
+    };
+
+    if (ranges.length === 1) {
+      const r = ranges[0]!;
+      const t0 = deps.now();
+      if (!st.downloaded[1]) await downloadPart(r);
+      const part = st.downloaded[1]!;
+      if (item.md5 !== undefined && part.md5 !== item.md5) throw md5Mismatch(item, part.md5);
+      log.info({ key, bytes: item.size, ms: deps.now() - t0 }, 'downloaded');
+      const crc64 = part.crc64;
+      const headers = objectHeaders(item, settings, crc64);
+      const t1 = deps.now();
+      let put: { etag: string; crc64: string | undefined } | undefined;
+      for (let attempt = 1; ; attempt++) {
+        put = await retry('put', async () => {
+          const release = await deps.uploads.acquire(signal);
+          try {
+            bytesUploaded += item.size;
+            const body = item.size === 0 ? Buffer.alloc(0) : createReadStream(paths.data, { highWaterMark: UPLOAD_READ_BUFFER });
+            return await deps.cos.putObject(key, body, item.size, { ...headers, 'Content-MD5': Buffer.from(part.md5, 'hex').toString('base64') });
+          } finally {
+            release();
+          }
+        });
+        const got = put.crc64 ?? (await retry('head', () => deps.cos.headObject(key)))?.crc64;
+        if (got === crc64) break;
+        log.warn({ key, expected: crc64, got, attempt }, 'crc64 mismatch after upload');
+        if (attempt >= 2) {
+          await deps.cos.deleteObject(key).catch(() => undefined);
+          throw new Cdb2cosError('ERR_VERIFY', `${key}: CRC64 of the uploaded object (${got ?? 'none'}) differs from the staged file's (${crc64}); object removed`);
+        }
+      }
+      log.info({ key, bytes: item.size, ms: deps.now() - t1 }, 'uploaded');
+      st.verified = { crc64, etag: put.etag };
+      await saveState(true);
+      await file.close().catch(() => undefined);
+      await removeStaged({ data: paths.data });
+      return { key, size: item.size, etag: put.etag, crc64, md5: item.md5, parts: 1, bytesDownloaded, bytesUploaded, partsResumed };
+    }
+
+    // Multipart: continue the earlier run's upload when COS still has it.
+    if (st.uploadId) {
+      try {
+        const listed = await retry('list parts', () => deps.cos.listParts(key, st.uploadId!));
+        st.uploaded = {};
+        for (const p of listed) {
+          const d = st.downloaded[p.partNumber];
+          const r = ranges[p.partNumber - 1];
+          if (d && r && p.etag.replace(/"/g, '') === d.md5 && p.size === r.end - r.start) st.uploaded[p.partNumber] = p.etag;
+        }
+        partsResumed += Object.keys(st.uploaded).length;
+        log.info({ key, partsStaged: Object.keys(st.downloaded).length, partsUploaded: Object.keys(st.uploaded).length }, 'resumed');
+      } catch (err) {
+        if (!(err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND')) throw err;
+        st.uploadId = undefined;
+        st.uploaded = {};
+      }
+    }
+    if (!st.uploadId) {
+      st.uploadId = await retry('initiate', () => deps.cos.initUpload(key, objectHeaders(item, settings, undefined)));
+      st.uploaded = {};
+      await saveState(true);
+    }
+    const uploadId = st.uploadId;
+
+    // Parts flow: download queue → (on disk) → upload; each part uploaded as soon as it is staged.
+    const waiters = new Map<number, Array<() => void>>();
+    const staged = (n: number): Promise<void> =>
+      st.downloaded[n] ? Promise.resolve() : new Promise((resolve) => waiters.set(n, [...(waiters.get(n) ?? []), resolve]));
+    const markStaged = (n: number): void => {
+      for (const w of waiters.get(n) ?? []) w();
+      waiters.delete(n);
+    };
+    let failure: unknown;
+    const fail = (err: unknown): void => {
+      failure ??= err;
+      itemCtl.abort(err);
+      for (const ws of waiters.values()) for (const w of ws) w();
+    };
+
+    const t0 = deps.now();
+    const toDownload = ranges.filter((r) => !st.downloaded[r.partNumber]);
+    let nextDownload = 0;
+    const downloadWorker = async (): Promise<void> => {
+      while (!signal.aborted && nextDownload < toDownload.length) {
+        const r = toDownload[nextDownload++]!;
+        await downloadPart(r);
+        markStaged(r.partNumber);
+      }
+    };
+    const workers = Math.max(1, Math.min(settings.connectionsPerItem, toDownload.length));
+    const downloads = Promise.all(Array.from({ length: workers }, () => downloadWorker().catch(fail))).then(() => {
+      if (!failure) log.info({ key, bytes: item.size, parts: ranges.length, ms: deps.now() - t0 }, 'downloaded');
+    });
+
+    const uploadOne = async (r: PartRange): Promise<void> => {
+      await staged(r.partNumber);
+      if (signal.aborted) return;
+      for (let attempt = 1; ; attempt++) {
+        const part = st.downloaded[r.partNumber]!;
+        const size = r.end - r.start;
+        try {
+          const res = await retry(`upload part ${r.partNumber}`, async () => {
+            const release = await deps.uploads.acquire(signal);
+            try {
+              bytesUploaded += size;
+              const body = createReadStream(paths.data, { start: r.start, end: r.end - 1, highWaterMark: UPLOAD_READ_BUFFER });
+              return await deps.cos.uploadPart(key, uploadId, r.partNumber, body, size, Buffer.from(part.md5, 'hex').toString('base64'));
+            } finally {
+              release();
+            }
+          });
+          if (res.etag.replace(/"/g, '') !== part.md5) {
+            throw new Cdb2cosError('ERR_VERIFY', `${key} part ${r.partNumber}: ETag ${res.etag} differs from the staged part's MD5 ${part.md5}`);
+          }
+          if (res.crc64 !== undefined && res.crc64 !== part.crc64) {
+            throw new Cdb2cosError('ERR_VERIFY', `${key} part ${r.partNumber}: COS stored CRC64 ${res.crc64}, staged part has ${part.crc64}`);
+          }
+          st.uploaded[r.partNumber] = res.etag;
+          void saveState();
+          return;
+        } catch (err) {
+          if (!(err instanceof Cdb2cosError && err.code === 'ERR_VERIFY') || attempt >= PART_INTEGRITY_ATTEMPTS || signal.aborted) throw err;
+          log.warn({ key, part: r.partNumber, attempt, err: errInfo(err) }, 'part failed verification; sending it again');
+          if (err.serviceCode === 'BadDigest') {
+            // The staged bytes no longer match what was downloaded (disk trouble, a crash mid-write): fetch them again.
+            delete st.downloaded[r.partNumber];
+            await downloadPart(r);
+          }
+        }
+      }
+    };
+
+    const uploadAll = async (parts: PartRange[]): Promise<void> => {
+      await Promise.all(parts.map((r) => uploadOne(r).catch(fail)));
+    };
+    const md5Check = item.md5 !== undefined ? checkMd5(item, ranges, staged, paths.data, signal).catch(fail) : Promise.resolve();
+    await Promise.all([downloads, uploadAll(ranges.filter((r) => !st.uploaded[r.partNumber])), md5Check]);
+    if (failure) throw failure;
+    await saveState(true);
+
+    const expected = combinedCrc();
+    st.expectedCrc64 = expected;
+    let done: { etag: string; crc64: string | undefined } | undefined;
+    let currentUploadId = uploadId;
+    for (let attempt = 1; ; attempt++) {
+      const t1 = deps.now();
+      const parts = ranges.map((r) => ({ partNumber: r.partNumber, etag: st.uploaded[r.partNumber]! }));
+      done = await retry('complete', () => deps.cos.complete(key, currentUploadId, parts));
+      const got = done.crc64 ?? (await retry('head', () => deps.cos.headObject(key)))?.crc64;
+      if (got === expected) {
+        log.info({ key, bytes: item.size, parts: ranges.length, ms: deps.now() - t0, completeMs: deps.now() - t1 }, 'uploaded');
+        break;
+      }
+      log.warn({ key, expected, got, attempt }, 'crc64 mismatch after complete');
+      if (attempt >= 2) {
+        await deps.cos.deleteObject(key).catch(() => undefined);
+        st.uploadId = undefined;
+        await saveState(true);
+        throw new Cdb2cosError('ERR_VERIFY', `${key}: CRC64 of the completed object (${got ?? 'none'}) differs from the staged file's (${expected}); object removed`);
+      }
+      // Send every part again under a new upload; the staged file is still here.
+      currentUploadId = await retry('initiate', () => deps.cos.initUpload(key, objectHeaders(item, settings, undefined)));
+      st.uploadId = currentUploadId;
+      st.uploaded = {};
+      await saveState(true);
+      await uploadAll(ranges);
+      if (failure) throw failure;
+    }
+    st.verified = { crc64: expected, etag: done.etag };
+    st.uploadId = undefined;
+    await saveState(true);
+    await file.close().catch(() => undefined);
+    await removeStaged({ data: paths.data });
+    return { key, size: item.size, etag: done.etag, crc64: expected, md5: item.md5, parts: ranges.length, bytesDownloaded, bytesUploaded, partsResumed };
+  } catch (err) {
+    itemCtl.abort(err);
+    if (stateTimer) clearTimeout(stateTimer);
+    await stateWrite;
+    await file.close().catch(() => undefined);
+    if (err instanceof Cdb2cosError && err.code === 'ERR_VERIFY' && err.message.includes('MD5 of the download')) {
+      // The source bytes themselves were wrong: nothing staged or uploaded is worth keeping.
+      if (st.uploadId) await deps.cos.abort(key, st.uploadId).catch(() => undefined);
+      await removeStaged(paths);
+    } else {
+      // Keep the staged parts and the open multipart upload for the next run.
+      await writeState(paths.state, st).catch(() => undefined);
+    }
+    throw err;
+  } finally {
+    if (stateTimer) clearTimeout(stateTimer);
+    releaseDisk();
+  }
+}
+
+/** Reads the staged file in order as its parts land and compares its MD5 with the one CDB reported. */
+async function checkMd5(item: CatalogItem, ranges: PartRange[], staged: (n: number) => Promise<void>, path: string, signal: AbortSignal): Promise<void> {
+  const md5 = createMd5();
+  for (const r of ranges) {
+    await staged(r.partNumber);
+    if (signal.aborted) return;
+    if (r.end === r.start) continue;
+    const s = createReadStream(path, { start: r.start, end: r.end - 1, highWaterMark: MD5_READ_BUFFER });
+    for await (const chunk of s as AsyncIterable<Buffer>) md5.update(chunk);
+  }
+  const got = md5.digestHex();
+  if (got !== item.md5) throw md5Mismatch(item, got);
+}
+
+function md5Mismatch(item: CatalogItem, got: string): Cdb2cosError {
+  return new Cdb2cosError('ERR_VERIFY', `${item.instance} ${item.type} ${item.name}: MD5 of the download ${got} differs from CDB's ${item.md5}`);
+}
+
+function objectHeaders(item: CatalogItem, s: CopySettings, crc64: string | undefined): Record<string, string> {
+  const h: Record<string, string> = { 'x-cos-storage-class': s.storageClass, ...originMetadata(item, crc64) };
+  if (s.sse) h['x-cos-server-side-encryption'] = s.sse;
+  if (s.kmsKeyId) h['x-cos-server-side-encryption-cos-kms-key-id'] = s.kmsKeyId;
+  if (s.tags) h['x-cos-tagging'] = s.tags;
+  return h;
+}
+
+function ioError(err: unknown, path: string): Cdb2cosError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  if (code === 'ENOSPC') return new Cdb2cosError('ERR_DISK_FULL', `staging disk is full (${path})`, { cause: err });
+  return new Cdb2cosError('ERR_IO', `cannot write staged file ${path}: ${code}`, { cause: err });
+}
+
+/** What a log line says about an error: code and message, never the cause chain (it may hold URLs). */
+export function errInfo(err: unknown): Record<string, unknown> {
+  if (err instanceof Cdb2cosError) return { code: err.code, message: err.message, ...(err.serviceCode ? { serviceCode: err.serviceCode } : {}) };
+  if (err instanceof Error) return { code: (err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL', message: err.message };
+  return { code: 'ERR_INTERNAL', message: String(err) };
+}

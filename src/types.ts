@@ -1,0 +1,97 @@
+// Shapes shared by the modules along the data flow: config → catalog → plan → transfer → run.
+
+export type BackupType = 'data' | 'binlog' | 'slowlog';
+export const BACKUP_TYPES: readonly BackupType[] = ['data', 'binlog', 'slowlog'];
+
+export interface Credentials {
+  secretId: string;
+  secretKey: string;
+  token?: string | undefined;
+}
+
+export interface Config {
+  /** Absolute path of the config file; relative paths in it resolve against its folder. */
+  path: string;
+  /** True when the file was in the original 2018 script's format ([common], [cosinfo], …). */
+  legacy: boolean;
+  /** From the file, else from TENCENTCLOUD_SECRET_ID / _SECRET_KEY / _SESSION_TOKEN; null when neither has them. */
+  credentials: Credentials | null;
+  cdb: {
+    region: string;
+    instances: string[];
+    types: BackupType[];
+    url: 'internet' | 'intranet';
+    /** e.g. "https://cdb.tencentcloudapi.com" or "http://127.0.0.1:9000"; CDB2COS_CDB_ENDPOINT overrides. */
+    endpoint: string | undefined;
+  };
+  cos: {
+    region: string;
+    bucket: string;
+    /** Always empty or ending in "/". */
+    prefix: string;
+    /** Object key template: {prefix} {instance} {type} {date} {name} {id}. */
+    key: string;
+    storageClass: string;
+    /** "AES256" | "cos/kms" | undefined */
+    sse: string | undefined;
+    kmsKeyId: string | undefined;
+    /** x-cos-tagging value, e.g. "app=cdb2cos&env=prod". */
+    tags: string | undefined;
+    /** e.g. "https://cos.ap-guangzhou.myqcloud.com" or "http://127.0.0.1:9001"; CDB2COS_COS_ENDPOINT overrides. */
+    endpoint: string | undefined;
+  };
+  transfer: {
+    /** Absolute. */
+    stagingDir: string;
+    /** Range connections per large item (default 8). */
+    connections: number;
+    /** Download connections open at once over the whole run (default 10: CDB's per-IP limit). */
+    maxConnections: number;
+    /** Items copied at once (default 4). */
+    parallelItems: number;
+    /** Bytes, or 0 for automatic (grows so no object needs more than 10,000 parts). */
+    partSize: number;
+    /** Part uploads in flight at once over the whole run (default 4). */
+    uploadConcurrency: number;
+    /** Bytes per second over the whole run, 0 = no cap. */
+    bandwidthLimit: number;
+    /** Milliseconds one request may take before it is abandoned and retried (default 120000). */
+    requestTimeoutMs: number;
+    /** Milliseconds an item may spend retrying before it fails (default 6 h). */
+    itemRetryBudgetMs: number;
+    /** Multipart uploads of ours older than this are aborted (default 7 days). */
+    staleUploadMs: number;
+  };
+  log: {
+    /** Absolute. */
+    dir: string;
+    /** Base name; the file written is <dir>/YYYY-MM-DD-<file> (local date). */
+    file: string;
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  };
+  /** Non-fatal findings, e.g. a config file others can read that holds a secret key. */
+  warnings: string[];
+}
+
+/** One thing CDB lists and we may copy. */
+export interface CatalogItem {
+  instance: string;
+  type: BackupType;
+  /** File name as CDB gives it. */
+  name: string;
+  /** Stable id: BackupId for data backups, else the name. */
+  id: string;
+  size: number;
+  /** The item's time as CDB gives it (YYYY-MM-DD HH:mm:ss, or YYYY-MM-DD for slow logs). */
+  date: string;
+  /** Epoch ms of `date`, read as UTC+8 (CDB's clock). */
+  time: number;
+  /** SUCCESS, FINISHED, RUNNING, FAILED … */
+  status: string;
+  /** 0 regular, 1 archive (cannot be downloaded), 2 standard (intranet only). */
+  cosStorageType: number;
+  /** Lower-case hex, when CDB gives one. */
+  md5: string | undefined;
+  /** The download URL chosen by cdb.url; signed and expiring: never log it whole. */
+  url: string;
+}
