@@ -336,6 +336,7 @@ function isLoopback(origin: string): boolean {
 }
 
 function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
   if (ms % DAY === 0) return `${ms / DAY}d`;
   if (ms % HOUR === 0) return `${ms / HOUR}h`;
   if (ms % (60 * SECOND) === 0) return `${ms / 60 / SECOND}m`;

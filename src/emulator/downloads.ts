@@ -264,7 +264,7 @@ export class DownloadServer {
     const issued = this.#issued.get(n);
     const now = this.#now();
     const expiredByFault = n <= this.faults.expiredUpTo;
-    if (expiredByFault || issued === undefined || now >= issued.expiresAt || now >= t * 1000 + 1000) {
+    if (expiredByFault || issued === undefined || now >= issued.expiresAt) {
       if (expiredByFault) this.faults.expireAllFault?.take();
       this.#error(req, res, 403, 'AccessDenied', 'Request has expired', record);
       return;
@@ -347,7 +347,9 @@ export class DownloadServer {
       const sliceEnd = Math.min(stopAt, rate > 0 ? pos + sliceSize : (Math.floor(pos / BLOCK_SIZE) + 1) * BLOCK_SIZE);
       const chunk = fillContent(item.seed, pos, Buffer.allocUnsafe(sliceEnd - pos));
       const n = chunk.length;
-      const ok = res.write(chunk);
+      const last = sliceEnd === stopAt && dropAt !== undefined;
+      // Before cutting the connection, let the last bytes reach the socket: the client sees a short body.
+      const ok = last ? await new Promise<boolean>((resolve) => res.write(chunk, () => resolve(true))) : res.write(chunk);
       pos = sliceEnd;
       record.bytesOut += n;
       this.#bytesServed.set(item.key, (this.#bytesServed.get(item.key) ?? 0) + n);
@@ -356,9 +358,7 @@ export class DownloadServer {
     if (gone) return;
     if (dropAt !== undefined) {
       record.dropped = true;
-      // Let what was written reach the socket, then cut it: the client sees a short body.
-      await new Promise<void>((resolve) => res.write(Buffer.alloc(0), () => resolve()));
-      res.socket?.destroy();
+      if (pos === start) res.flushHeaders();
       res.destroy();
       return;
     }

@@ -1,0 +1,240 @@
+#!/usr/bin/env node
+// argv → commands. The only place that builds the real clients and turns errors into exit codes.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Agent } from 'undici';
+import { parseCdbTime } from './cdb/catalog.js';
+import { createCdbApi } from './cdb/client.js';
+import { readConfig } from './config.js';
+import { createCosApi } from './cos/client.js';
+import { Cdb2cosError, redactSecrets } from './errors.js';
+import { openFileLogger, type FileLogger } from './log.js';
+import { sleep } from './retry.js';
+import { runBackup, type Reporter } from './run.js';
+import { BACKUP_TYPES, type BackupType } from './types.js';
+
+/** Exit codes: a contract for cron wrappers and monitoring (see README). */
+export const EXIT = {
+  ok: 0,
+  itemsFailed: 1,
+  usage: 2,
+  auth: 3,
+  locked: 4,
+  sigint: 130,
+  sigterm: 143,
+} as const;
+
+/** After SIGINT/SIGTERM, in-flight requests get this long to settle before the process exits anyway. */
+const SIGNAL_GRACE_MS = 5000;
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) return EXIT.usage;
+  if (!(err instanceof Cdb2cosError)) return EXIT.itemsFailed;
+  switch (err.code) {
+    case 'ERR_USAGE':
+    case 'ERR_CONFIG':
+    case 'ERR_IO':
+      return EXIT.usage;
+    case 'ERR_AUTH':
+    case 'ERR_PERMISSION':
+      return EXIT.auth;
+    case 'ERR_LOCKED':
+      return EXIT.locked;
+    default:
+      return EXIT.itemsFailed;
+  }
+}
+
+/**
+ * --since / --until: a date (2026-11-01) or date-time (2026-11-01 08:00[:00]) read in CDB's clock
+ * (UTC+8, as the console and the listings show it), or ISO 8601 with an explicit offset.
+ * A bare --until date means the end of that day.
+ */
+export function parseWhen(value: string, end: boolean): number {
+  const v = value.trim();
+  if (/[zZ]$|[+-]\d{2}:?\d{2}$/.test(v) && /T/.test(v)) {
+    const t = Date.parse(v);
+    if (Number.isFinite(t)) return t;
+  }
+  const t = parseCdbTime(v);
+  if (!Number.isFinite(t)) throw new InvalidArgumentError(`"${value}" is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DD HH:mm[:ss])`);
+  return end && /^\d{4}-\d{2}-\d{2}$/.test(v) ? t + 86_400_000 - 1 : t;
+}
+
+function collect(value: string, prev: string[] = []): string[] {
+  return [...prev, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+interface RunFlags {
+  config: string;
+  since?: string;
+  until?: string;
+  dryRun?: boolean;
+  instance?: string[];
+  type?: string[];
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+async function runCommand(flags: RunFlags): Promise<number> {
+  const since = flags.since !== undefined ? parseWhen(flags.since, false) : undefined;
+  const until = flags.until !== undefined ? parseWhen(flags.until, true) : undefined;
+  if (since !== undefined && until !== undefined && since > until) throw new Cdb2cosError('ERR_USAGE', `--since ${flags.since} is after --until ${flags.until}`);
+  const config = await readConfig(flags.config);
+  for (const w of config.warnings) process.stderr.write(`cdb2cos: warning: ${w}\n`);
+  const types = flags.type?.map((t) => {
+    if (!(BACKUP_TYPES as readonly string[]).includes(t)) throw new Cdb2cosError('ERR_USAGE', `--type ${t}: must be one of ${BACKUP_TYPES.join(', ')}`);
+    return t as BackupType;
+  });
+  if (flags.instance) {
+    const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
+    if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
+  }
+  if (!config.credentials) {
+    throw new Cdb2cosError('ERR_CONFIG', `credentials: none in ${config.path} ([credentials] secret_id, secret_key) and none in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY`);
+  }
+
+  let logger: FileLogger;
+  try {
+    logger = openFileLogger(config.log.dir, config.log.file, config.log.level, new Date());
+  } catch (err) {
+    throw new Cdb2cosError('ERR_IO', `log.dir: cannot write the log in ${config.log.dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  const log = logger.log;
+  for (const w of config.warnings) log.warn({ config: config.path }, w);
+
+  const tty = process.stdout.isTTY === true;
+  const showItems = flags.dryRun === true || flags.verbose === true || (tty && flags.quiet !== true);
+  const report: Reporter = {
+    item: (line) => {
+      if (showItems) process.stdout.write(line + '\n');
+    },
+    summary: (line) => {
+      if (flags.quiet !== true) process.stdout.write(line + '\n');
+    },
+    warn: (line) => process.stderr.write(`cdb2cos: ${line}\n`),
+  };
+
+  const ctl = new AbortController();
+  let signalCode: number | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalCode !== undefined) return;
+    signalCode = sig === 'SIGINT' ? EXIT.sigint : EXIT.sigterm;
+    log.warn({ signal: sig }, 'interrupted');
+    process.stderr.write(`cdb2cos: ${sig}: stopping; the next run resumes where this one stopped\n`);
+    ctl.abort(new Cdb2cosError('ERR_ABORTED', `stopped by ${sig}`));
+    // SDK requests cannot be cancelled; the resume state is on disk, so leaving now is safe.
+    setTimeout(() => {
+      log.warn({ signal: sig }, 'stopped before in-flight requests settled');
+      process.exit(signalCode);
+    }, SIGNAL_GRACE_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const timeoutMs = config.transfer.requestTimeoutMs;
+  const dispatcher = new Agent({ connections: config.transfer.maxConnections, keepAliveTimeout: 10_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  try {
+    const summary = await runBackup(
+      config,
+      { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types },
+      {
+        cdb: createCdbApi({ credentials: config.credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs }),
+        cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs }),
+        dispatcher,
+        log,
+        report,
+        now: () => Date.now(),
+        sleep,
+        random: Math.random,
+        signal: ctl.signal,
+      },
+    );
+    if (signalCode !== undefined) return signalCode;
+    if (summary.worst === 'auth') return EXIT.auth;
+    if (summary.worst === 'config') return EXIT.usage;
+    return summary.failed > 0 ? EXIT.itemsFailed : EXIT.ok;
+  } catch (err) {
+    if (signalCode !== undefined) return signalCode;
+    log.error({ err: { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, 'failed');
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await dispatcher.close().catch(() => undefined);
+    await logger.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('cdb2cos')
+    .description('Copy Tencent Cloud CDB (MySQL) backups, binlogs and slow logs into a COS bucket: streamed, resumable, verified.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('run')
+    .description('copy every backup CDB keeps that the bucket lacks, verify it, and log each step')
+    .requiredOption('-c, --config <file>', 'INI config file (new format or the original script\'s)')
+    .option('--since <when>', 'only items from this date or date-time on (CDB time, UTC+8)')
+    .option('--until <when>', 'only items up to this date (whole day) or date-time')
+    .option('--dry-run', 'print what would be copied; write nothing')
+    .option('--instance <id>', 'only this instance (repeatable, or comma-separated)', collect)
+    .option('--type <type>', 'only this type: data, binlog, slowlog (repeatable)', collect)
+    .option('-q, --quiet', 'print nothing when all is well (errors still go to stderr)')
+    .option('-v, --verbose', 'print a line per item even when not on a terminal')
+    .action(async (flags: RunFlags) => {
+      process.exitCode = await runCommand(flags);
+    });
+
+  program
+    .command('emulator')
+    .description('start the local emulator of the CDB API, backup download URLs and COS (127.0.0.1 only)')
+    .option('--port <n>', 'CDB API port; COS listens on n+1, downloads on n+2 (default: free ports)', (v) => parsePositiveInt(v, '--port'))
+    .option('--data-dir <dir>', 'where COS objects are kept (default: a temporary dir, removed on exit)')
+    .option('--rate <bytesPerSecond>', 'per-connection download rate limit, e.g. 25000000 (default: none)', (v) => parsePositiveInt(v, '--rate'))
+    .action(async (flags: { port?: number; dataDir?: string; rate?: number }) => {
+      const { runEmulatorCommand } = await import('./emulator/command.js');
+      await runEmulatorCommand({ port: flags.port, dataDir: flags.dataDir, rate: flags.rate });
+    });
+  return program;
+}
+
+function parsePositiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} must be a whole number`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp();
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed its message (or the help/version text).
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`cdb2cos: error: ${redactSecrets(msg)}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) void main(process.argv);

@@ -1,0 +1,407 @@
+// The CDB API (version 2017-03-20) as tencentcloud-sdk-nodejs calls it: POST / with a JSON body, the
+// action in X-TC-Action, signed with TC3-HMAC-SHA256. Every request's signature is verified the way
+// the real gateway does; errors come back with HTTP 200 in the real envelope.
+import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatCdbDate, formatCdbTime, parseCdbTime, type Catalog, type EmulatorItem } from './catalog.js';
+import { contentMd5 } from './content.js';
+import type { IssuedUrls } from './downloads.js';
+import { Fault } from './fault.js';
+
+export const CDB_API_VERSION = '2017-03-20';
+/** Most clock skew the gateway accepts, in seconds. */
+export const MAX_CLOCK_SKEW_S = 300;
+/** DescribeBackups/Binlogs/SlowLogs: the docs say 1000 or 100; the emulator holds clients to 100. */
+export const MAX_LIMIT = 100;
+const MAX_BODY = 1 << 20;
+
+export interface ApiCredential {
+  secretId: string;
+  secretKey: string;
+  /** When set, requests must carry it in X-TC-Token (an STS session). */
+  token?: string | undefined;
+}
+
+export interface CdbApiOptions {
+  catalog: Catalog;
+  credentials: readonly ApiCredential[];
+  /** Signs fresh download URLs for an item (the download server). */
+  issueUrls: (item: EmulatorItem) => IssuedUrls;
+  now?: () => number;
+}
+
+export interface ApiRequestRecord {
+  time: number;
+  action: string;
+  instance: string | undefined;
+  region: string | undefined;
+  secretId: string | undefined;
+  /** The error code returned, undefined on success. */
+  errorCode: string | undefined;
+  requestId: string;
+}
+
+export interface DownloadRestriction {
+  LimitType: 'NoLimit' | 'LimitOnlyIntranet' | 'Customize';
+  VpcComparisonSymbol: 'In';
+  IpComparisonSymbol: 'In' | 'NotIn';
+  LimitVpc: Array<{ Region: string; VpcList: string[] }>;
+  LimitIp: string[];
+}
+
+type ApiErrorParams = { code: string; message?: string; action?: string };
+
+export class ApiFaults {
+  /** @internal */ readonly errors: Array<Fault<ApiErrorParams>> = [];
+  /** @internal */ latencyMs = 0;
+
+  /** The next `times` (default 1) calls (of `action`, or any) fail with `code`, after the signature is checked. */
+  apiError(opts: { code: string; message?: string; times?: number; action?: string }): Fault<ApiErrorParams> {
+    const params: ApiErrorParams = { code: opts.code };
+    if (opts.message !== undefined) params.message = opts.message;
+    if (opts.action !== undefined) params.action = opts.action;
+    const f = new Fault('apiError', params, opts.times ?? 1);
+    this.errors.push(f);
+    return f;
+  }
+
+  /** Every API call answers `ms` later (0 = none). */
+  apiLatency(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError('apiLatency: ms must be ≥ 0');
+    this.latencyMs = ms;
+  }
+
+  clear(): void {
+    this.errors.length = 0;
+    this.latencyMs = 0;
+  }
+
+  toJSON(): object {
+    return { apiError: this.errors, apiLatency: this.latencyMs };
+  }
+}
+
+/** An error the API answers with (HTTP 200, Response.Error). */
+class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_MESSAGES: Record<string, string> = {
+  RequestLimitExceeded: 'Your current request times equals to `11` in a second, which exceeds the frequency limit `10` for a second. Please reduce the frequency of calls.',
+  InternalError: 'An internal error has occurred. Retry your request, but if the problem persists, contact us.',
+  ServiceUnavailable: 'Service is unavailable now.',
+  CdbError: 'Backend error or process error.',
+  UnauthorizedOperation: 'You are not authorized to perform this operation.',
+};
+
+type Params = Record<string, unknown>;
+
+export class CdbApi {
+  readonly faults = new ApiFaults();
+  readonly requests: ApiRequestRecord[] = [];
+  /** What DescribeBackupDownloadRestriction answers. */
+  downloadRestriction: DownloadRestriction = { LimitType: 'NoLimit', VpcComparisonSymbol: 'In', IpComparisonSymbol: 'In', LimitVpc: [], LimitIp: [] };
+  readonly #catalog: Catalog;
+  readonly #credentials: readonly ApiCredential[];
+  readonly #issueUrls: (item: EmulatorItem) => IssuedUrls;
+  readonly #now: () => number;
+
+  constructor(opts: CdbApiOptions) {
+    this.#catalog = opts.catalog;
+    this.#credentials = opts.credentials;
+    this.#issueUrls = opts.issueUrls;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  clearRequests(): void {
+    this.requests.length = 0;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.#handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end(String(err));
+      } else res.destroy();
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, MAX_BODY);
+    const requestId = randomUUID();
+    const action = header(req, 'x-tc-action');
+    const record: ApiRequestRecord = {
+      time: this.#now(),
+      action,
+      instance: undefined,
+      region: header(req, 'x-tc-region') || undefined,
+      secretId: undefined,
+      errorCode: undefined,
+      requestId,
+    };
+    const traceId = header(req, 'x-tc-traceid');
+    if (traceId !== '') res.setHeader('X-TC-TraceId', traceId);
+    if (this.faults.latencyMs > 0) await sleep(this.faults.latencyMs);
+
+    let payload: object;
+    try {
+      if (body === undefined) throw new ApiError('InvalidParameter', `The request body exceeds ${MAX_BODY} bytes.`);
+      record.secretId = this.#authenticate(req, body);
+      const params = parseParams(req, body);
+      if (typeof params['InstanceId'] === 'string') record.instance = params['InstanceId'];
+      if (action === '') throw new ApiError('MissingParameter', 'The request is missing a required parameter `Action`.');
+      const version = header(req, 'x-tc-version');
+      if (version === '') throw new ApiError('MissingParameter', 'The request is missing a required parameter `Version`.');
+      if (version !== CDB_API_VERSION) throw new ApiError('NoSuchVersion', `The requested version \`${version}\` of API \`${action}\` does not exist.`);
+      for (const f of this.faults.errors) {
+        if ((f.params.action === undefined || f.params.action === action) && f.take()) {
+          throw new ApiError(f.params.code, f.params.message ?? DEFAULT_MESSAGES[f.params.code] ?? `Injected ${f.params.code}.`);
+        }
+      }
+      payload = await this.#dispatch(action, params, record.region);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      record.errorCode = err.code;
+      payload = { Error: { Code: err.code, Message: err.message } };
+    }
+    this.requests.push(record);
+    const json = JSON.stringify({ Response: { ...payload, RequestId: requestId } });
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Content-Length', String(Buffer.byteLength(json)));
+    res.end(json);
+  }
+
+  /** Verifies TC3-HMAC-SHA256; returns the SecretId. */
+  #authenticate(req: IncomingMessage, body: Buffer): string {
+    const auth = header(req, 'authorization');
+    const m = /^TC3-HMAC-SHA256 Credential=([^/\s]+)\/(\d{4}-\d{2}-\d{2})\/([^/\s]+)\/tc3_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+    if (m === null) {
+      throw new ApiError('AuthFailure.InvalidAuthorization', auth === '' ? 'The `Authorization` header is missing.' : 'The `Authorization` header is malformed.');
+    }
+    const [, secretId, date, service, signedHeaderList, signature] = m as unknown as [string, string, string, string, string, string];
+    const tsText = header(req, 'x-tc-timestamp');
+    const ts = Number(tsText);
+    if (!/^\d+$/.test(tsText) || !Number.isSafeInteger(ts)) throw new ApiError('MissingParameter', 'The request is missing a valid `X-TC-Timestamp` header.');
+    const nowS = Math.floor(this.#now() / 1000);
+    if (Math.abs(nowS - ts) > MAX_CLOCK_SKEW_S) {
+      throw new ApiError('AuthFailure.SignatureExpire', `Signature expired: the request timestamp ${ts} and the server time ${nowS} differ by more than ${MAX_CLOCK_SKEW_S} seconds.`);
+    }
+    const cred = this.#credentials.find((c) => c.secretId === secretId);
+    if (cred === undefined) throw new ApiError('AuthFailure.SecretIdNotFound', 'The SecretId is not found, please ensure that your SecretId is correct.');
+    if (date !== new Date(ts * 1000).toISOString().slice(0, 10)) {
+      throw new ApiError('AuthFailure.SignatureFailure', `The credential date ${date} is not the UTC date of X-TC-Timestamp ${ts}.`);
+    }
+    const hostHeader = header(req, 'host').toLowerCase();
+    const hostname = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.replace(/:\d+$/, '');
+    // The Node SDK signs the endpoint's first dot-separated label as the service: "cdb" for
+    // cdb.tencentcloudapi.com, but "127" for 127.0.0.1:PORT and "localhost:PORT" for localhost:PORT.
+    const services = new Set(['cdb', hostname.split('.')[0], hostHeader.split('.')[0]]);
+    if (!services.has(service)) throw new ApiError('AuthFailure.SignatureFailure', `The credential scope's service \`${service}\` is not \`cdb\`.`);
+    const signedHeaders = signedHeaderList.split(';');
+    if (!signedHeaders.includes('host') || !signedHeaders.includes('content-type')) {
+      throw new ApiError('AuthFailure.InvalidAuthorization', 'SignedHeaders must include content-type and host.');
+    }
+    if (cred.token !== undefined && cred.token !== '' && header(req, 'x-tc-token') !== cred.token) {
+      throw new ApiError('AuthFailure.TokenFailure', 'The session token (X-TC-Token) is missing or invalid.');
+    }
+
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const canonicalHeaders = signedHeaders.map((h) => `${h}:${(h === 'host' ? hostname : header(req, h)).trim().toLowerCase()}\n`).join('');
+    const canonicalRequest = [
+      req.method ?? 'POST',
+      q === -1 ? rawUrl : rawUrl.slice(0, q),
+      q === -1 ? '' : rawUrl.slice(q + 1),
+      canonicalHeaders,
+      signedHeaderList,
+      sha256Hex(body),
+    ].join('\n');
+    const stringToSign = `TC3-HMAC-SHA256\n${ts}\n${date}/${service}/tc3_request\n${sha256Hex(canonicalRequest)}`;
+    const kDate = hmac('TC3' + cred.secretKey, date);
+    const kService = hmac(kDate, service);
+    const kSigning = hmac(kService, 'tc3_request');
+    const expected = createHmac('sha256', kSigning).update(stringToSign).digest();
+    if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) {
+      throw new ApiError('AuthFailure.SignatureFailure', 'The provided credentials could not be validated. Please check your signature is correct.');
+    }
+    return secretId;
+  }
+
+  async #dispatch(action: string, params: Params, region: string | undefined): Promise<object> {
+    switch (action) {
+      case 'DescribeBackups':
+        return this.#describeBackups(params, region);
+      case 'DescribeBinlogs':
+        return this.#describeBinlogs(params, region);
+      case 'DescribeSlowLogs':
+        return this.#describeSlowLogs(params, region);
+      case 'DescribeBackupDownloadRestriction':
+        if (region === undefined) throw new ApiError('MissingParameter', 'The request is missing a required parameter `Region`.');
+        return structuredClone(this.downloadRestriction);
+      default:
+        throw new ApiError('InvalidAction', `The action \`${action}\` is not supported by the emulator's CDB API.`);
+    }
+  }
+
+  async #describeBackups(params: Params, region: string | undefined): Promise<object> {
+    const { instance, offset, limit } = this.#pageOf(params, region);
+    const all = this.#catalog.list(instance, 'data');
+    const page = all.slice(offset, offset + limit);
+    const items = await Promise.all(page.map((item) => this.#backupInfo(item)));
+    return { TotalCount: all.length, Items: items };
+  }
+
+  async #backupInfo(item: EmulatorItem): Promise<object> {
+    const done = item.status === 'SUCCESS';
+    const urls = done ? this.#issueUrls(item) : { internet: '', intranet: '' };
+    const info: Record<string, unknown> = {
+      Name: item.name,
+      Size: item.size,
+      Date: formatCdbTime(item.time),
+      IntranetUrl: urls.intranet,
+      // CosStorageType 2 (standard storage) is downloadable from the intranet only.
+      InternetUrl: item.cosStorageType === 2 ? '' : urls.internet,
+      Type: item.backupType,
+      BackupId: item.backupId,
+      Status: item.status,
+      FinishTime: item.finishTime === 0 ? '0000-00-00 00:00:00' : formatCdbTime(item.finishTime),
+      Creator: 'SYSTEM',
+      StartTime: formatCdbTime(item.startTime),
+      Method: item.method,
+      Way: item.way,
+      ManualBackupName: item.manualBackupName,
+      SaveMode: 'save_mode_regular',
+      Region: item.region,
+      RemoteInfo: [],
+      CosStorageType: item.cosStorageType,
+      InstanceId: item.instance,
+      Progress: item.progress,
+      EncryptionFlag: item.encrypted ? 'on' : 'off',
+      ExecutedGTIDSet: `${gtidUuid(item.instance)}:1-${1000 + ((item.backupId ?? 0) % 100_000)}`,
+    };
+    if (item.md5 && done) info['MD5'] = await contentMd5(item.seed, item.size);
+    return info;
+  }
+
+  #describeBinlogs(params: Params, region: string | undefined): object {
+    const { instance, offset, limit } = this.#pageOf(params, region);
+    const min = optionalTime(params, 'MinStartTime');
+    const max = optionalTime(params, 'MaxStartTime');
+    const contains = params['ContainsMinStartTime'];
+    if (contains !== undefined && typeof contains !== 'boolean') throw new ApiError('InvalidParameter', 'ContainsMinStartTime must be a boolean.');
+    // MinStartTime/MaxStartTime bound BinlogStartTime; ContainsMinStartTime also returns the binlog
+    // that was being written at MinStartTime (it started before and ended at or after it).
+    const all = this.#catalog.list(instance, 'binlog').filter((b) => {
+      const start = b.binlogStartTime!;
+      const finish = b.binlogFinishTime!;
+      if (max !== undefined && start > max) return false;
+      if (min === undefined || start >= min) return true;
+      return contains === true && finish >= min;
+    });
+    const items = all.slice(offset, offset + limit).map((b) => {
+      const urls = this.#issueUrls(b);
+      return {
+        Name: b.name,
+        Size: b.size,
+        Date: formatCdbTime(b.time),
+        IntranetUrl: urls.intranet,
+        InternetUrl: urls.internet,
+        Type: 'binlog',
+        BinlogStartTime: formatCdbTime(b.binlogStartTime!),
+        BinlogFinishTime: formatCdbTime(b.binlogFinishTime!),
+        Region: b.region,
+        Status: b.status,
+        RemoteInfo: [],
+        CosStorageType: b.cosStorageType,
+        InstanceId: b.instance,
+        Progress: b.progress,
+      };
+    });
+    return { TotalCount: all.length, Items: items };
+  }
+
+  #describeSlowLogs(params: Params, region: string | undefined): object {
+    const { instance, offset, limit } = this.#pageOf(params, region);
+    const all = this.#catalog.list(instance, 'slowlog');
+    const items = all.slice(offset, offset + limit).map((s) => {
+      const urls = this.#issueUrls(s);
+      return { Name: s.name, Size: s.size, Date: formatCdbDate(s.time), IntranetUrl: urls.intranet, InternetUrl: urls.internet, Type: 'slowlog' };
+    });
+    return { TotalCount: all.length, Items: items };
+  }
+
+  #pageOf(params: Params, region: string | undefined): { instance: string; offset: number; limit: number } {
+    const id = params['InstanceId'];
+    if (id === undefined) throw new ApiError('MissingParameter', 'The request is missing a required parameter `InstanceId`.');
+    if (typeof id !== 'string') throw new ApiError('InvalidParameter', 'InstanceId must be a string.');
+    const offset = intParam(params, 'Offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(params, 'Limit', 20, 1, MAX_LIMIT);
+    if (region === undefined) throw new ApiError('MissingParameter', 'The request is missing a required parameter `Region`.');
+    const inst = this.#catalog.instance(id);
+    if (inst === undefined || inst.region !== region) {
+      throw new ApiError('InvalidParameter.InstanceNotFound', `The instance ${id} does not exist in region ${region}.`);
+    }
+    return { instance: id, offset, limit };
+  }
+}
+
+function intParam(params: Params, name: string, dflt: number, min: number, max: number): number {
+  const v = params[name];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new ApiError('InvalidParameter', `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}.`);
+  }
+  return v;
+}
+
+function optionalTime(params: Params, name: string): number | undefined {
+  const v = params[name];
+  if (v === undefined || v === '') return undefined;
+  const ms = typeof v === 'string' && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(v) ? parseCdbTime(v) : undefined;
+  if (ms === undefined) throw new ApiError('InvalidParameter', `${name} must look like 2016-03-17 02:10:37, got ${JSON.stringify(v)}.`);
+  return ms;
+}
+
+function parseParams(req: IncomingMessage, body: Buffer): Params {
+  if (req.method !== 'POST') throw new ApiError('UnsupportedProtocol', 'The emulator accepts only POST requests with a JSON body.');
+  if (body.length === 0) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new ApiError('InvalidParameter', 'The request body is not valid JSON.');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ApiError('InvalidParameter', 'The request body must be a JSON object.');
+  return parsed as Params;
+}
+
+function header(req: IncomingMessage, name: string): string {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(',') : (v ?? '');
+}
+
+/** The whole body, or undefined past `limit` bytes. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    n += chunk.length;
+    if (n <= limit) chunks.push(chunk);
+  }
+  return n > limit ? undefined : Buffer.concat(chunks);
+}
+
+const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+const hmac = (key: string | Buffer, data: string): Buffer => createHmac('sha256', key).update(data).digest();
+
+function gtidUuid(instance: string): string {
+  const h = createHash('md5').update(instance).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}

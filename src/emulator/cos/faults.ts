@@ -1,0 +1,183 @@
+// Faults a test arms on the COS emulator. Each counts down its own attempts and then disarms itself, so
+// "503 on part 2 for two attempts" is one call and needs no cleanup between retries.
+
+export type CosOp =
+  | 'PutObject'
+  | 'GetObject'
+  | 'HeadObject'
+  | 'DeleteObject'
+  | 'GetObjectTagging'
+  | 'GetBucket'
+  | 'HeadBucket'
+  | 'InitiateMultipartUpload'
+  | 'UploadPart'
+  | 'ListParts'
+  | 'ListMultipartUploads'
+  | 'CompleteMultipartUpload'
+  | 'AbortMultipartUpload'
+  | 'Unknown';
+
+export interface PartFailure {
+  partNumber: number;
+  /** 503 comes with Retry-After: 1. */
+  status: number;
+  code: string;
+  times: number;
+  /** Only uploads of this object key; any key when absent. */
+  key?: string;
+  message?: string;
+}
+
+export interface OpFailure {
+  op: CosOp;
+  /** 200 sends the Error document inside a 200 reply, as COS may do for CompleteMultipartUpload. */
+  status: number;
+  code: string;
+  times: number;
+  key?: string;
+  message?: string;
+}
+
+export interface PartReset {
+  partNumber: number;
+  /** The socket is destroyed once this many body bytes have arrived. */
+  afterBytes: number;
+  times: number;
+  key?: string;
+}
+
+export interface PartCorruption {
+  partNumber: number;
+  times: number;
+  key?: string;
+  /** Byte of the part to flip (default 0; clamped to the part's last byte). */
+  offset?: number;
+}
+
+interface Armed<T> {
+  spec: T;
+  left: number;
+}
+
+function take<T extends { key?: string }>(list: Armed<T>[], match: (s: T) => boolean, key: string): T | undefined {
+  for (let i = 0; i < list.length; i++) {
+    const a = list[i]!;
+    if ((a.spec.key !== undefined && a.spec.key !== key) || !match(a.spec)) continue;
+    a.left--;
+    if (a.left <= 0) list.splice(i, 1);
+    return a.spec;
+  }
+  return undefined;
+}
+
+function checkTimes(times: number): number {
+  if (!Number.isInteger(times) || times < 1) throw new RangeError(`times must be a positive integer: ${times}`);
+  return times;
+}
+
+/** A shared token bucket over all upload bodies (a narrow uplink, not a per-connection cap). */
+export class UploadThrottle {
+  #bytesPerSecond = 0;
+  #next = 0;
+
+  set(bytesPerSecond: number): void {
+    if (!Number.isFinite(bytesPerSecond) || bytesPerSecond < 0) throw new RangeError(`bytesPerSecond must be ≥ 0: ${bytesPerSecond}`);
+    this.#bytesPerSecond = bytesPerSecond;
+    this.#next = 0;
+  }
+
+  get active(): boolean {
+    return this.#bytesPerSecond > 0;
+  }
+
+  /** Milliseconds to hold back before accepting more, after `bytes` more have arrived. */
+  reserve(bytes: number): number {
+    if (this.#bytesPerSecond <= 0) return 0;
+    const now = performance.now();
+    this.#next = Math.max(this.#next, now) + (bytes * 1000) / this.#bytesPerSecond;
+    return Math.max(0, this.#next - now);
+  }
+}
+
+export class CosFaults {
+  #partFailures: Armed<PartFailure>[] = [];
+  #opFailures: Armed<OpFailure>[] = [];
+  #resets: Armed<PartReset>[] = [];
+  #corruptions: Armed<PartCorruption>[] = [];
+  #latencyMs = 0;
+  readonly throttle = new UploadThrottle();
+
+  /** The first `times` UploadPart attempts of that part get this error (before the body is read). */
+  failPart(spec: PartFailure): void {
+    this.#partFailures.push({ spec: { ...spec }, left: checkTimes(spec.times) });
+  }
+
+  /** The first `times` requests of that operation get this error. */
+  failOp(spec: OpFailure): void {
+    this.#opFailures.push({ spec: { ...spec }, left: checkTimes(spec.times) });
+  }
+
+  /** The first `times` UploadPart attempts of that part lose their connection mid-body. */
+  resetPart(spec: PartReset): void {
+    this.#resets.push({ spec: { ...spec }, left: checkTimes(spec.times) });
+  }
+
+  /** The first `times` UploadPart attempts of that part are stored with one byte flipped; the reply
+   * (ETag, CRC64) still describes what the client sent: silent corruption. */
+  corruptPart(spec: PartCorruption): void {
+    this.#corruptions.push({ spec: { ...spec }, left: checkTimes(spec.times) });
+  }
+
+  /** Caps the combined rate at which PutObject and UploadPart bodies are read; 0 lifts the cap. */
+  throttleUploads(bytesPerSecond: number): void {
+    this.throttle.set(bytesPerSecond);
+  }
+
+  /** Delays every request by this much before it is handled; 0 for none. */
+  latency(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`latency must be ≥ 0: ${ms}`);
+    this.#latencyMs = ms;
+  }
+
+  clear(): void {
+    this.#partFailures = [];
+    this.#opFailures = [];
+    this.#resets = [];
+    this.#corruptions = [];
+    this.#latencyMs = 0;
+    this.throttle.set(0);
+  }
+
+  /** Attempts still armed, per kind: lets a test assert that every fault it set was hit. */
+  pending(): { failPart: number; failOp: number; resetPart: number; corruptPart: number } {
+    const sum = (l: Armed<unknown>[]): number => l.reduce((n, a) => n + a.left, 0);
+    return {
+      failPart: sum(this.#partFailures),
+      failOp: sum(this.#opFailures),
+      resetPart: sum(this.#resets),
+      corruptPart: sum(this.#corruptions),
+    };
+  }
+
+  // --- used by the emulator ----------------------------------------------------------------------
+
+  get latencyMs(): number {
+    return this.#latencyMs;
+  }
+
+  takeOpFailure(op: CosOp, key: string): OpFailure | undefined {
+    return take(this.#opFailures, (s) => s.op === op, key);
+  }
+
+  takePartFailure(partNumber: number, key: string): PartFailure | undefined {
+    return take(this.#partFailures, (s) => s.partNumber === partNumber, key);
+  }
+
+  takePartReset(partNumber: number, key: string): PartReset | undefined {
+    return take(this.#resets, (s) => s.partNumber === partNumber, key);
+  }
+
+  takePartCorruption(partNumber: number, key: string): PartCorruption | undefined {
+    return take(this.#corruptions, (s) => s.partNumber === partNumber, key);
+  }
+}

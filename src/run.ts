@@ -1,0 +1,389 @@
+// One run: lock, list what CDB keeps, decide what the bucket lacks, copy it (several items at once,
+// each verified), record it, clean up, and sum it up. Every outside thing arrives through `RunDeps`.
+import { mkdir, rm } from 'node:fs/promises';
+import type { Dispatcher } from 'undici';
+import { listItems } from './cdb/catalog.js';
+import type { CdbApi } from './cdb/client.js';
+import type { CosApi } from './cos/client.js';
+import { Manifest } from './cos/manifest.js';
+import { Cdb2cosError, isRetryable } from './errors.js';
+import { acquireLock, type Lock } from './lock.js';
+import type { Logger } from './log.js';
+import { listPrefix, planCopies, type PlannedCopy, type SkipReason } from './plan.js';
+import { withRetry } from './retry.js';
+import { copyItem, errInfo, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
+import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
+import { freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
+import type { BackupType, CatalogItem, Config } from './types.js';
+
+export interface RunOptions {
+  since?: number | undefined;
+  until?: number | undefined;
+  dryRun: boolean;
+  instances?: string[] | undefined;
+  types?: BackupType[] | undefined;
+}
+
+/** Where a person sees progress; the CLI prints it, tests collect it. */
+export interface Reporter {
+  item(line: string): void;
+  summary(line: string): void;
+  warn(line: string): void;
+}
+
+export interface RunDeps {
+  cdb: CdbApi;
+  cos: CosApi;
+  dispatcher: Dispatcher;
+  log: Logger;
+  report: Reporter;
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random: () => number;
+  signal: AbortSignal;
+}
+
+export interface Summary {
+  copied: number;
+  skipped: number;
+  failed: number;
+  waiting: number;
+  archived: number;
+  bytes: number;
+  bytesDownloaded: number;
+  bytesUploaded: number;
+  durationMs: number;
+  /** Highest-priority error class met: decides the exit code. */
+  worst: 'none' | 'item' | 'config' | 'auth';
+  listRequests: number;
+  dryRun: boolean;
+  planned: Array<{ instance: string; type: BackupType; name: string; size: number; key: string }>;
+}
+
+/** Keep this much free beyond what staged items need, so the host's disk is never filled. */
+const DISK_MARGIN = 256 * 1024 * 1024;
+/** Write the manifests at least this often during a long run. */
+const MANIFEST_FLUSH_MS = 30_000;
+/** Objects listed but absent from the manifest are checked by HEAD, this many at once. */
+const HEAD_CONCURRENCY = 8;
+
+export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps): Promise<Summary> {
+  const t0 = deps.now();
+  const { log, report } = deps;
+  const summary: Summary = { copied: 0, skipped: 0, failed: 0, waiting: 0, archived: 0, bytes: 0, bytesDownloaded: 0, bytesUploaded: 0, durationMs: 0, worst: 'none', listRequests: 0, dryRun: opts.dryRun, planned: [] };
+  const raise = (w: Summary['worst']): void => {
+    const rank = { none: 0, item: 1, config: 2, auth: 3 };
+    if (rank[w] > rank[summary.worst]) summary.worst = w;
+  };
+  const instances = opts.instances ?? config.cdb.instances;
+  const types = opts.types ?? config.cdb.types;
+  const apiRetry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+    withRetry(() => fn(), {
+      isRetryable,
+      retryAfterMs: (e) => (e instanceof Cdb2cosError ? e.retryAfterMs : undefined),
+      budgetMs: Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000),
+      now: deps.now,
+      sleep: deps.sleep,
+      random: deps.random,
+      signal: deps.signal,
+      onRetry: ({ attempt, delayMs, err }) => log.warn({ what, attempt, delayMs, err: errInfo(err) }, 'retrying'),
+    });
+
+  let lock: Lock | undefined;
+  if (!opts.dryRun) {
+    try {
+      await mkdir(config.transfer.stagingDir, { recursive: true });
+    } catch (err) {
+      throw new Cdb2cosError('ERR_IO', `transfer.staging_dir: cannot create ${config.transfer.stagingDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    }
+    lock = await acquireLock(config.transfer.stagingDir, new Date(deps.now()));
+    if (lock.tookOver) {
+      const msg = `took over a stale lock of pid ${lock.tookOver.pid} on ${lock.tookOver.host} (started ${lock.tookOver.startedAt})`;
+      log.warn({ holder: lock.tookOver }, 'stale lock taken over');
+      report.warn(msg);
+    }
+  }
+  log.info({ instances, types, since: opts.since, until: opts.until, dryRun: opts.dryRun, bucket: config.cos.bucket }, 'started');
+  try {
+    try {
+      await apiRetry('head bucket', () => deps.cos.headBucket());
+    } catch (err) {
+      throw bucketError(err, config);
+    }
+
+    const manifests = new Map<string, Manifest>();
+    const queue: Array<PlannedCopy & { refresh: () => Promise<void> }> = [];
+    for (const instance of instances) {
+      if (deps.signal.aborted) break;
+      try {
+        await planInstance(instance);
+      } catch (err) {
+        if (err instanceof Cdb2cosError && (err.code === 'ERR_AUTH' || err.code === 'ERR_PERMISSION')) throw err;
+        if (err instanceof Cdb2cosError && err.code === 'ERR_ABORTED') throw err;
+        const notFound = err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND';
+        raise(notFound ? 'config' : 'item');
+        summary.failed++;
+        log.error({ instance, err: errInfo(err) }, 'failed');
+        report.warn(notFound ? `cdb.instances: instance ${instance} not found in region ${config.cdb.region}` : `${instance}: listing failed: ${errInfo(err)['message'] as string}`);
+      }
+    }
+
+    async function planInstance(instance: string): Promise<void> {
+      const items: CatalogItem[] = [];
+      const byType = new Map<BackupType, Map<string, CatalogItem>>();
+      for (const type of types) {
+        const { items: listed, pages } = await listItems(deps.cdb, instance, type, {
+          since: opts.since,
+          until: opts.until,
+          url: config.cdb.url,
+          signal: deps.signal,
+          call: (fn) => apiRetry(`list ${type}`, fn),
+        });
+        summary.listRequests += pages;
+        log.info({ instance, type, count: listed.length, pages }, 'listed');
+        items.push(...listed);
+        byType.set(type, new Map(listed.map((i) => [`${i.id}\0${i.name}`, i])));
+      }
+      // Fresh URLs for a type, shared by every item of it that asks at the same time.
+      const refreshing = new Map<BackupType, Promise<void>>();
+      const refresher = (type: BackupType) => (): Promise<void> => {
+        let p = refreshing.get(type);
+        if (!p) {
+          p = (async () => {
+            const { items: again, pages } = await listItems(deps.cdb, instance, type, { since: opts.since, until: opts.until, url: config.cdb.url, signal: deps.signal, call: (fn) => apiRetry(`list ${type}`, fn) });
+            summary.listRequests += pages;
+            const known = byType.get(type);
+            for (const i of again) {
+              const cur = known?.get(`${i.id}\0${i.name}`);
+              if (cur) cur.url = i.url;
+            }
+            log.info({ instance, type, count: again.length }, 'urls refreshed');
+          })().finally(() => setTimeout(() => refreshing.delete(type), 1000).unref());
+          refreshing.set(type, p);
+        }
+        return p;
+      };
+
+      const { manifest, warning } = await apiRetry('read manifest', () => Manifest.load(deps.cos, config.cos.prefix, instance));
+      if (warning) log.warn({ instance }, warning);
+      manifests.set(instance, manifest);
+      const prefix = listPrefix(config.cos.key, config.cos.prefix, instance);
+      const { objects, pages } = await apiRetry('list bucket', () => deps.cos.listObjects(prefix));
+      summary.listRequests += pages;
+      const listed = new Map(objects.map((o) => [o.key, { size: o.size, etag: o.etag }]));
+      const plan = planCopies(items, manifest.known(), listed, { since: opts.since, until: opts.until, prefix: config.cos.prefix, keyTemplate: config.cos.key });
+
+      // Listed, same size, but not in the manifest: a HEAD tells whether it is a verified copy of ours.
+      const checks = [...plan.check];
+      await Promise.all(
+        Array.from({ length: Math.min(HEAD_CONCURRENCY, checks.length) }, async () => {
+          for (let c = checks.shift(); c; c = checks.shift()) {
+            const ok = await isVerifiedCopy(c);
+            if (ok) {
+              manifest.record(c.key, { size: c.item.size, etag: ok.etag, crc64: ok.crc64, md5: c.item.md5, id: c.item.id, copiedAt: new Date(deps.now()).toISOString() });
+              plan.skip.push({ item: c.item, key: c.key, reason: 'already-copied' });
+            } else plan.copy.push(c);
+          }
+        }),
+      );
+
+      for (const s of plan.skip) noteSkip(s.item, s.key, s.reason);
+      for (const c of plan.copy) {
+        summary.planned.push({ instance, type: c.item.type, name: c.item.name, size: c.item.size, key: c.key });
+        if (opts.dryRun) {
+          log.info({ instance, type: c.item.type, name: c.item.name, bytes: c.item.size, key: c.key }, 'would copy');
+          report.item(`would copy ${instance} ${c.item.type} ${c.item.name} (${formatBytes(c.item.size)}) → cos://${config.cos.bucket}/${c.key}`);
+        } else queue.push({ ...c, refresh: refresher(c.item.type) });
+      }
+    }
+
+    async function isVerifiedCopy(c: PlannedCopy): Promise<{ etag: string; crc64: string } | undefined> {
+      const head = await apiRetry('head', () => deps.cos.headObject(c.key));
+      if (!head || head.size !== c.item.size || head.crc64 === undefined) return undefined;
+      if (c.item.md5 !== undefined && head.meta['cdb2cos-md5'] !== undefined && head.meta['cdb2cos-md5'] !== c.item.md5) return undefined;
+      const st = opts.dryRun ? undefined : await readState(stagedPaths(config.transfer.stagingDir, c.item).state);
+      const expected = head.meta['cdb2cos-crc64'] ?? st?.verified?.crc64 ?? st?.expectedCrc64;
+      if (expected === undefined || expected !== head.crc64) return undefined;
+      return { etag: head.etag, crc64: head.crc64 };
+    }
+
+    function noteSkip(item: CatalogItem, key: string, reason: SkipReason): void {
+      const ctx = { instance: item.instance, type: item.type, name: item.name, key, reason };
+      if (reason === 'running') {
+        summary.waiting++;
+        log.info(ctx, 'skipped');
+        report.item(`waiting ${item.instance} ${item.type} ${item.name}: still running at the source; next run`);
+      } else if (reason === 'archived') {
+        summary.archived++;
+        log.warn(ctx, 'skipped');
+        report.warn(`${item.instance} ${item.type} ${item.name}: archived at the source (CosStorageType 1), cannot be downloaded; skipped`);
+      } else if (reason === 'failed-at-source') {
+        summary.skipped++;
+        log.warn({ ...ctx, status: item.status }, 'skipped');
+      } else if (reason === 'already-copied') {
+        summary.skipped++;
+        log.debug(ctx, 'skipped');
+      } else {
+        log.debug(ctx, 'skipped');
+      }
+    }
+
+    if (!opts.dryRun && queue.length > 0 && !deps.signal.aborted) {
+      await copyAll(queue, manifests);
+    }
+
+    // Write the manifests, then drop the small "verified" markers they now cover.
+    if (!opts.dryRun) {
+      await flushManifests(manifests);
+      await cleanVerifiedStates();
+      if (!deps.signal.aborted) await abortStaleUploads();
+    }
+  } finally {
+    summary.durationMs = deps.now() - t0;
+    await lock?.release().catch(() => undefined);
+  }
+  const line = `${opts.dryRun ? 'dry run: would copy' : 'copied'} ${opts.dryRun ? summary.planned.length : summary.copied}, skipped ${summary.skipped}, waiting ${summary.waiting}, archived ${summary.archived}, failed ${summary.failed}, ${formatBytes(opts.dryRun ? summary.planned.reduce((s, p) => s + p.size, 0) : summary.bytes)} in ${(summary.durationMs / 1000).toFixed(1)} s`;
+  log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, maxRssBytes: process.resourceUsage().maxRSS * 1024 }, 'finished');
+  report.summary(line);
+  return summary;
+
+  async function copyAll(queue: Array<PlannedCopy & { refresh: () => Promise<void> }>, manifests: Map<string, Manifest>): Promise<void> {
+    const reserved = { bytes: 0 };
+    const disk: DiskGuard = {
+      async reserve(bytes) {
+        const free = await freeBytes(config.transfer.stagingDir);
+        if (free - reserved.bytes - bytes < DISK_MARGIN) {
+          throw new Cdb2cosError('ERR_DISK_FULL', `staging dir ${config.transfer.stagingDir} has ${formatBytes(free - reserved.bytes)} free, the item needs ${formatBytes(bytes)} (+${formatBytes(DISK_MARGIN)} margin)`);
+        }
+        reserved.bytes += bytes;
+        let released = false;
+        return () => {
+          if (!released) reserved.bytes -= bytes;
+          released = true;
+        };
+      },
+    };
+    const copyDeps: CopyDeps = {
+      cos: deps.cos,
+      dispatcher: deps.dispatcher,
+      connections: new Semaphore(config.transfer.maxConnections),
+      uploads: new Semaphore(config.transfer.uploadConcurrency),
+      limiter: config.transfer.bandwidthLimit > 0 ? new RateLimiter(config.transfer.bandwidthLimit) : undefined,
+      disk,
+      log,
+      now: deps.now,
+      sleep: deps.sleep,
+      random: deps.random,
+      signal: deps.signal,
+    };
+    let lastFlush = deps.now();
+    let stopAll: Cdb2cosError | undefined;
+    const next = (): (PlannedCopy & { refresh: () => Promise<void> }) | undefined => (stopAll || deps.signal.aborted ? undefined : queue.shift());
+    const worker = async (): Promise<void> => {
+      for (let job = next(); job; job = next()) {
+        const { item, key } = job;
+        const ilog = log.child({ instance: item.instance, type: item.type, name: item.name, key });
+        const t = deps.now();
+        try {
+          const res: CopyResult = await copyItem(
+            { item, key, url: async () => item.url, refreshUrl: job.refresh },
+            {
+              stagingDir: config.transfer.stagingDir,
+              connectionsPerItem: config.transfer.connections,
+              partSize: config.transfer.partSize,
+              timeoutMs: config.transfer.requestTimeoutMs,
+              retryBudgetMs: config.transfer.itemRetryBudgetMs,
+              storageClass: config.cos.storageClass,
+              sse: config.cos.sse,
+              kmsKeyId: config.cos.kmsKeyId,
+              tags: config.cos.tags,
+            },
+            { ...copyDeps, log: ilog },
+          );
+          manifests.get(item.instance)?.record(key, { size: item.size, etag: res.etag, crc64: res.crc64, md5: item.md5, id: item.id, copiedAt: new Date(deps.now()).toISOString() });
+          summary.copied++;
+          summary.bytes += item.size;
+          summary.bytesDownloaded += res.bytesDownloaded;
+          summary.bytesUploaded += res.bytesUploaded;
+          const ms = deps.now() - t;
+          ilog.info({ bytes: item.size, crc64: res.crc64, md5: res.md5, parts: res.parts, partsResumed: res.partsResumed, bytesDownloaded: res.bytesDownloaded, bytesUploaded: res.bytesUploaded, ms }, 'verified');
+          report.item(`copied ${item.instance} ${item.type} ${item.name} (${formatBytes(item.size)}, ${(ms / 1000).toFixed(1)} s) → cos://${config.cos.bucket}/${key}`);
+          if (deps.now() - lastFlush > MANIFEST_FLUSH_MS) {
+            lastFlush = deps.now();
+            await flushManifests(manifests).catch((err) => log.warn({ err: errInfo(err) }, 'manifest write failed'));
+          }
+        } catch (err) {
+          const e = err instanceof Cdb2cosError ? err : new Cdb2cosError('ERR_IO', (err as Error).message ?? String(err), { cause: err });
+          if (e.code === 'ERR_ABORTED' || deps.signal.aborted) {
+            ilog.warn({ ms: deps.now() - t }, 'interrupted');
+            continue;
+          }
+          summary.failed++;
+          ilog.error({ ms: deps.now() - t, err: errInfo(e) }, 'failed');
+          report.warn(`FAILED ${item.instance} ${item.type} ${item.name}: ${e.message}`);
+          if (e.code === 'ERR_AUTH' || e.code === 'ERR_PERMISSION') {
+            raise('auth');
+            stopAll = e;
+          } else if (e.code === 'ERR_NOT_FOUND' && e.serviceCode === 'NoSuchBucket') {
+            raise('config');
+            stopAll = e;
+          } else raise('item');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, config.transfer.parallelItems) }, worker));
+  }
+
+  async function flushManifests(manifests: Map<string, Manifest>): Promise<void> {
+    for (const m of manifests.values()) {
+      if (m.pending) await apiRetry('write manifest', () => m.flush());
+    }
+  }
+
+  async function cleanVerifiedStates(): Promise<void> {
+    for (const path of await listStateFiles(config.transfer.stagingDir)) {
+      const st = await readState(path);
+      if (st?.verified) await removeStaged({ data: path.replace(/\.cdb2cos-state\.json$/, ''), state: path });
+    }
+  }
+
+  async function abortStaleUploads(): Promise<void> {
+    try {
+      const uploads = await apiRetry('list uploads', () => deps.cos.listUploads(config.cos.prefix));
+      const limit = deps.now() - config.transfer.staleUploadMs;
+      for (const u of uploads) {
+        const started = Date.parse(u.initiated);
+        if (Number.isFinite(started) && started < limit) {
+          await deps.cos.abort(u.key, u.uploadId);
+          log.info({ key: u.key, initiated: u.initiated }, 'stale upload aborted');
+        }
+      }
+    } catch (err) {
+      log.warn({ err: errInfo(err) }, 'stale upload clean-up failed');
+    }
+  }
+}
+
+function bucketError(err: unknown, config: Config): unknown {
+  if (!(err instanceof Cdb2cosError)) return err;
+  if (err.code === 'ERR_NOT_FOUND') return new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${config.cos.bucket} does not exist in region ${config.cos.region}`, { cause: err, serviceCode: err.serviceCode });
+  if (err.code === 'ERR_PERMISSION') return new Cdb2cosError('ERR_PERMISSION', `COS access denied to bucket ${config.cos.bucket}: check the key's permissions`, { cause: err, serviceCode: err.serviceCode });
+  return err;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** Removes a staging dir's leftovers of items no longer planned (used by tests and by `clean`). */
+export async function removeStagingDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
