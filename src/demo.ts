@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const emu = await startEmulator({ dataDir: join(dir, 'emulator') });
   try {
     const config = join(dir, 'cos.ini');
-    await emu.writeConfig(config, { types: 'data, binlog, slowlog' });
+    await emu.writeConfig(config, { transfer: { staging_dir: join(dir, 'staging') }, log: { dir: join(dir, 'logs') } });
     console.log(`emulator: CDB API ${emu.info.cdbEndpoint}, COS ${emu.info.cosEndpoint}, instances ${emu.info.instances.join(', ')}`);
     console.log(`config:   ${config}\n`);
     console.log(`$ cdb2cos run --config ${config} --verbose`);
