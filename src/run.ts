@@ -1,6 +1,6 @@
 // One run: lock, list what CDB keeps, decide what the bucket lacks, copy it (several items at once,
 // each verified), record it, clean up, and sum it up. Every outside thing arrives through `RunDeps`.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { listItems } from './cdb/catalog.js';
 import type { CdbApi } from './cdb/client.js';
@@ -216,7 +216,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       } else if (reason === 'archived') {
         summary.archived++;
         log.warn(ctx, 'skipped');
-        report.warn(`${item.instance} ${item.type} ${item.name}: archived at the source (CosStorageType 1), cannot be downloaded; skipped`);
+        report.item(`archived ${item.instance} ${item.type} ${item.name}: in CDB's archive storage (CosStorageType 1), cannot be downloaded; skipped`);
       } else if (reason === 'failed-at-source') {
         summary.skipped++;
         log.warn({ ...ctx, status: item.status }, 'skipped');
@@ -381,9 +381,4 @@ export function formatBytes(n: number): string {
     i++;
   }
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
-
-/** Removes a staging dir's leftovers of items no longer planned (used by tests and by `clean`). */
-export async function removeStagingDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
 }

@@ -140,16 +140,19 @@ export class Catalog {
     const inst = this.#instances.get(instanceId);
     const list = this.#items.get(instanceId);
     if (inst === undefined || list === undefined) throw new Error(`unknown instance ${instanceId}`);
-    const added: EmulatorItem[] = [];
-    // Binlogs chain (each starts where the previous ended), so place them oldest first.
-    const ordered = specs
-      .map((spec, i) => ({ spec, i, time: this.#timeOf(spec) }))
-      .sort((a, b) => (a.spec.type === 'binlog' && b.spec.type === 'binlog' ? a.time - b.time : a.i - b.i));
-    for (const { spec, time } of ordered) {
-      const item = this.#build(inst, list, spec, time);
-      list.push(item);
-      added.push(item);
+    // Binlogs chain (each starts where the previous one ended), so they are built oldest first;
+    // the result keeps the order of `specs`.
+    const added: EmulatorItem[] = new Array<EmulatorItem>(specs.length);
+    const timed = specs.map((spec, i) => ({ spec, i, time: this.#timeOf(spec) }));
+    const binlogsByTime = timed.filter((t) => t.spec.type === 'binlog').sort((a, b) => a.time - b.time);
+    // Built on a copy, so a bad spec adds nothing.
+    const working = [...list];
+    for (const { spec, i, time } of [...timed.filter((t) => t.spec.type !== 'binlog'), ...binlogsByTime]) {
+      const item = this.#build(inst, working, spec, time);
+      working.push(item);
+      added[i] = item;
     }
+    this.#items.set(instanceId, working);
     return added;
   }
 

@@ -353,7 +353,7 @@ export class DownloadServer {
       pos = sliceEnd;
       record.bytesOut += n;
       this.#bytesServed.set(item.key, (this.#bytesServed.get(item.key) ?? 0) + n);
-      if (!ok && !gone) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      if (!ok && !gone) await drainOrClose(res);
     }
     if (gone) return;
     if (dropAt !== undefined) {
@@ -389,6 +389,19 @@ export class DownloadServer {
     // Drain (and ignore) any request body so the connection stays usable.
     req.resume();
   }
+}
+
+/** Resolves on 'drain' or 'close', whichever comes first, leaving no listener behind. */
+function drainOrClose(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 const requestId = (): string => Buffer.from(randomUUID()).toString('base64').slice(0, 40);

@@ -1,16 +1,22 @@
 // One pass over an upload body: MD5 and CRC64 of what arrived, written to a file with backpressure.
-// Memory per upload is bounded by the stream high-water marks (about 1 MiB), whatever the body size.
-import { createHash } from 'node:crypto';
+// Memory per upload is bounded by the stream high-water marks (about 2 MiB) plus the hash pool's shared
+// slots, whatever the body size.
+import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createCrc64, type Crc64 } from '../../hash/crc64.js';
 import type { UploadThrottle } from './faults.js';
+import type { HashPool, HashStream } from './hash-pool.js';
+
+/** Bodies at least this large are hashed on a worker thread; smaller ones here (no round trip). */
+const OFFLOAD_MIN_BYTES = 1 << 20;
 
 export interface IngestOptions {
   /** Refuse (EntityTooLarge) once more than this many bytes have arrived. */
   maxBytes: number;
+  hashPool?: HashPool | undefined;
   throttle?: UploadThrottle | undefined;
   /** Destroy the connection once this many bytes have arrived. */
   resetAfterBytes?: number | undefined;
@@ -29,7 +35,7 @@ export interface IngestResult {
 
 export class IngestError extends Error {
   constructor(
-    readonly reason: 'too-large' | 'reset' | 'empty-corruption',
+    readonly reason: 'too-large' | 'reset',
     message: string,
   ) {
     super(message);
@@ -37,18 +43,19 @@ export class IngestError extends Error {
   }
 }
 
+type Hashing = { kind: 'local'; md5: Hash; crc: Crc64 } | { kind: 'pool'; stream: HashStream };
+
 class IngestTransform extends Transform {
   bytes = 0;
-  readonly #md5 = createHash('md5');
-  readonly #crc: Crc64;
+  readonly #hashing: Hashing;
   readonly #storedCrc: Crc64 | undefined;
   readonly #opts: IngestOptions;
   readonly #onReset: () => void;
 
-  constructor(opts: IngestOptions, crc: Crc64, storedCrc: Crc64 | undefined, onReset: () => void) {
+  constructor(opts: IngestOptions, hashing: Hashing, storedCrc: Crc64 | undefined, onReset: () => void) {
     super({ highWaterMark: 1 << 20 });
     this.#opts = opts;
-    this.#crc = crc;
+    this.#hashing = hashing;
     this.#storedCrc = storedCrc;
     this.#onReset = onReset;
   }
@@ -66,8 +73,6 @@ class IngestTransform extends Transform {
       cb(new IngestError('too-large', `body larger than ${maxBytes} bytes`));
       return;
     }
-    this.#md5.update(chunk);
-    this.#crc.update(chunk);
     let out = chunk;
     if (this.#storedCrc !== undefined) {
       if (corruptOffset !== undefined && corruptOffset >= start && corruptOffset < this.bytes) {
@@ -77,18 +82,28 @@ class IngestTransform extends Transform {
       this.#storedCrc.update(out);
     }
     const wait = throttle?.reserve(chunk.length) ?? 0;
-    if (wait >= 1) setTimeout(() => cb(null, out), wait);
-    else cb(null, out);
+    const pass = (): void => {
+      if (wait >= 1) setTimeout(() => cb(null, out), wait);
+      else cb(null, out);
+    };
+    const h = this.#hashing;
+    if (h.kind === 'local') {
+      h.md5.update(chunk);
+      h.crc.update(chunk);
+      pass();
+    } else {
+      h.stream.update(chunk).then(pass, (err: unknown) => cb(err as Error));
+    }
   }
 
-  result(): IngestResult {
-    const crc64 = this.#crc.digest();
-    return {
-      size: this.bytes,
-      md5: this.#md5.digest(),
-      crc64,
-      storedCrc64: this.#storedCrc === undefined ? crc64 : this.#storedCrc.digest(),
-    };
+  async result(): Promise<IngestResult> {
+    const h = this.#hashing;
+    const { md5, crc64 } = h.kind === 'local' ? { md5: h.md5.digest(), crc64: h.crc.digest() } : await h.stream.digest();
+    return { size: this.bytes, md5, crc64, storedCrc64: this.#storedCrc === undefined ? crc64 : this.#storedCrc.digest() };
+  }
+
+  dropHashing(): void {
+    if (this.#hashing.kind === 'pool') this.#hashing.stream.drop();
   }
 }
 
@@ -97,15 +112,22 @@ class IngestTransform extends Transform {
  * the client goes away, the body is too large or an injected reset fires.
  */
 export async function ingestBody(req: IncomingMessage, file: string, opts: IngestOptions): Promise<IngestResult> {
-  const crc = await createCrc64();
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  const known = Number.isSafeInteger(declared) && declared >= 0;
+  const hashing: Hashing =
+    opts.hashPool !== undefined && (!known || declared >= OFFLOAD_MIN_BYTES)
+      ? { kind: 'pool', stream: opts.hashPool.open() }
+      : { kind: 'local', md5: createHash('md5'), crc: await createCrc64() };
   let corruptOffset = opts.corruptOffset;
-  if (corruptOffset !== undefined) {
-    const declared = Number(req.headers['content-length']);
-    // Clamp into the body when its length is known, so the flip always lands.
-    if (Number.isSafeInteger(declared) && declared > 0) corruptOffset = Math.min(corruptOffset, declared - 1);
-  }
+  // Clamp into the body when its length is known, so the flip always lands.
+  if (corruptOffset !== undefined && known && declared > 0) corruptOffset = Math.min(corruptOffset, declared - 1);
   const storedCrc = corruptOffset !== undefined ? await createCrc64() : undefined;
-  const t = new IngestTransform({ ...opts, corruptOffset }, crc, storedCrc, () => req.socket.destroy());
-  await pipeline(req, t, createWriteStream(file, { highWaterMark: 1 << 20 }));
+  const t = new IngestTransform({ ...opts, corruptOffset }, hashing, storedCrc, () => req.socket.destroy());
+  try {
+    await pipeline(req, t, createWriteStream(file, { highWaterMark: 1 << 20 }));
+  } catch (err) {
+    t.dropHashing();
+    throw err;
+  }
   return t.result();
 }

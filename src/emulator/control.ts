@@ -1,0 +1,127 @@
+// The emulator's control API, on the CDB port under /_emulator/, for other processes (a benchmark, a
+// person rehearsing): unsigned, so it answers loopback clients only (the server listens on 127.0.0.1).
+//
+//   GET  /_emulator/state       items, COS objects and open uploads, counters, faults, recent requests
+//   POST /_emulator/faults      {"clear":true, "dropAfter":{…}, "expireUrls":true, "expireAfter":{…},
+//                                "throttle":N, "maxConnections":N, "apiError":{…}, "apiLatency":MS,
+//                                "cos":{"<CosFaults method>": argument, …}}  (a list value: one call each)
+//   POST /_emulator/items       {"instance":"cdb-…", "region"?: "…", "items":[EmulatorItemSpec, …]}
+//   POST /_emulator/reset-log   forgets the request logs and counters
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EmulatorItemSpec } from './catalog.js';
+import type { Emulator } from './index.js';
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+export function handleControl(emulator: Emulator, req: IncomingMessage, res: ServerResponse): void {
+  control(emulator, req, res).catch((err: unknown) => {
+    send(res, 400, { error: err instanceof Error ? err.message : String(err) });
+  });
+}
+
+async function control(emulator: Emulator, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) {
+    send(res, 403, { error: 'the control API answers loopback clients only' });
+    return;
+  }
+  const path = (req.url ?? '').split('?')[0];
+  const route = `${req.method} ${path}`;
+  const body = req.method === 'POST' ? await readJson(req) : undefined;
+  switch (route) {
+    case 'GET /_emulator/state':
+      send(res, 200, emulator.state());
+      return;
+    case 'POST /_emulator/faults':
+      applyFaults(emulator, body);
+      send(res, 200, { faults: emulator.faultState() });
+      return;
+    case 'POST /_emulator/items': {
+      const b = asObject(body, 'body');
+      if (typeof b['instance'] !== 'string') throw new Error('"instance" must be a string');
+      if (!Array.isArray(b['items'])) throw new Error('"items" must be a list of item specs');
+      const region = typeof b['region'] === 'string' ? b['region'] : undefined;
+      const added = emulator.addItems(b['instance'], b['items'] as EmulatorItemSpec[], region);
+      send(res, 200, { added: added.map((i) => ({ instance: i.instance, type: i.type, name: i.name, size: i.size, backupId: i.backupId })) });
+      return;
+    }
+    case 'POST /_emulator/reset-log':
+      emulator.resetLog();
+      send(res, 200, { ok: true });
+      return;
+    default:
+      send(res, 404, { error: `no such control route: ${route}` });
+  }
+}
+
+const FAULT_KEYS = new Set(['clear', 'dropAfter', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'cos']);
+
+function applyFaults(emulator: Emulator, body: unknown): void {
+  const b = asObject(body, 'body');
+  const d = emulator.downloads.faults;
+  const a = emulator.cdb.faults;
+  const each = (v: unknown, f: (x: never) => unknown): void => {
+    for (const x of Array.isArray(v) ? v : [v]) f(x as never);
+  };
+  const cosFaults = emulator.cos.faults as unknown as Record<string, unknown>;
+  // Check every name before arming anything: a typo must not leave half the faults armed.
+  for (const k of Object.keys(b)) {
+    if (!FAULT_KEYS.has(k)) throw new Error(`unknown fault "${k}" (known: ${[...FAULT_KEYS].join(', ')})`);
+  }
+  for (const method of Object.keys(b['cos'] === undefined ? {} : asObject(b['cos'], 'cos'))) {
+    if (typeof cosFaults[method] !== 'function') throw new Error(`the COS emulator has no fault "${method}"`);
+  }
+  if (b['clear'] === true) emulator.clearFaults();
+  for (const [k, v] of Object.entries(b)) {
+    switch (k) {
+      case 'clear':
+        break;
+      case 'dropAfter':
+        each(v, (x: Parameters<typeof d.dropAfter>[0]) => d.dropAfter(x));
+        break;
+      case 'expireUrls':
+        if (v === true) d.expireUrls();
+        break;
+      case 'expireAfter':
+        each(v, (x: Parameters<typeof d.expireAfter>[0]) => d.expireAfter(x));
+        break;
+      case 'throttle':
+        d.throttle(Number(v));
+        break;
+      case 'maxConnections':
+        d.maxConnections(Number(v));
+        break;
+      case 'apiError':
+        each(v, (x: Parameters<typeof a.apiError>[0]) => a.apiError(x));
+        break;
+      case 'apiLatency':
+        a.apiLatency(Number(v));
+        break;
+      case 'cos':
+        for (const [method, arg] of Object.entries(asObject(v, 'cos'))) {
+          const fn = cosFaults[method] as (x: unknown) => unknown;
+          each(arg, (x: unknown) => fn.call(cosFaults, x));
+        }
+        break;
+    }
+  }
+}
+
+function asObject(v: unknown, what: string): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${what} must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text === '' ? {} : JSON.parse(text);
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const json = JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Content-Length', String(Buffer.byteLength(json)));
+  res.end(json);
+}

@@ -1,0 +1,370 @@
+// The local emulator of everything cdb2cos talks to: the CDB API, the backup download URLs and a COS
+// bucket, each a real HTTP server on 127.0.0.1. Tests, benchmarks and the README demo start it with
+// startEmulator(); `cdb2cos emulator` runs it for a person or another process.
+import { once } from 'node:events';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Catalog, formatCdbTime, type EmulatorItem, type EmulatorItemSpec, type EmulatorItemType } from './catalog.js';
+import { CdbApi, type ApiCredential } from './cdb-api.js';
+import { contentAt, contentCrc64, contentMd5, contentStream, knownContentCrc64, knownContentMd5 } from './content.js';
+import { handleControl } from './control.js';
+import { CosEmulator } from './cos/index.js';
+import { DownloadServer } from './downloads.js';
+
+export { contentAt, contentStream, contentMd5, contentCrc64 } from './content.js';
+export { formatCdbTime, parseCdbTime } from './catalog.js';
+export type { EmulatorItem, EmulatorItemSpec, EmulatorItemType } from './catalog.js';
+export type { ApiCredential, ApiRequestRecord } from './cdb-api.js';
+export type { DownloadRequestRecord } from './downloads.js';
+export { CdbApi } from './cdb-api.js';
+export { DownloadServer } from './downloads.js';
+
+export const DEMO_SECRET_ID = 'AKIDcdb2cosEMULATOR0000000000000000';
+export const DEMO_SECRET_KEY = 'emuK3y0cdb2cosQx7Lr9Vb2Nw4Hs6Jd8Fm1Z';
+export const DEMO_BUCKET = 'backup-1250000000';
+export const DEMO_CDB_REGION = 'ap-shanghai';
+export const DEMO_COS_REGION = 'ap-guangzhou';
+
+export interface EmulatorInstanceSpec {
+  id: string;
+  /** Default: the emulator's cdbRegion. */
+  region?: string;
+  items?: EmulatorItemSpec[];
+}
+
+export interface EmulatorOptions {
+  /** 0 (default): ephemeral ports; N: CDB API on N, COS on N+1, downloads on N+2. */
+  port?: number;
+  /** COS objects live here; default a temp dir removed on close. */
+  dataDir?: string;
+  /** Default: sampleInstances(). */
+  instances?: EmulatorInstanceSpec[];
+  bucket?: string;
+  secretId?: string;
+  secretKey?: string;
+  /** More credentials both APIs accept (e.g. an STS one with a token). */
+  credentials?: ApiCredential[];
+  cdbRegion?: string;
+  cosRegion?: string;
+  /** Download bytes per second per connection, 0 = none (default). */
+  rate?: number;
+  /** Download requests in flight per client IP (default 10). */
+  maxConnectionsPerClient?: number;
+  /** How long download URLs stay valid (default 12 h). */
+  urlTtlMs?: number;
+  /** The emulator's clock (signature skew, URL expiry, "minutes ago"). */
+  now?: () => number;
+}
+
+/** What a client needs to reach the emulator; `cdb2cos emulator` prints it as its first line. */
+export interface EmulatorInfo {
+  cdbEndpoint: string;
+  cosEndpoint: string;
+  downloadEndpoint: string;
+  secretId: string;
+  secretKey: string;
+  cdbRegion: string;
+  cosRegion: string;
+  bucket: string;
+  instances: string[];
+  dataDir: string;
+}
+
+/** What should have landed for an item. */
+export interface ExpectedContent {
+  seed: string;
+  size: number;
+  stream(start?: number, end?: number): Readable;
+  at(offset: number, length: number): Buffer;
+  md5(): Promise<string>;
+  crc64(): Promise<bigint>;
+}
+
+export type ConfigOverrides = Record<string, Record<string, string | number | boolean | readonly string[] | undefined>>;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Two instances with a few of everything: small, so the demo copies them in seconds. */
+export function sampleInstances(region = DEMO_CDB_REGION): EmulatorInstanceSpec[] {
+  const day = 24 * 60;
+  return [0, 1].map((n) => ({
+    id: `cdb-demo000${n + 1}`,
+    region,
+    items: [
+      { type: 'data', size: 1 * KiB + n, minutesAgo: 3 * day },
+      { type: 'data', size: 5 * MiB + 12_345 + n, minutesAgo: 2 * day },
+      { type: 'data', size: 20 * MiB + 678 + n, minutesAgo: 1 * day, md5: n === 1 },
+      { type: 'data', size: 3 * MiB, minutesAgo: 10, status: 'RUNNING' },
+      { type: 'data', size: 2 * MiB + n, minutesAgo: 30 * day, cosStorageType: 1 },
+      { type: 'binlog', size: 256 * KiB + n, minutesAgo: 240 },
+      { type: 'binlog', size: 1 * MiB + 7, minutesAgo: 180, status: 'SUCCESS' },
+      { type: 'binlog', size: 0, minutesAgo: 120 },
+      { type: 'binlog', size: 3 * MiB + 333 * n, minutesAgo: 60 },
+      { type: 'slowlog', size: 64 * KiB + n, minutesAgo: 2 * day },
+      { type: 'slowlog', size: 300 * KiB, minutesAgo: 1 * day },
+    ] satisfies EmulatorItemSpec[],
+  }));
+}
+
+export class Emulator {
+  readonly info: EmulatorInfo;
+  readonly catalog: Catalog;
+  readonly cdb: CdbApi;
+  readonly downloads: DownloadServer;
+  readonly cos: CosEmulator;
+  readonly #servers: Server[];
+  readonly #removeDataDir: boolean;
+  #closed: Promise<void> | undefined;
+
+  /** @internal use startEmulator() */
+  constructor(parts: {
+    info: EmulatorInfo;
+    catalog: Catalog;
+    cdb: CdbApi;
+    downloads: DownloadServer;
+    cos: CosEmulator;
+    servers: Server[];
+    removeDataDir: boolean;
+  }) {
+    this.info = parts.info;
+    this.catalog = parts.catalog;
+    this.cdb = parts.cdb;
+    this.downloads = parts.downloads;
+    this.cos = parts.cos;
+    this.#servers = parts.servers;
+    this.#removeDataDir = parts.removeDataDir;
+  }
+
+  /** Adds items to an instance, creating the instance (in `region`, default cdbRegion) if needed. */
+  addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string): EmulatorItem[] {
+    if (this.catalog.instance(instance) === undefined) {
+      this.catalog.addInstance(instance, region ?? this.info.cdbRegion);
+      this.info.instances.push(instance);
+    }
+    return warmDigests(this.catalog.add(instance, items));
+  }
+
+  item(instance: string, type: EmulatorItemType, name: string): EmulatorItem {
+    const item = this.catalog.find(instance, type, name);
+    if (item === undefined) throw new Error(`the emulator has no ${type} item ${name} in ${instance}`);
+    return item;
+  }
+
+  /** The bytes an item's download serves, to compare with what landed. */
+  expectedContent(instance: string, type: EmulatorItemType, name: string): ExpectedContent {
+    const { seed, size } = this.item(instance, type, name);
+    return {
+      seed,
+      size,
+      stream: (start = 0, end = size) => contentStream(seed, size, start, end),
+      at: (offset, length) => contentAt(seed, offset, length),
+      md5: () => contentMd5(seed, size),
+      crc64: () => contentCrc64(seed, size),
+    };
+  }
+
+  /** Writes a ready config file for the CLI (mode 0600: it holds the secret key); returns its absolute path. */
+  async writeConfig(path: string, overrides: ConfigOverrides = {}): Promise<string> {
+    const i = this.info;
+    const sections: ConfigOverrides = {
+      credentials: { secret_id: i.secretId, secret_key: i.secretKey },
+      cdb: { region: i.cdbRegion, instances: i.instances, types: ['data', 'binlog', 'slowlog'], endpoint: i.cdbEndpoint },
+      cos: { region: i.cosRegion, bucket: i.bucket, endpoint: i.cosEndpoint },
+      transfer: { staging_dir: join(i.dataDir, 'staging') },
+      log: { dir: join(i.dataDir, 'logs') },
+    };
+    for (const [section, keys] of Object.entries(overrides)) sections[section] = { ...sections[section], ...keys };
+    let text = `; cdb2cos config for the local emulator (written ${new Date().toISOString()})\n`;
+    for (const [section, keys] of Object.entries(sections)) {
+      text += `\n[${section}]\n`;
+      for (const [k, v] of Object.entries(keys)) {
+        if (v === undefined) continue;
+        text += `${k} = ${Array.isArray(v) ? v.join(', ') : String(v)}\n`;
+      }
+    }
+    const abs = resolve(path);
+    await mkdir(dirname(abs), { recursive: true });
+    await writeFile(abs, text, { mode: 0o600 });
+    await chmod(abs, 0o600);
+    return abs;
+  }
+
+  /** Items, COS objects and uploads, counters, faults and recent requests (GET /_emulator/state). */
+  state(): object {
+    const items = this.catalog.instances().map((inst) => ({
+      id: inst.id,
+      region: inst.region,
+      items: (['data', 'binlog', 'slowlog'] as const).flatMap((t) => this.catalog.list(inst.id, t)).map(describeItem),
+    }));
+    return {
+      info: this.info,
+      instances: items,
+      cos: { bucket: this.info.bucket, objects: plain(this.cos.objects(this.info.bucket)), openUploads: plain(this.cos.openUploads(this.info.bucket)) },
+      counters: {
+        apiRequests: this.cdb.requests.length,
+        downloadRequests: this.downloads.requests.length,
+        cosRequests: this.cos.requests.length,
+        bytesServed: this.downloads.bytesServed(),
+        cosBytesIn: this.cos.requests.reduce((n, r) => n + r.bytesIn, 0),
+      },
+      faults: this.faultState(),
+      log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200) },
+    };
+  }
+
+  faultState(): object {
+    return { api: this.cdb.faults, downloads: this.downloads.faults, cos: { pending: this.cos.faults.pending(), latencyMs: this.cos.faults.latencyMs } };
+  }
+
+  /** Clears every fault: API, downloads and COS. */
+  clearFaults(): void {
+    this.cdb.faults.clear();
+    this.downloads.faults.clear();
+    this.cos.faults.clear();
+  }
+
+  /** Forgets the request logs and counters of all three servers. */
+  resetLog(): void {
+    this.cdb.clearRequests();
+    this.downloads.clearRequests();
+    this.cos.clearRequests();
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.all([...this.#servers.map(closeServer), this.downloads.close()]);
+      await this.cos.close();
+      if (this.#removeDataDir) await rm(this.info.dataDir, { recursive: true, force: true });
+    })();
+    return this.#closed;
+  }
+}
+
+/** Starts computing the MD5 DescribeBackups will report, so a listing seldom waits for it. */
+function warmDigests(items: EmulatorItem[]): EmulatorItem[] {
+  for (const it of items) if (it.md5 && it.status === 'SUCCESS') contentMd5(it.seed, it.size).catch(() => undefined);
+  return items;
+}
+
+function describeItem(i: EmulatorItem): object {
+  const md5 = knownContentMd5(i.seed, i.size);
+  const crc = knownContentCrc64(i.seed, i.size);
+  return {
+    type: i.type,
+    name: i.name,
+    size: i.size,
+    date: formatCdbTime(i.time),
+    status: i.status,
+    cosStorageType: i.cosStorageType,
+    ...(i.backupId !== undefined ? { backupId: i.backupId } : {}),
+    ...(i.binlogStartTime !== undefined ? { binlogStartTime: formatCdbTime(i.binlogStartTime) } : {}),
+    ...(md5 !== undefined ? { md5 } : {}),
+    ...(crc !== undefined ? { crc64: crc.toString() } : {}),
+    seed: i.seed,
+  };
+}
+
+/** Maps and Sets as JSON can show them. */
+function plain(v: unknown): unknown {
+  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), plain(x)]));
+  if (v instanceof Set) return [...v].map(plain);
+  if (Array.isArray(v)) return v.map(plain);
+  if (typeof v === 'bigint') return v.toString();
+  return v;
+}
+
+async function listen(server: Server, port: number): Promise<string> {
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return;
+  const closed = once(server, 'close');
+  server.close();
+  server.closeAllConnections();
+  await closed;
+}
+
+export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+  const now = opts.now ?? Date.now;
+  const port = opts.port ?? 0;
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65533) throw new RangeError(`port must be 0 or 1..65533: ${port}`);
+  const cdbRegion = opts.cdbRegion ?? DEMO_CDB_REGION;
+  const cosRegion = opts.cosRegion ?? DEMO_COS_REGION;
+  const bucket = opts.bucket ?? DEMO_BUCKET;
+  const secretId = opts.secretId ?? DEMO_SECRET_ID;
+  const secretKey = opts.secretKey ?? DEMO_SECRET_KEY;
+  const credentials: ApiCredential[] = [{ secretId, secretKey }, ...(opts.credentials ?? [])];
+
+  const removeDataDir = opts.dataDir === undefined;
+  const dataDir = resolve(opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'cdb2cos-emulator-'))));
+  await mkdir(dataDir, { recursive: true });
+
+  const catalog = new Catalog(now);
+  const instances = opts.instances ?? sampleInstances(cdbRegion);
+  for (const spec of instances) {
+    catalog.addInstance(spec.id, spec.region ?? cdbRegion);
+    warmDigests(catalog.add(spec.id, spec.items ?? []));
+  }
+
+  const downloads = new DownloadServer({
+    catalog,
+    now,
+    ...(opts.rate !== undefined ? { rate: opts.rate } : {}),
+    ...(opts.maxConnectionsPerClient !== undefined ? { maxConnectionsPerClient: opts.maxConnectionsPerClient } : {}),
+    ...(opts.urlTtlMs !== undefined ? { urlTtlMs: opts.urlTtlMs } : {}),
+  });
+  const cdb = new CdbApi({ catalog, credentials, now, issueUrls: (item) => downloads.issueUrls(item) });
+  const cos = new CosEmulator({ dataDir: join(dataDir, 'cos'), credentials, buckets: [], now });
+  cos.createBucket(bucket, cosRegion);
+
+  const servers: Server[] = [];
+  let emulator: Emulator | undefined;
+  try {
+    const cdbServer = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if ((req.url ?? '').startsWith('/_emulator/')) handleControl(emulator!, req, res);
+      else cdb.handle(req, res);
+    });
+    servers.push(cdbServer);
+    const cosServer = createServer({ noDelay: true }, (req, res) => cos.handle(req, res));
+    // Parts of several GiB may take minutes; the COS SDK keeps sockets alive between requests.
+    cosServer.requestTimeout = 0;
+    cosServer.keepAliveTimeout = 65_000;
+    servers.push(cosServer);
+    const cdbEndpoint = await listen(cdbServer, port);
+    const cosEndpoint = await listen(cosServer, port === 0 ? 0 : port + 1);
+    const downloadEndpoint = await downloads.listen(port === 0 ? 0 : port + 2);
+    emulator = new Emulator({
+      info: {
+        cdbEndpoint,
+        cosEndpoint,
+        downloadEndpoint,
+        secretId,
+        secretKey,
+        cdbRegion,
+        cosRegion,
+        bucket,
+        instances: catalog.instances().map((i) => i.id),
+        dataDir,
+      },
+      catalog,
+      cdb,
+      downloads,
+      cos,
+      servers,
+      removeDataDir,
+    });
+    return emulator;
+  } catch (err) {
+    await Promise.allSettled([...servers.map(closeServer), downloads.close(), cos.close()]);
+    if (removeDataDir) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
