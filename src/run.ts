@@ -180,6 +180,8 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
           for (let c = checks.shift(); c; c = checks.shift()) {
             const ok = await isVerifiedCopy(c);
             if (ok) {
+              // A run stopped between Complete and clean-up leaves its staged copy behind.
+              if (!opts.dryRun) await removeStaged(stagedPaths(config.transfer.stagingDir, c.item)).catch(() => undefined);
               manifest.record(c.key, { size: c.item.size, etag: ok.etag, crc64: ok.crc64, md5: c.item.md5, id: c.item.id, copiedAt: new Date(deps.now()).toISOString() });
               plan.skip.push({ item: c.item, key: c.key, reason: 'already-copied' });
             } else plan.copy.push(c);

@@ -341,10 +341,11 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     const md5Check = item.md5 !== undefined ? checkMd5(item, ranges, staged, paths.data, signal).catch(fail) : Promise.resolve();
     await Promise.all([downloads, uploadAll(ranges.filter((r) => !st.uploaded[r.partNumber])), md5Check]);
     if (failure) throw failure;
-    await saveState(true);
-
+    // Persisted before Complete: a run killed right after it can still prove the object is this file.
     const expected = combinedCrc();
     st.expectedCrc64 = expected;
+    await saveState(true);
+
     let done: { etag: string; crc64: string | undefined } | undefined;
     let currentUploadId = uploadId;
     for (let attempt = 1; ; attempt++) {
