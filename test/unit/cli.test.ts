@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { exitCodeFor, parseWhen, EXIT } from '../../src/cli.js';
+import { Cdb2cosError, ConfigError, LockedError, redactSecrets } from '../../src/errors.js';
+
+test('reads --since/--until in CDB time (UTC+8), a bare --until date as the end of that day', () => {
+  assert.equal(parseWhen('2026-11-01', false), Date.UTC(2026, 9, 31, 16, 0, 0));
+  assert.equal(parseWhen('2026-11-01', true), Date.UTC(2026, 10, 1, 16, 0, 0) - 1);
+  assert.equal(parseWhen('2026-11-01 08:30', false), Date.UTC(2026, 11 - 1, 1, 0, 30, 0));
+  assert.equal(parseWhen('2026-11-01T00:00:00Z', false), Date.UTC(2026, 10, 1));
+  assert.throws(() => parseWhen('last tuesday', false), /not a date/);
+  assert.throws(() => parseWhen('2026-13-45x', false), /not a date/);
+});
+
+test('maps each error class to its documented exit code', () => {
+  assert.equal(exitCodeFor(new ConfigError(['cos.bucket: missing'])), EXIT.usage);
+  assert.equal(exitCodeFor(new Cdb2cosError('ERR_USAGE', 'x')), 2);
+  assert.equal(exitCodeFor(new Cdb2cosError('ERR_IO', 'staging dir')), 2);
+  assert.equal(exitCodeFor(new Cdb2cosError('ERR_AUTH', 'x')), 3);
+  assert.equal(exitCodeFor(new Cdb2cosError('ERR_PERMISSION', 'x')), 3);
+  assert.equal(exitCodeFor(new LockedError('held')), 4);
+  assert.equal(exitCodeFor(new Cdb2cosError('ERR_VERIFY', 'x')), 1);
+  assert.equal(exitCodeFor(new Error('boom')), 1);
+});
+
+test('strips signed query strings and secret values from messages', () => {
+  const m = redactSecrets('GET http://127.0.0.1:9/cdb-x/data/a.xb?sign=abcdef&t=123 failed; secret_key=SuperSecret1');
+  assert.ok(!m.includes('abcdef'));
+  assert.ok(!m.includes('SuperSecret1'));
+  assert.ok(m.includes('http://127.0.0.1:9/cdb-x/data/a.xb?<redacted>'));
+  assert.ok(!new Cdb2cosError('ERR_NETWORK', 'x https://h/p?q-signature=zzz').message.includes('zzz'));
+});
