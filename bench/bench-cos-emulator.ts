@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { startCosServer } from '../src/emulator/cos/index.js';
+import { crc64Combine, crc64OfBuffer, crc64ToString } from '../src/hash/crc64.js';
 
 const BUCKET = 'bench-1250000000';
 const REGION = 'ap-guangzhou';
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
   if (init.status !== 200 || uploadId === undefined) throw new Error(`initiate failed: ${init.status} ${init.body}`);
 
   const etags: string[] = [];
+  const lanes: number[] = [];
   let next = 1;
   const t0 = performance.now();
   await Promise.all(
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
         const r = await send(agent, port, 'PUT', key, { partNumber: String(n), uploadId }, bodies[lane]!);
         if (r.status !== 200) throw new Error(`part ${n}: ${r.status} ${r.body}`);
         etags[n - 1] = String(r.headers.etag);
+        lanes[n - 1] = lane;
       }
     }),
   );
@@ -116,15 +119,22 @@ async function main(): Promise<void> {
   const completeMs = performance.now() - t1;
   if (done.status !== 200) throw new Error(`complete failed: ${done.status} ${done.body}`);
 
+  // The object's CRC64 must be the combination of its parts' (computed here, outside the timing).
+  const laneCrcs = await Promise.all(bodies.map((b) => crc64OfBuffer(b)));
+  let expected = 0n;
+  for (const lane of lanes) expected = crc64Combine(expected, laneCrcs[lane]!, partSize);
+  const crcOk = done.headers['x-cos-hash-crc64ecma'] === crc64ToString(expected);
+
   const total = parts * partSize;
   const mbps = total / 1e6 / (uploadMs / 1000);
   console.log(
     `uploaded ${(total / 2 ** 20).toFixed(0)} MiB as ${parts} × ${(partSize / 2 ** 20).toFixed(0)} MiB, ${parallel} in flight` +
       ` (${inline ? 'emulator inline' : 'emulator in a worker'}): ${(uploadMs / 1000).toFixed(2)} s, ${mbps.toFixed(0)} MB/s` +
-      ` (${(mbps / 1.048576).toFixed(0)} MiB/s); complete ${completeMs.toFixed(0)} ms, crc64 ${String(done.headers['x-cos-hash-crc64ecma'])}`,
+      ` (${(mbps / 1.048576).toFixed(0)} MiB/s); complete ${completeMs.toFixed(0)} ms, crc64 ${crcOk ? 'ok' : 'MISMATCH'}`,
   );
   agent.destroy();
   await stop();
+  if (!crcOk) process.exitCode = 1;
   rmSync(dataDir, { recursive: true, force: true });
 }
 

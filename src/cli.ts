@@ -4,7 +4,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { Agent } from 'undici';
-import { parseCdbTime } from './cdb/catalog.js';
+import { formatCdbTime, parseCdbTime } from './cdb/catalog.js';
 import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
@@ -58,7 +58,11 @@ export function parseWhen(value: string, end: boolean): number {
     if (Number.isFinite(t)) return t;
   }
   const t = parseCdbTime(v);
-  if (!Number.isFinite(t)) throw new InvalidArgumentError(`"${value}" is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DD HH:mm[:ss])`);
+  // Date.UTC rolls 2026-13-45 over into 2027: a date that does not format back to itself does not exist.
+  // Cdb2cosError, not commander's InvalidArgumentError: main() prints only errors commander did not print.
+  if (!Number.isFinite(t) || !formatCdbTime(t).startsWith(v.replace('T', ' '))) {
+    throw new Cdb2cosError('ERR_USAGE', `"${value}" is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DD HH:mm[:ss])`);
+  }
   return end && /^\d{4}-\d{2}-\d{2}$/.test(v) ? t + 86_400_000 - 1 : t;
 }
 

@@ -65,6 +65,32 @@ export function listPrefix(template: string, prefix: string, instance: string): 
   return slash === -1 ? '' : head.slice(0, slash + 1);
 }
 
+/** Matches the keys this tool writes for an instance: what it may treat as its own (e.g. stale uploads). */
+export function keyPattern(template: string, prefix: string, instance: string): RegExp {
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const parts = template.split(/(\{(?:prefix|instance|type|date|name|id)\})/);
+  const body = parts
+    .map((p) => {
+      switch (p) {
+        case '{prefix}':
+          return esc(prefix);
+        case '{instance}':
+          return esc(instance);
+        case '{type}':
+          return '(?:data|binlog|slowlog)';
+        case '{date}':
+          return '(?:\\d{4}-\\d{2}-\\d{2}|undated)';
+        case '{name}':
+        case '{id}':
+          return '[^/]+';
+        default:
+          return esc(p);
+      }
+    })
+    .join('');
+  return new RegExp(`^${body}$`);
+}
+
 /** True when the listed object is the verified copy of this item: same size, same recorded checksum. */
 export function isSameCopy(item: CatalogItem, obj: KnownObject): boolean {
   if (!obj.verified || obj.size !== item.size || obj.crc64 === undefined) return false;

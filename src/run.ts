@@ -9,7 +9,7 @@ import { Manifest } from './cos/manifest.js';
 import { Cdb2cosError, isRetryable } from './errors.js';
 import { acquireLock, type Lock } from './lock.js';
 import type { Logger } from './log.js';
-import { listPrefix, planCopies, type PlannedCopy, type SkipReason } from './plan.js';
+import { keyPattern, listPrefix, planCopies, type PlannedCopy, type SkipReason } from './plan.js';
 import { withRetry } from './retry.js';
 import { copyItem, errInfo, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
 import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
@@ -351,11 +351,14 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
 
   async function abortStaleUploads(): Promise<void> {
     try {
-      const uploads = await apiRetry('list uploads', () => deps.cos.listUploads(config.cos.prefix));
+      // Only uploads whose key has the shape this tool writes for a configured instance are ours to abort.
       const limit = deps.now() - config.transfer.staleUploadMs;
+      const ours = config.cdb.instances.map((i) => keyPattern(config.cos.key, config.cos.prefix, i));
+      const prefixes = [...new Set(config.cdb.instances.map((i) => listPrefix(config.cos.key, config.cos.prefix, i)))];
+      const uploads = (await Promise.all(prefixes.map((p) => apiRetry('list uploads', () => deps.cos.listUploads(p))))).flat();
       for (const u of uploads) {
         const started = Date.parse(u.initiated);
-        if (Number.isFinite(started) && started < limit) {
+        if (Number.isFinite(started) && started < limit && ours.some((re) => re.test(u.key))) {
           await deps.cos.abort(u.key, u.uploadId);
           log.info({ key: u.key, initiated: u.initiated }, 'stale upload aborted');
         }
@@ -369,7 +372,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
 function bucketError(err: unknown, config: Config): unknown {
   if (!(err instanceof Cdb2cosError)) return err;
   if (err.code === 'ERR_NOT_FOUND') return new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${config.cos.bucket} does not exist in region ${config.cos.region}`, { cause: err, serviceCode: err.serviceCode });
-  if (err.code === 'ERR_PERMISSION') return new Cdb2cosError('ERR_PERMISSION', `COS access denied to bucket ${config.cos.bucket}: check the key's permissions`, { cause: err, serviceCode: err.serviceCode });
+  if (err.code === 'ERR_PERMISSION') return new Cdb2cosError('ERR_PERMISSION', `COS denied access to bucket ${config.cos.bucket}: check the credentials (secret id and key) and their permissions on the bucket`, { cause: err, serviceCode: err.serviceCode });
   return err;
 }
 

@@ -203,8 +203,10 @@ const RETRYABLE_CODES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailabl
 export function toCosError(op: string, what: string, err: unknown): Cdb2cosError {
   const e = err as { code?: string; statusCode?: number; message?: string; error?: { Code?: string; Message?: string; RequestId?: string } | string; headers?: Record<string, string> };
   const body = typeof e.error === 'object' && e.error !== null ? e.error : undefined;
-  const serviceCode = body?.Code ?? (typeof e.code === 'string' && !/^\d+$/.test(e.code) ? e.code : undefined);
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  // A HEAD reply has no body, so its 404 names no error code (the SDK gives code "404"): the operation tells which.
+  const headMissing = status === 404 && op === 'headBucket' ? 'NoSuchBucket' : status === 404 && op === 'headObject' ? 'NoSuchKey' : undefined;
+  const serviceCode = body?.Code ?? (typeof e.code === 'string' && !/^\d+$/.test(e.code) ? e.code : undefined) ?? headMissing;
   const reqId = body?.RequestId ?? e.headers?.['x-cos-request-id'];
   const detail = `${serviceCode ?? (status !== undefined ? `HTTP ${status}` : 'error')}${body?.Message ? `: ${body.Message}` : ''}`;
   const text = `COS ${op} ${what}: ${detail}${reqId ? ` (RequestId ${reqId})` : ''}`;

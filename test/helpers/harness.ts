@@ -95,3 +95,145 @@ export function backupKeys(emu: Emulator): string[] {
     .filter((k) => !k.includes('.cdb2cos/'))
     .sort();
 }
+
+// --- End-to-end helpers for `cdb2cos run` (test/e2e/run-*.test.ts) ---------------------------------
+
+/** Raw text of every dated log file in dir ('' when there is none). */
+export async function readLogText(dir: string): Promise<string> {
+  let names: string[] = [];
+  try {
+    names = (await readdir(dir)).filter((n) => /^\d{4}-\d{2}-\d{2}-/.test(n)).sort();
+  } catch {
+    return '';
+  }
+  let text = '';
+  for (const n of names) text += await readFile(join(dir, n), 'utf8');
+  return text;
+}
+
+/** Paths of the files (not folders) under dir, relative to it; [] when dir does not exist. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(join(dir, rel), { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      const p = rel === '' ? e.name : join(rel, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out.push(p);
+    }
+  };
+  await walk('');
+  return out.sort();
+}
+
+/** Every download URL the emulator signs from now on (what the CDB listings hand out), to check that none leaks. */
+export function recordSignedUrls(emu: Emulator): string[] {
+  const urls: string[] = [];
+  const issue = emu.downloads.issueUrls.bind(emu.downloads);
+  emu.downloads.issueUrls = (item) => {
+    const issued = issue(item);
+    urls.push(issued.internet, issued.intranet);
+    return issued;
+  };
+  return urls;
+}
+
+/**
+ * Asserts that no secret and no signed query string of a download URL appears in any of the texts
+ * (stdout, stderr, the log file): neither whole, nor its signature alone, nor any "?sign=" at all.
+ */
+export function assertNoLeaks(texts: Record<string, string>, secrets: readonly string[], signedUrls: readonly string[]): void {
+  for (const [what, text] of Object.entries(texts)) {
+    for (const s of secrets) assert.ok(s.length >= 8 && !text.includes(s), `${what} must not hold a secret key`);
+    for (const url of signedUrls) {
+      const query = url.slice(url.indexOf('?') + 1);
+      const sign = new URLSearchParams(query).get('sign');
+      assert.ok(!text.includes(query), `${what} must not hold a download URL's query string`);
+      if (sign) assert.ok(!text.includes(sign), `${what} must not hold a download URL's signature`);
+    }
+    assert.doesNotMatch(text, /[?&]sign=[0-9a-f]/, `${what} must not hold a signed download URL`);
+  }
+}
+
+/**
+ * Makes the emulator's DescribeBackups report `md5` (32 hex digits) as the MD5 of the data backup
+ * `name`, while its download keeps serving the real bytes: CDB's MD5 and the bytes disagree.
+ * (The catalog cannot express a wrong MD5; this rewrites the API's answer on its way out.)
+ */
+export function misreportMd5(emu: Emulator, name: string, md5: string): void {
+  assert.match(md5, /^[0-9a-f]{32}$/);
+  const handle = emu.cdb.handle.bind(emu.cdb);
+  emu.cdb.handle = (req, res) => {
+    const end = res.end.bind(res) as (chunk?: unknown, ...rest: unknown[]) => typeof res;
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+      if (typeof chunk === 'string' && chunk.includes('"MD5"')) {
+        const doc = JSON.parse(chunk) as { Response?: { Items?: Array<Record<string, unknown>> } };
+        for (const it of doc.Response?.Items ?? []) if (it['Name'] === name && typeof it['MD5'] === 'string') it['MD5'] = md5;
+        chunk = JSON.stringify(doc);
+        res.setHeader('Content-Length', String(Buffer.byteLength(chunk as string)));
+      }
+      return end(chunk, ...rest);
+    }) as typeof res.end;
+    handle(req, res);
+  };
+}
+
+/** The events of one kind (msg) in a log. */
+export function eventsOf(events: readonly LogEvent[], msg: string): LogEvent[] {
+  return events.filter((e) => e.msg === msg);
+}
+
+// --- Fault-injection helpers (test/faults/*.test.ts) ---------------------------------------------------
+import { startEmulator, type EmulatorOptions } from '../../src/emulator/index.js';
+
+type AfterHook = { after: (fn: () => Promise<void> | void) => void };
+
+/** An emulator for one test, closed (its temp data dir removed) when the test ends. */
+export async function startTestEmulator(t: AfterHook, opts: EmulatorOptions = {}): Promise<Emulator> {
+  const emu = await startEmulator(opts);
+  t.after(() => emu.close());
+  return emu;
+}
+
+/** startCli, and SIGKILL for the child if the test ends (or fails) while it still runs. */
+export function startCliFor(t: AfterHook, args: string[], opts: { env?: Record<string, string> } = {}): ReturnType<typeof startCli> {
+  const run = startCli(args, opts);
+  t.after(() => {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+  });
+  return run;
+}
+
+/** Polls `probe` until it returns something truthy; fails naming `what` after timeoutMs. */
+export async function waitFor<T>(what: string, probe: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  for (;;) {
+    const v = await probe();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
+  }
+}
+
+/** Body bytes COS received in UploadPart requests (whatever their outcome), for one key or all. */
+export function uploadPartBytes(emu: Emulator, key?: string): number {
+  return emu.cos.requests.filter((r) => r.op === 'UploadPart' && (key === undefined || r.key === key)).reduce((n, r) => n + r.bytesIn, 0);
+}
+
+/** Non-empty lines of a text. */
+export function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+/** The object key an item landed at (the one backup key ending in /<name>). */
+export function landedKey(emu: Emulator, name: string): string {
+  const keys = backupKeys(emu).filter((k) => k.endsWith(`/${name}`));
+  assert.equal(keys.length, 1, `one object for ${name}: ${keys.join(', ')}`);
+  return keys[0]!;
+}

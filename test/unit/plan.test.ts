@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSameCopy, listPrefix, planCopies, renderKey, type KnownObject } from '../../src/plan.js';
+import { isSameCopy, keyPattern, listPrefix, planCopies, renderKey, type KnownObject } from '../../src/plan.js';
 import { parseCdbTime, formatCdbTime, toItem } from '../../src/cdb/catalog.js';
 import type { CatalogItem } from '../../src/types.js';
 
@@ -85,4 +85,13 @@ test('reads CDB times as UTC+8 and maps listing fields', () => {
   assert.equal(i.id, '7');
   assert.equal(i.url, 'http://p');
   assert.equal(i.md5, 'abcdef0123456789abcdef0123456789');
+});
+
+test('recognises only keys shaped like the ones it writes for an instance', () => {
+  const re = keyPattern('{prefix}{instance}/{type}/{date}/{name}', 'cdb/', 'cdb-aaaa1111');
+  assert.ok(re.test('cdb/cdb-aaaa1111/binlog/2026-11-20/mysql-bin.000001'));
+  assert.ok(!re.test('cdb/cdb-aaaa1111/other/2026-11-20/x'));
+  assert.ok(!re.test('cdb/cdb-bbbb2222/data/2026-11-20/x'));
+  assert.ok(!re.test('cdb/cdb-aaaa1111/data/2026-11-20/sub/x'));
+  assert.ok(!re.test('elsewhere/cdb-aaaa1111/data/2026-11-20/x'));
 });

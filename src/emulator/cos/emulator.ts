@@ -2,6 +2,7 @@
 // uploads, signatures, CRC64 headers, and faults a test can arm.
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,7 +25,8 @@ export interface CosEmulatorOptions {
   region?: string;
   /** Epoch ms; signature time checks, Last-Modified, Date. */
   now?: () => number;
-  /** Worker threads hashing upload bodies of 1 MiB and more (default 1; 0 hashes on the caller's thread). */
+  /** Worker threads hashing upload bodies of 1 MiB and more: default one per spare core (1..4); 0 hashes
+   * on the thread that handles the request. */
   hashThreads?: number;
 }
 
@@ -216,7 +218,7 @@ export class CosEmulator {
   readonly #hashPool: HashPool | undefined;
 
   constructor(opts: CosEmulatorOptions) {
-    const threads = opts.hashThreads ?? 1;
+    const threads = opts.hashThreads ?? Math.min(4, Math.max(1, availableParallelism() - 1));
     this.#hashPool = threads > 0 ? new HashPool(threads) : undefined;
     this.#now = opts.now ?? Date.now;
     this.#defaultRegion = opts.region ?? 'ap-guangzhou';
@@ -653,7 +655,6 @@ export class CosEmulator {
     for (const [k, v] of Object.entries(r.meta)) h[k] = v;
     const tags = r.headers[TAGGING];
     if (tags !== undefined) h['x-cos-tagging-count'] = String(parseTagging(tags).length);
-    if (r.segments.length > 1 || /-\d+"$/.test(r.etag)) h['x-cos-object-type'] = 'normal';
     return h;
   }
 
@@ -764,7 +765,7 @@ export class CosEmulator {
     const enc = encodingType === 'url' ? (s: string) => encodeURIComponent(s).replace(/%2F/g, '/') : (s: string) => s;
 
     const keys = b.sortedKeys();
-    let i = lowerBound(keys, marker);
+    let i = Math.max(lowerBound(keys, marker), lowerBound(keys, prefix));
     if (i < keys.length && keys[i] === marker) i++;
     const contents: XmlNode[] = [];
     const prefixes: XmlNode[] = [];
@@ -774,10 +775,7 @@ export class CosEmulator {
     let last = '';
     for (; i < keys.length; i++) {
       const key = keys[i]!;
-      if (!key.startsWith(prefix)) {
-        if (compareUtf8(key, prefix) > 0) break;
-        continue;
-      }
+      if (!key.startsWith(prefix)) break;
       let commonPrefix: string | undefined;
       if (delimiter !== '') {
         const d = key.indexOf(delimiter, prefix.length);
@@ -881,7 +879,6 @@ export class CosEmulator {
       });
     } catch (err) {
       await this.#store.discard(b, join(u.dir, file));
-      if (u.closed && !(err instanceof CosError) && !x.req.socket.destroyed) throw new CosError(404, 'NoSuchUpload');
       throw err;
     }
     if (md5 !== undefined && !md5.equals(r.md5)) {
