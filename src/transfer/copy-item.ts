@@ -309,7 +309,8 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
             try {
               bytesUploaded += size;
               const body = createReadStream(paths.data, { start: r.start, end: r.end - 1, highWaterMark: UPLOAD_READ_BUFFER });
-              return await deps.cos.uploadPart(key, uploadId, r.partNumber, body, size, Buffer.from(part.md5, 'hex').toString('base64'));
+              // st.uploadId: after a CRC64 mismatch the parts go to a new upload, not the completed one.
+              return await deps.cos.uploadPart(key, st.uploadId ?? uploadId, r.partNumber, body, size, Buffer.from(part.md5, 'hex').toString('base64'));
             } finally {
               release();
             }
