@@ -59,7 +59,7 @@ export interface CosClientOptions extends CosTarget {
   timeoutMs: number;
 }
 
-type Cb = (err: unknown, data: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Cb = (err: unknown, data: any) => void;
 type SdkFn = (params: Record<string, unknown>, cb: Cb) => void;
 
 export function createCosApi(opts: CosClientOptions): CosApi {
@@ -83,7 +83,7 @@ export function createCosApi(opts: CosClientOptions): CosApi {
   const cos = new COS(sdkOpts as ConstructorParameters<typeof COS>[0]) as unknown as Record<string, SdkFn>;
   const base = { Bucket: opts.bucket, Region: opts.region };
 
-  function call(op: string, params: Record<string, unknown>, what: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  function call(op: string, params: Record<string, unknown>, what: string): Promise<any> {
     return new Promise((resolve, reject) => {
       const fn = cos[op];
       if (!fn) return reject(new Error(`COS SDK has no ${op}`));
