@@ -20,6 +20,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -61,6 +62,7 @@ const RSS_TARGET = 150 * MiB;
 const SPEEDUP_TARGET = 6;
 const RERUN_TARGET_MS = 5000;
 const BOUND_FACTOR = 1.15;
+const CORES = availableParallelism();
 
 // Loopback only: no proxy may see the emulator's traffic (the COS SDK honours these variables).
 const childEnv: NodeJS.ProcessEnv = { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
@@ -211,6 +213,8 @@ interface CliRun {
   /** CPU seconds (user + system) of the CLI (from /usr/bin/time) and of the emulator during the run. */
   cliCpuS: number | undefined;
   emulatorCpuS: number | undefined;
+  /** CPU seconds of the whole machine during the run: what neither the CLI nor the emulator used is other load. */
+  machineCpuS: number | undefined;
   finished: Record<string, number> | undefined;
   events: Array<Record<string, unknown>>;
   stdout: string;
@@ -238,6 +242,17 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** CPU seconds the whole machine spent busy (all cores), from /proc/stat. */
+function machineBusySeconds(): number | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 async function runCli(emu: EmulatorProcess, dir: string, config: string, tag: string): Promise<CliRun> {
   const nodeArgs = [CLI, 'run', '--config', config];
   if (flags['cpu-prof']) nodeArgs.unshift('--cpu-prof', '--cpu-prof-dir', join(repo, '.bench', 'profiles'), '--cpu-prof-name', `${tag.replace(/\W/g, '')}-${Date.now()}.cpuprofile`);
@@ -246,8 +261,12 @@ async function runCli(emu: EmulatorProcess, dir: string, config: string, tag: st
   // child's own peak exactly, at exit.
   const [cmd, args] = haveTime ? [TIME, ['-v', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const emu0 = cpuSeconds(emu.child.pid);
+  const busy0 = machineBusySeconds();
   const t0 = performance.now();
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
+  // BENCH_CLI_NODE_OPTIONS: node options for the CLI only (analysis: --trace-gc, --max-semi-space-size=…).
+  const cliOptions = process.env['BENCH_CLI_NODE_OPTIONS'];
+  const env = cliOptions !== undefined ? { ...childEnv, NODE_OPTIONS: cliOptions } : childEnv;
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -264,6 +283,8 @@ async function runCli(emu: EmulatorProcess, dir: string, config: string, tag: st
   const exitCode = await new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   const ms = performance.now() - t0;
   const emu1 = cpuSeconds(emu.child.pid);
+  const busy1 = machineBusySeconds();
+  const machineCpuS = busy0 !== undefined && busy1 !== undefined ? busy1 - busy0 : undefined;
   clearInterval(sampler);
   const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
   const sys = /System time \(seconds\): ([\d.]+)/.exec(stderr);
@@ -281,7 +302,7 @@ async function runCli(emu: EmulatorProcess, dir: string, config: string, tag: st
   }
   // Each config has a log dir of its own; a second run of it appends, so take the last 'finished'.
   const finished = events.filter((e) => e['msg'] === 'finished').at(-1) as Record<string, number> | undefined;
-  return { exitCode, ms, peakRssBytes, rssSource, cliCpuS, emulatorCpuS, finished, events, stdout, stderr };
+  return { exitCode, ms, peakRssBytes, rssSource, cliCpuS, emulatorCpuS, machineCpuS, finished, events, stdout, stderr };
 }
 
 function checkRun(what: string, r: CliRun): void {
@@ -315,7 +336,8 @@ async function benchCopy(emu: EmulatorProcess, work: string, label: string, size
   row(test, `wall ${sec(r.ms)} s (run ${sec(f['ms'] ?? 0)} s), ${mb((size / r.ms) * 1000)} MB/s`, `≤ ${bound.toFixed(2)} s = 1.15×size/(${CONNECTIONS}×${mb(RATE)} MB/s)`, r.ms / 1000 <= bound);
   row('', `peak RSS ${mib(rss)} MiB (${r.rssSource}; 'finished' maxRssBytes ${mib(f['maxRssBytes'] ?? 0)} MiB)`, `≤ ${mib(RSS_TARGET)} MiB`, rss <= RSS_TARGET);
   const cpu = (v: number | undefined): string => (v === undefined ? '?' : v.toFixed(1));
-  row('', `CPU s: CLI ${cpu(r.cliCpuS)} + emulator ${cpu(r.emulatorCpuS)} of ${(2 * r.ms / 1000).toFixed(1)} (2 cores × wall)`, 'diagnostic');
+  const others = r.machineCpuS !== undefined && r.cliCpuS !== undefined && r.emulatorCpuS !== undefined ? r.machineCpuS - r.cliCpuS - r.emulatorCpuS : undefined;
+  row('', `CPU s: CLI ${cpu(r.cliCpuS)} + emulator ${cpu(r.emulatorCpuS)} + other load ${cpu(others)} of ${((CORES * r.ms) / 1000).toFixed(1)} (${CORES} cores × wall)`, 'diagnostic');
   row('', `landed ${landed.length} object, CRC64 ${intact ? 'equals the source' : 'WRONG'}; down ${mib(f['bytesDownloaded'] ?? 0)} MiB, up ${mib(f['bytesUploaded'] ?? 0)} MiB`, 'byte-exact copy', intact);
   return r.ms;
 }
@@ -399,7 +421,7 @@ async function benchRerun(emu: EmulatorProcess, work: string, count: number): Pr
 async function main(): Promise<void> {
   const work = resolve(flags.workdir ?? join(repo, '.bench', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(work, { recursive: true });
-  note(`work dir ${work}; download rate ${RATE} B/s per connection; 2 × ${process.arch} cores shared by CLI and emulator`);
+  note(`work dir ${work}; download rate ${RATE} B/s per connection; ${CORES} cores shared by the CLI and the emulator (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
   const t0 = performance.now();
   let emu: EmulatorProcess | undefined;
   try {

@@ -5,6 +5,7 @@
 // upload one read buffer of UPLOAD_READ_BUFFER bytes. A run therefore holds at most
 //   maxConnections × ~128 KiB + uploadConcurrency × UPLOAD_READ_BUFFER (+ the MD5 follower's buffer)
 // whatever the item's size: parts are streamed from the staged file, never held whole in memory.
+import { setMaxListeners } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -89,11 +90,15 @@ export interface CopyResult {
 
 export async function copyItem(req: CopyRequest, settings: CopySettings, deps: CopyDeps): Promise<CopyResult> {
   const { item, key } = req;
+  // deps.log is a child logger that already carries instance, type, name and key.
   const log = deps.log;
   const paths = stagedPaths(settings.stagingDir, item);
   const deadline = deps.now() + settings.retryBudgetMs;
   const itemCtl = new AbortController();
   const signal = AbortSignal.any([deps.signal, itemCtl.signal]);
+  // Every part waiting for a connection or an upload slot, and every request, listens on it: a big item
+  // has far more than Node's leak-warning threshold of 10, and the warning would reach cron's mail.
+  setMaxListeners(0, signal);
   const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
     withRetry(() => fn(), {
       isRetryable,
@@ -111,7 +116,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
   const fp = fingerprint(item);
   let state = await readState(paths.state);
   if (state && (state.fingerprint !== fp || state.partSize !== partSize || state.key !== key)) {
-    log.warn({ key }, 'source changed; staged copy discarded');
+    log.warn({}, 'source changed; staged copy discarded');
     if (state.uploadId) await deps.cos.abort(state.key, state.uploadId).catch(() => undefined);
     await removeStaged(paths);
     state = undefined;
@@ -120,7 +125,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     // A run ended after the object was verified but before the manifest recorded it.
     const head = await retry('head', () => deps.cos.headObject(key));
     if (head && head.size === item.size && head.crc64 === state.verified.crc64) {
-      log.info({ key }, 'verified copy found from an earlier run');
+      log.info({}, 'verified copy found from an earlier run');
       return { key, size: item.size, etag: head.etag, crc64: state.verified.crc64, md5: item.md5, parts: ranges.length, bytesDownloaded: 0, bytesUploaded: 0, partsResumed: ranges.length };
     }
     await removeStaged(paths);
@@ -165,7 +170,12 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
   let bytesUploaded = 0;
   const stagedBytes = ranges.filter((r) => st.downloaded[r.partNumber]).reduce((s, r) => s + (r.end - r.start), 0);
   partsResumed += Object.keys(st.downloaded).length;
-  const releaseDisk = await deps.disk.reserve(item.size - stagedBytes);
+  const releaseDisk = await deps.disk.reserve(item.size - stagedBytes).catch(async (err: unknown) => {
+    // Not enough room: close the file (no leaked descriptor) and drop it when it holds nothing yet.
+    await file.close().catch(() => undefined);
+    if (stagedBytes === 0) await removeStaged({ data: paths.data }).catch(() => undefined);
+    throw err;
+  });
 
   const downloadPart = async (r: PartRange): Promise<void> => {
     const release = await deps.connections.acquire(signal);
@@ -186,7 +196,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
       bytesDownloaded += res.bytesReceived;
       st.downloaded[r.partNumber] = { md5: res.md5, crc64: crc64ToString(res.crc64) };
       void saveState();
-      log.debug({ key, part: r.partNumber, bytes: r.end - r.start, ms: deps.now() - t0 }, 'part downloaded');
+      log.debug({ part: r.partNumber, bytes: r.end - r.start, ms: deps.now() - t0 }, 'part downloaded');
     } finally {
       release();
     }
@@ -210,7 +220,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
       if (!st.downloaded[1]) await downloadPart(r);
       const part = st.downloaded[1]!;
       if (item.md5 !== undefined && part.md5 !== item.md5) throw md5Mismatch(item, part.md5);
-      log.info({ key, bytes: item.size, ms: deps.now() - t0 }, 'downloaded');
+      log.info({ bytes: item.size, ms: deps.now() - t0 }, 'downloaded');
       const crc64 = part.crc64;
       const headers = objectHeaders(item, settings, crc64);
       const t1 = deps.now();
@@ -228,13 +238,13 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
         });
         const got = put.crc64 ?? (await retry('head', () => deps.cos.headObject(key)))?.crc64;
         if (got === crc64) break;
-        log.warn({ key, expected: crc64, got, attempt }, 'crc64 mismatch after upload');
+        log.warn({ expected: crc64, got, attempt }, 'crc64 mismatch after upload');
         if (attempt >= 2) {
           await deps.cos.deleteObject(key).catch(() => undefined);
           throw new Cdb2cosError('ERR_VERIFY', `${key}: CRC64 of the uploaded object (${got ?? 'none'}) differs from the staged file's (${crc64}); object removed`);
         }
       }
-      log.info({ key, bytes: item.size, ms: deps.now() - t1 }, 'uploaded');
+      log.info({ bytes: item.size, ms: deps.now() - t1 }, 'uploaded');
       st.verified = { crc64, etag: put.etag };
       await saveState(true);
       await file.close().catch(() => undefined);
@@ -253,7 +263,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
           if (d && r && p.etag.replace(/"/g, '') === d.md5 && p.size === r.end - r.start) st.uploaded[p.partNumber] = p.etag;
         }
         partsResumed += Object.keys(st.uploaded).length;
-        log.info({ key, partsStaged: Object.keys(st.downloaded).length, partsUploaded: Object.keys(st.uploaded).length }, 'resumed');
+        log.info({ partsStaged: Object.keys(st.downloaded).length, partsUploaded: Object.keys(st.uploaded).length }, 'resumed');
       } catch (err) {
         if (!(err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND')) throw err;
         st.uploadId = undefined;
@@ -294,7 +304,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     };
     const workers = Math.max(1, Math.min(settings.connectionsPerItem, toDownload.length));
     const downloads = Promise.all(Array.from({ length: workers }, () => downloadWorker().catch(fail))).then(() => {
-      if (!failure) log.info({ key, bytes: item.size, parts: ranges.length, ms: deps.now() - t0 }, 'downloaded');
+      if (!failure) log.info({ bytes: item.size, parts: ranges.length, ms: deps.now() - t0 }, 'downloaded');
     });
 
     const uploadOne = async (r: PartRange): Promise<void> => {
@@ -326,7 +336,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
           return;
         } catch (err) {
           if (!(err instanceof Cdb2cosError && err.code === 'ERR_VERIFY') || attempt >= PART_INTEGRITY_ATTEMPTS || signal.aborted) throw err;
-          log.warn({ key, part: r.partNumber, attempt, err: errInfo(err) }, 'part failed verification; sending it again');
+          log.warn({ part: r.partNumber, attempt, err: errInfo(err) }, 'part failed verification; sending it again');
           if (err.serviceCode === 'BadDigest') {
             // The staged bytes no longer match what was downloaded (disk trouble, a crash mid-write): fetch them again.
             delete st.downloaded[r.partNumber];
@@ -355,10 +365,10 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
       done = await retry('complete', () => deps.cos.complete(key, currentUploadId, parts));
       const got = done.crc64 ?? (await retry('head', () => deps.cos.headObject(key)))?.crc64;
       if (got === expected) {
-        log.info({ key, bytes: item.size, parts: ranges.length, ms: deps.now() - t0, completeMs: deps.now() - t1 }, 'uploaded');
+        log.info({ bytes: item.size, parts: ranges.length, ms: deps.now() - t0, completeMs: deps.now() - t1 }, 'uploaded');
         break;
       }
-      log.warn({ key, expected, got, attempt }, 'crc64 mismatch after complete');
+      log.warn({ expected, got, attempt }, 'crc64 mismatch after complete');
       if (attempt >= 2) {
         await deps.cos.deleteObject(key).catch(() => undefined);
         st.uploadId = undefined;
