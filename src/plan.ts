@@ -137,17 +137,13 @@ export function planCopies(items: CatalogItem[], existing: Map<string, KnownObje
 }
 
 function inWindow(item: CatalogItem, opts: PlanOptions): boolean {
-  if (opts.since === undefined && opts.until === undefined) return true;
   if (!Number.isFinite(item.time)) return true;
-  if (opts.since !== undefined && item.time < opts.since && !(item.type === 'binlog' && spansSince(item, opts.since))) return false;
   if (opts.until !== undefined && item.time > opts.until) return false;
-  return true;
-}
-
-function spansSince(_item: CatalogItem, _since: number): boolean {
-  // The API was asked with ContainsMinStartTime, so a binlog it returns starting before `since`
-  // holds events after it: keep it.
-  return true;
+  if (opts.since === undefined || item.time >= opts.since) return true;
+  // Items that began before `since` but hold events after it: a binlog the API returned for the window
+  // (it was asked with ContainsMinStartTime), and a slow log, which covers its whole day.
+  if (item.type === 'binlog') return true;
+  return item.type === 'slowlog' && item.time + 86_400_000 > opts.since;
 }
 
 /** x-cos-meta-* recording where an object came from; values are URI-encoded (headers are ASCII). */

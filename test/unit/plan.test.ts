@@ -95,3 +95,11 @@ test('recognises only keys shaped like the ones it writes for an instance', () =
   assert.ok(!re.test('cdb/cdb-aaaa1111/data/2026-11-20/sub/x'));
   assert.ok(!re.test('elsewhere/cdb-aaaa1111/data/2026-11-20/x'));
 });
+
+test('keeps the slow log of the day --since falls in', () => {
+  const slow = item({ type: 'slowlog', name: 'slow_query_2026-11-27.log', id: 'slow_query_2026-11-27.log', date: '2026-11-27' });
+  const plan = planCopies([slow], new Map(), new Map(), { ...opts, since: parseCdbTime('2026-11-27 12:00:00') });
+  assert.equal(plan.copy.length, 1);
+  const later = planCopies([slow], new Map(), new Map(), { ...opts, since: parseCdbTime('2026-11-28 00:00:00') });
+  assert.equal(later.copy.length, 0);
+});
