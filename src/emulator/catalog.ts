@@ -20,8 +20,11 @@ export interface EmulatorItemSpec {
   status?: string;
   /** 0 regular (default), 1 archive (listed, not downloadable), 2 standard (intranet only). */
   cosStorageType?: number;
-  /** Data backups only: report an MD5 (default true); false → no MD5 field, as CDB sometimes does. */
-  md5?: boolean;
+  /**
+   * Data backups only: report an MD5 (default true); false → no MD5 field, as CDB sometimes does;
+   * a hex string → report that MD5 instead of the content's (a source whose checksum is wrong).
+   */
+  md5?: boolean | string;
   /** Data backups only: default from a counter. */
   backupId?: number;
   /** Data backups: "physical" (default) or "logical". */
@@ -48,7 +51,8 @@ export interface EmulatorItem {
   time: number;
   status: string;
   cosStorageType: number;
-  md5: boolean;
+  /** true: the content's MD5; a string: that (possibly wrong) MD5; false: none. */
+  md5: boolean | string;
   backupId: number | undefined;
   backupType: 'physical' | 'logical';
   way: 'automatic' | 'manual';
@@ -166,6 +170,18 @@ export class Catalog {
   /** Every item, in the order added. */
   all(): EmulatorItem[] {
     return [...this.#items.values()].flat();
+  }
+
+  /** Changes an item's status, e.g. a RUNNING backup that finishes (FinishTime and Progress follow). */
+  setStatus(instanceId: string, type: string, name: string, status: string, now: number = Date.now()): EmulatorItem {
+    const item = this.find(instanceId, type, name);
+    if (item === undefined) throw new Error(`no ${type} item ${name} in ${instanceId}`);
+    item.status = status;
+    if (status === 'SUCCESS' || status === 'FINISHED') {
+      item.progress = 100;
+      item.finishTime = Math.max(item.startTime, now);
+    }
+    return item;
   }
 
   find(instanceId: string, type: string, name: string): EmulatorItem | undefined {

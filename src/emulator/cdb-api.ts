@@ -286,7 +286,7 @@ export class CdbApi {
       EncryptionFlag: item.encrypted ? 'on' : 'off',
       ExecutedGTIDSet: `${gtidUuid(item.instance)}:1-${1000 + ((item.backupId ?? 0) % 100_000)}`,
     };
-    if (item.md5 && done) info['MD5'] = await contentMd5(item.seed, item.size);
+    if (item.md5 && done) info['MD5'] = typeof item.md5 === 'string' ? item.md5 : await contentMd5(item.seed, item.size);
     return info;
   }
 

@@ -6,6 +6,7 @@
 //                                "throttle":N, "maxConnections":N, "apiError":{…}, "apiLatency":MS,
 //                                "cos":{"<CosFaults method>": argument, …}}  (a list value: one call each)
 //   POST /_emulator/items       {"instance":"cdb-…", "region"?: "…", "items":[EmulatorItemSpec, …]}
+//   POST /_emulator/status      {"instance", "type", "name", "status"}: e.g. a RUNNING backup finishes
 //   POST /_emulator/reset-log   forgets the request logs and counters
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorItemSpec } from './catalog.js';
@@ -42,6 +43,14 @@ async function control(emulator: Emulator, req: IncomingMessage, res: ServerResp
       const region = typeof b['region'] === 'string' ? b['region'] : undefined;
       const added = emulator.addItems(b['instance'], b['items'] as EmulatorItemSpec[], region);
       send(res, 200, { added: added.map((i) => ({ instance: i.instance, type: i.type, name: i.name, size: i.size, backupId: i.backupId })) });
+      return;
+    }
+    case 'POST /_emulator/status': {
+      const b = asObject(body, 'body');
+      const [instance, type, name, status] = ['instance', 'type', 'name', 'status'].map((k) => b[k]);
+      if (![instance, type, name, status].every((v) => typeof v === 'string')) throw new Error('"instance", "type", "name" and "status" must be strings');
+      const item = emulator.catalog.setStatus(instance as string, type as string, name as string, status as string);
+      send(res, 200, { instance: item.instance, type: item.type, name: item.name, status: item.status });
       return;
     }
     case 'POST /_emulator/reset-log':

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import { backupKeys, eventsOf, filesUnder, misreportMd5, tempDir } from '../helpers/harness.js';
+import { backupKeys, eventsOf, filesUnder, tempDir } from '../helpers/harness.js';
 import { assertCopied, assertCopyEvents, assertExit, COS_WRITES, finished, keyOf, KiB, MiB, runFixture } from './expect.js';
 
 const A = 'cdb-e2eout01';
@@ -131,10 +131,7 @@ test('a backup still RUNNING is reported as waiting and copied by the run after 
   assert.equal(finished(first.events)['waiting'], 1);
   assert.ok(!emu.downloads.requests.some((r) => r.path.endsWith(running.name)), 'nothing fetched of a running backup');
 
-  // The catalog has no call for it: CDB finishing the backup is the item turning SUCCESS, with a finish time.
-  running.status = 'SUCCESS';
-  running.finishTime = running.time + 120_000;
-  running.progress = 100;
+  emu.catalog.setStatus(running.instance, running.type, running.name, 'SUCCESS');
   emu.resetLog();
   const second = await fx.run(['-v']);
   assertExit(second, 0);
@@ -178,8 +175,8 @@ test("a data backup whose bytes do not match CDB's MD5 fails (exit 1), is not co
       {
         id: A,
         items: [
-          { type: 'data', name: 'small_bad.xb', size: 4 * KiB, minutesAgo: 3000 },
-          { type: 'data', name: 'big_bad.xb', size: 6 * MiB + 9, minutesAgo: 2000 },
+          { type: 'data', name: 'small_bad.xb', size: 4 * KiB, minutesAgo: 3000, md5: '0123456789abcdef0123456789abcdef' },
+          { type: 'data', name: 'big_bad.xb', size: 6 * MiB + 9, minutesAgo: 2000, md5: 'fedcba9876543210fedcba9876543210' },
           { type: 'data', name: 'good.xb', size: 3 * MiB + 1, minutesAgo: 1000 },
           { type: 'binlog', size: 2 * KiB, minutesAgo: 60 },
         ],
@@ -189,8 +186,6 @@ test("a data backup whose bytes do not match CDB's MD5 fails (exit 1), is not co
     { transfer: { part_size: '1MiB' } },
   );
   const { emu } = fx;
-  misreportMd5(emu, 'small_bad.xb', '0123456789abcdef0123456789abcdef');
-  misreportMd5(emu, 'big_bad.xb', 'fedcba9876543210fedcba9876543210');
   const bad = emu.catalog.all().filter((x) => x.name.endsWith('_bad.xb'));
   const good = emu.catalog.all().filter((x) => !bad.includes(x));
 
