@@ -16,6 +16,9 @@
 //
 // Usage: npm run bench -- [--rate BYTES_PER_S] [--only 1g,base,8g,rerun] [--gib 1] [--big-gib 8]
 //                         [--items 1000] [--keep] [--cpu-prof] [--workdir DIR]
+// For analysis, BENCH_CLI_NODE_ARGS / BENCH_EMULATOR_NODE_ARGS add node options to either process
+// (e.g. "--trace-gc", "--cpu-prof --cpu-prof-dir /tmp/p"); each CLI run's output is kept in its dir
+// with --keep. Big files live in the work dir (.bench/run-*, gitignored), removed at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
@@ -97,7 +100,9 @@ interface EmulatorProcess {
 }
 
 async function startEmulatorProcess(dataDir: string, rate: number): Promise<EmulatorProcess> {
-  const child = spawn(process.execPath, [EMULATOR, '--port', '0', '--data-dir', dataDir, '--rate', String(rate)], {
+  // BENCH_EMULATOR_NODE_ARGS: node options for the emulator only, for analysis (--cpu-prof, …).
+  const nodeArgs = (process.env['BENCH_EMULATOR_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, EMULATOR, '--port', '0', '--data-dir', dataDir, '--rate', String(rate)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: childEnv,
   });
@@ -255,6 +260,8 @@ function machineBusySeconds(): number | undefined {
 
 async function runCli(emu: EmulatorProcess, dir: string, config: string, tag: string): Promise<CliRun> {
   const nodeArgs = [CLI, 'run', '--config', config];
+  // BENCH_CLI_NODE_ARGS: node options for the CLI only, for analysis (--trace-gc, --max-semi-space-size=2, …).
+  nodeArgs.unshift(...(process.env['BENCH_CLI_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''));
   if (flags['cpu-prof']) nodeArgs.unshift('--cpu-prof', '--cpu-prof-dir', join(repo, '.bench', 'profiles'), '--cpu-prof-name', `${tag.replace(/\W/g, '')}-${Date.now()}.cpuprofile`);
   // Linux keeps ru_maxrss across execve: a CLI spawned straight from this process would inherit this
   // process's high-water mark (a 1 GiB baseline buffer). /usr/bin/time is small and reports the
@@ -263,10 +270,7 @@ async function runCli(emu: EmulatorProcess, dir: string, config: string, tag: st
   const emu0 = cpuSeconds(emu.child.pid);
   const busy0 = machineBusySeconds();
   const t0 = performance.now();
-  // BENCH_CLI_NODE_OPTIONS: node options for the CLI only (analysis: --trace-gc, --max-semi-space-size=…).
-  const cliOptions = process.env['BENCH_CLI_NODE_OPTIONS'];
-  const env = cliOptions !== undefined ? { ...childEnv, NODE_OPTIONS: cliOptions } : childEnv;
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -293,6 +297,7 @@ async function runCli(emu: EmulatorProcess, dir: string, config: string, tag: st
   const timed = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
   const peakRssBytes = timed ? Number(timed[1]) * 1024 : hwm;
   const rssSource = timed ? '/usr/bin/time -v' : 'VmHWM sampled';
+  await writeFile(join(dir, `${tag.replace(/\W/g, '')}.out`), `${stdout}\n--- stderr\n${stderr}`);
   const events: Array<Record<string, unknown>> = [];
   const logDir = join(dir, 'logs');
   for (const f of await readdir(logDir).catch(() => [] as string[])) {
@@ -321,7 +326,7 @@ async function benchCopy(emu: EmulatorProcess, work: string, label: string, size
   const item = await warmItem(emu, instance, 'data', name);
   note(`${label}: emulator digests ready in ${sec(performance.now() - t)} s (not timed)`);
   await control(emu, 'POST', 'reset-log');
-  const dir = join(work, `cli-${label}`);
+  const dir = join(work, `cli-${label.replace(/\W/g, '')}`);
   const config = await writeConfig(dir, emu, instance, 'data');
   note(`${label}: cdb2cos run …`);
   const r = await runCli(emu, dir, config, label);
@@ -424,6 +429,14 @@ async function main(): Promise<void> {
   note(`work dir ${work}; download rate ${RATE} B/s per connection; ${CORES} cores shared by the CLI and the emulator (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')})`);
   const t0 = performance.now();
   let emu: EmulatorProcess | undefined;
+  // Ctrl-C: the emulator (same process group) stops by itself; the GiBs in the work dir must go too.
+  process.once('SIGINT', () => {
+    void (async () => {
+      await emu?.stop().catch(() => undefined);
+      if (!flags.keep) await rm(work, { recursive: true, force: true });
+      process.exit(130);
+    })();
+  });
   try {
     emu = await startEmulatorProcess(join(work, 'emulator'), RATE);
     const stage = async (key: string, title: string, fn: () => Promise<unknown>): Promise<void> => {

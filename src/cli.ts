@@ -122,17 +122,21 @@ async function runCommand(flags: RunFlags): Promise<number> {
 
   const ctl = new AbortController();
   let signalCode: number | undefined;
+  let forceExit: NodeJS.Timeout | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (signalCode !== undefined) return;
     signalCode = sig === 'SIGINT' ? EXIT.sigint : EXIT.sigterm;
+    // Set now: whatever way the process ends from here, it ends with the signal's code.
+    process.exitCode = signalCode;
     log.warn({ signal: sig }, 'interrupted');
     process.stderr.write(`cdb2cos: ${sig}: stopping; the next run resumes where this one stopped\n`);
     ctl.abort(new Cdb2cosError('ERR_ABORTED', `stopped by ${sig}`));
     // SDK requests cannot be cancelled; the resume state is on disk, so leaving now is safe.
-    setTimeout(() => {
+    // Kept referenced: even if something never settles, the process is gone within the grace period.
+    forceExit = setTimeout(() => {
       log.warn({ signal: sig }, 'stopped before in-flight requests settled');
       process.exit(signalCode);
-    }, SIGNAL_GRACE_MS).unref();
+    }, SIGNAL_GRACE_MS);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -164,6 +168,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
     log.error({ err: { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, 'failed');
     throw err;
   } finally {
+    if (forceExit) clearTimeout(forceExit);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await dispatcher.close().catch(() => undefined);

@@ -279,8 +279,10 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
 
     // Parts flow: download queue → (on disk) → upload; each part uploaded as soon as it is staged.
     const waiters = new Map<number, Array<() => void>>();
+    // Once aborted nothing more gets staged, and fail() has already woken the waiters: a part asked for
+    // later (the MD5 pass moving on) must not wait forever.
     const staged = (n: number): Promise<void> =>
-      st.downloaded[n] ? Promise.resolve() : new Promise((resolve) => waiters.set(n, [...(waiters.get(n) ?? []), resolve]));
+      st.downloaded[n] || signal.aborted ? Promise.resolve() : new Promise((resolve) => waiters.set(n, [...(waiters.get(n) ?? []), resolve]));
     const markStaged = (n: number): void => {
       for (const w of waiters.get(n) ?? []) w();
       waiters.delete(n);
@@ -304,6 +306,9 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     };
     const workers = Math.max(1, Math.min(settings.connectionsPerItem, toDownload.length));
     const downloads = Promise.all(Array.from({ length: workers }, () => downloadWorker().catch(fail))).then(() => {
+      // On abort a worker whose part had fully arrived ends quietly: wake the parts still waiting to be
+      // staged, or they (and this copy, and the run) would wait forever and the process exit 0.
+      if (signal.aborted) fail(signal.reason);
       if (!failure) log.info({ bytes: item.size, parts: ranges.length, ms: deps.now() - t0 }, 'downloaded');
     });
 
@@ -412,12 +417,23 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
 /** Reads the staged file in order as its parts land and compares its MD5 with the one CDB reported. */
 async function checkMd5(item: CatalogItem, ranges: PartRange[], staged: (n: number) => Promise<void>, path: string, signal: AbortSignal): Promise<void> {
   const md5 = createMd5();
-  for (const r of ranges) {
-    await staged(r.partNumber);
-    if (signal.aborted) return;
-    if (r.end === r.start) continue;
-    const s = createReadStream(path, { start: r.start, end: r.end - 1, highWaterMark: MD5_READ_BUFFER });
-    for await (const chunk of s as AsyncIterable<Buffer>) md5.update(chunk);
+  // One buffer read into again and again: a read stream allocates a fresh 1 MiB Buffer per read, and
+  // that GiB of short-lived garbage per GiB checked was a main cause of full GCs (and RSS) in a copy.
+  const buf = Buffer.allocUnsafe(MD5_READ_BUFFER);
+  const fh = await open(path, 'r');
+  try {
+    for (const r of ranges) {
+      await staged(r.partNumber);
+      if (signal.aborted) return;
+      for (let pos = r.start; pos < r.end; ) {
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, r.end - pos), pos);
+        if (bytesRead === 0) throw new Cdb2cosError('ERR_IO', `staged file ${path} ended at byte ${pos}, before ${r.end}`);
+        md5.update(buf.subarray(0, bytesRead));
+        pos += bytesRead;
+      }
+    }
+  } finally {
+    await fh.close();
   }
   const got = md5.digestHex();
   if (got !== item.md5) throw md5Mismatch(item, got);

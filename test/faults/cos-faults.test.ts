@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import COS from 'cos-nodejs-sdk-v5';
 import type { Emulator } from '../../src/emulator/index.js';
-import { assertLanded, backupKeys, landedKey, lines, readLog, runCli, startTestEmulator, uploadPartBytes } from '../helpers/harness.js';
+import { assertLanded, backupKeys, landedKey, lines, readLog, runCli, startTestEmulator } from '../helpers/harness.js';
 
 const MiB = 1024 * 1024;
 const INSTANCE = 'cdb-fault001';
@@ -107,7 +107,7 @@ test('fails the item with exit 1 and never records it as copied when every uploa
   await assertSameBytes(emu, item.name, landedKey(emu, item.name));
 });
 
-test('aborts multipart uploads under the prefix older than stale_upload_age and leaves fresh ones alone', async (t) => {
+test('aborts its own multipart uploads under the prefix older than stale_upload_age and leaves fresh and foreign ones alone', async (t) => {
   // The emulator's clock is moved back two days while the "old" uploads are initiated.
   let skewMs = 0;
   const emu = await startTestEmulator(t, {
@@ -123,6 +123,8 @@ test('aborts multipart uploads under the prefix older than stale_upload_age and 
   skewMs = -2 * 86_400_000;
   const staleOurs = await initiate(`cdb/${INSTANCE}/data/2026-01-01/stale.xb`, skewMs);
   const staleOther = await initiate('other/stale.xb', skewMs);
+  // Under the prefix but not a key this tool writes (someone's manual upload): not ours to abort.
+  const staleForeign = await initiate('cdb/manual/old-dump.sql', skewMs);
   skewMs = 0;
   const freshOurs = await initiate(`cdb/${INSTANCE}/data/2026-01-02/fresh.xb`, 0);
 
@@ -134,7 +136,7 @@ test('aborts multipart uploads under the prefix older than stale_upload_age and 
   assert.deepEqual(aborts.map((q) => [q.uploadId, q.status]), [[staleOurs, 204]], 'only the stale upload under the prefix was aborted');
   assert.deepEqual(
     emu.cos.openUploads(emu.info.bucket).map((u) => u.uploadId).sort(),
-    [staleOther, freshOurs].sort(),
+    [staleOther, staleForeign, freshOurs].sort(),
   );
   const log = await readLog(`${emu.info.dataDir}/logs`);
   assert.deepEqual(log.filter((e) => e.msg === 'stale upload aborted').map((e) => e['key']), [`cdb/${INSTANCE}/data/2026-01-01/stale.xb`]);

@@ -161,29 +161,6 @@ export function assertNoLeaks(texts: Record<string, string>, secrets: readonly s
   }
 }
 
-/**
- * Makes the emulator's DescribeBackups report `md5` (32 hex digits) as the MD5 of the data backup
- * `name`, while its download keeps serving the real bytes: CDB's MD5 and the bytes disagree.
- * (The catalog cannot express a wrong MD5; this rewrites the API's answer on its way out.)
- */
-export function misreportMd5(emu: Emulator, name: string, md5: string): void {
-  assert.match(md5, /^[0-9a-f]{32}$/);
-  const handle = emu.cdb.handle.bind(emu.cdb);
-  emu.cdb.handle = (req, res) => {
-    const end = res.end.bind(res) as (chunk?: unknown, ...rest: unknown[]) => typeof res;
-    res.end = ((chunk?: unknown, ...rest: unknown[]) => {
-      if (typeof chunk === 'string' && chunk.includes('"MD5"')) {
-        const doc = JSON.parse(chunk) as { Response?: { Items?: Array<Record<string, unknown>> } };
-        for (const it of doc.Response?.Items ?? []) if (it['Name'] === name && typeof it['MD5'] === 'string') it['MD5'] = md5;
-        chunk = JSON.stringify(doc);
-        res.setHeader('Content-Length', String(Buffer.byteLength(chunk as string)));
-      }
-      return end(chunk, ...rest);
-    }) as typeof res.end;
-    handle(req, res);
-  };
-}
-
 /** The events of one kind (msg) in a log. */
 export function eventsOf(events: readonly LogEvent[], msg: string): LogEvent[] {
   return events.filter((e) => e.msg === msg);
@@ -194,19 +171,32 @@ import { startEmulator, type EmulatorOptions } from '../../src/emulator/index.js
 
 type AfterHook = { after: (fn: () => Promise<void> | void) => void };
 
+/** CLI children still running, per test: killed before the test's emulator closes. */
+const liveChildren = new WeakMap<AfterHook, Set<ChildProcess>>();
+
+function killChildren(t: AfterHook): void {
+  for (const child of liveChildren.get(t) ?? []) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
 /** An emulator for one test, closed (its temp data dir removed) when the test ends. */
 export async function startTestEmulator(t: AfterHook, opts: EmulatorOptions = {}): Promise<Emulator> {
   const emu = await startEmulator(opts);
-  t.after(() => emu.close());
+  // A CLI left running (the test failed midway) would hold requests open and keep close() waiting.
+  t.after(async () => {
+    killChildren(t);
+    await emu.close();
+  });
   return emu;
 }
 
 /** startCli, and SIGKILL for the child if the test ends (or fails) while it still runs. */
 export function startCliFor(t: AfterHook, args: string[], opts: { env?: Record<string, string> } = {}): ReturnType<typeof startCli> {
   const run = startCli(args, opts);
-  t.after(() => {
-    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
-  });
+  const set = liveChildren.get(t) ?? new Set<ChildProcess>();
+  liveChildren.set(t, set.add(run.child));
+  t.after(() => killChildren(t));
   return run;
 }
 
