@@ -168,7 +168,8 @@ async function runCommand(flags: RunFlags): Promise<number> {
     log.error({ err: { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, 'failed');
     throw err;
   } finally {
-    if (forceExit) clearTimeout(forceExit);
+    // The run is over: leave as soon as nothing else is pending, at the latest when the grace period ends.
+    forceExit?.unref();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await dispatcher.close().catch(() => undefined);
