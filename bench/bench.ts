@@ -217,6 +217,8 @@ interface CliRun {
   rssSource: string;
   /** CPU seconds (user + system) of the CLI (from /usr/bin/time) and of the emulator during the run. */
   cliCpuS: number | undefined;
+  /** Of which in the kernel (socket and file copies, page cache). */
+  cliSysS: number | undefined;
   emulatorCpuS: number | undefined;
   /** CPU seconds of the whole machine during the run: what neither the CLI nor the emulator used is other load. */
   machineCpuS: number | undefined;
@@ -293,6 +295,7 @@ async function runCli(emu: EmulatorProcess, dir: string, config: string, tag: st
   const user = /User time \(seconds\): ([\d.]+)/.exec(stderr);
   const sys = /System time \(seconds\): ([\d.]+)/.exec(stderr);
   const cliCpuS = user && sys ? Number(user[1]) + Number(sys[1]) : undefined;
+  const cliSysS = sys ? Number(sys[1]) : undefined;
   const emulatorCpuS = emu0 !== undefined && emu1 !== undefined ? emu1 - emu0 : undefined;
   const timed = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
   const peakRssBytes = timed ? Number(timed[1]) * 1024 : hwm;
@@ -307,7 +310,7 @@ async function runCli(emu: EmulatorProcess, dir: string, config: string, tag: st
   }
   // Each config has a log dir of its own; a second run of it appends, so take the last 'finished'.
   const finished = events.filter((e) => e['msg'] === 'finished').at(-1) as Record<string, number> | undefined;
-  return { exitCode, ms, peakRssBytes, rssSource, cliCpuS, emulatorCpuS, machineCpuS, finished, events, stdout, stderr };
+  return { exitCode, ms, peakRssBytes, rssSource, cliCpuS, cliSysS, emulatorCpuS, machineCpuS, finished, events, stdout, stderr };
 }
 
 function checkRun(what: string, r: CliRun): void {
@@ -342,7 +345,7 @@ async function benchCopy(emu: EmulatorProcess, work: string, label: string, size
   row('', `peak RSS ${mib(rss)} MiB (${r.rssSource}; 'finished' maxRssBytes ${mib(f['maxRssBytes'] ?? 0)} MiB)`, `≤ ${mib(RSS_TARGET)} MiB`, rss <= RSS_TARGET);
   const cpu = (v: number | undefined): string => (v === undefined ? '?' : v.toFixed(1));
   const others = r.machineCpuS !== undefined && r.cliCpuS !== undefined && r.emulatorCpuS !== undefined ? r.machineCpuS - r.cliCpuS - r.emulatorCpuS : undefined;
-  row('', `CPU s: CLI ${cpu(r.cliCpuS)} + emulator ${cpu(r.emulatorCpuS)} + other load ${cpu(others)} of ${((CORES * r.ms) / 1000).toFixed(1)} (${CORES} cores × wall)`, 'diagnostic');
+  row('', `CPU s: CLI ${cpu(r.cliCpuS)} (sys ${cpu(r.cliSysS)}) + emulator ${cpu(r.emulatorCpuS)} + other load ${cpu(others)} of ${((CORES * r.ms) / 1000).toFixed(1)} (${CORES} cores × wall)`, 'diagnostic');
   row('', `landed ${landed.length} object, CRC64 ${intact ? 'equals the source' : 'WRONG'}; down ${mib(f['bytesDownloaded'] ?? 0)} MiB, up ${mib(f['bytesUploaded'] ?? 0)} MiB`, 'byte-exact copy', intact);
   return r.ms;
 }
