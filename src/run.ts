@@ -1,5 +1,6 @@
 // One run: lock, list what CDB keeps, decide what the bucket lacks, copy it (several items at once,
 // each verified), record it, clean up, and sum it up. Every outside thing arrives through `RunDeps`.
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { listItems } from './cdb/catalog.js';
@@ -245,7 +246,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     await lock?.release().catch(() => undefined);
   }
   const line = `${opts.dryRun ? 'dry run: would copy' : 'copied'} ${opts.dryRun ? summary.planned.length : summary.copied}, skipped ${summary.skipped}, waiting ${summary.waiting}, archived ${summary.archived}, failed ${summary.failed}, ${formatBytes(opts.dryRun ? summary.planned.reduce((s, p) => s + p.size, 0) : summary.bytes)} in ${(summary.durationMs / 1000).toFixed(1)} s`;
-  log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, maxRssBytes: process.resourceUsage().maxRSS * 1024 }, 'finished');
+  log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, maxRssBytes: peakRssBytes() }, 'finished');
   report.summary(line);
   return summary;
 
@@ -374,6 +375,20 @@ function bucketError(err: unknown, config: Config): unknown {
   if (err.code === 'ERR_NOT_FOUND') return new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${config.cos.bucket} does not exist in region ${config.cos.region}`, { cause: err, serviceCode: err.serviceCode });
   if (err.code === 'ERR_PERMISSION') return new Cdb2cosError('ERR_PERMISSION', `COS denied access to bucket ${config.cos.bucket}: check the credentials (secret id and key) and their permissions on the bucket`, { cause: err, serviceCode: err.serviceCode });
   return err;
+}
+
+/**
+ * This process's peak RSS. Linux's VmHWM, not getrusage: ru_maxrss survives exec, so a CLI started by a
+ * large parent would report the parent's peak.
+ */
+function peakRssBytes(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 export function formatBytes(n: number): string {
