@@ -84,3 +84,16 @@ const SECRET_PARAMS = /((?:secret_?key|SecretKey|q-signature|sign|signature|toke
 export function redactSecrets(text: string): string {
   return text.replace(URL_QUERY, '$1?<redacted>').replace(SECRET_PARAMS, '$1<redacted>');
 }
+
+/** What a log line says about an error: code and message, never the cause chain (it may hold URLs). */
+export function errInfo(err: unknown): Record<string, unknown> {
+  if (err instanceof Cdb2cosError) return { code: err.code, message: err.message, ...(err.serviceCode ? { serviceCode: err.serviceCode } : {}) };
+  if (err instanceof Error) return { code: (err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL', message: redactSecrets(err.message) };
+  return { code: 'ERR_INTERNAL', message: redactSecrets(String(err)) };
+}
+
+/** How the request retry policy reads our errors. */
+export const ERROR_CLASSIFIER = {
+  isRetryable,
+  retryAfterMs: (e: unknown): number | undefined => (e instanceof Cdb2cosError ? e.retryAfterMs : undefined),
+};

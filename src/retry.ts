@@ -91,3 +91,33 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** What a request retry policy needs from its surroundings. */
+export interface RetryContext {
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random: () => number;
+  signal?: AbortSignal | undefined;
+  onRetry: (info: { what: string; attempt: number; delayMs: number; err: unknown }) => void;
+}
+
+/**
+ * The policy every request of a run follows: retry what the error says is retryable, after the wait it
+ * asks for (Retry-After) or full-jitter backoff, until `budgetMs()` (read at each call) runs out.
+ */
+export function requestRetry(
+  ctx: RetryContext,
+  budgetMs: () => number,
+  classify: { isRetryable: (err: unknown) => boolean; retryAfterMs: (err: unknown) => number | undefined },
+): <T>(what: string, fn: () => Promise<T>) => Promise<T> {
+  return (what, fn) =>
+    withRetry(() => fn(), {
+      ...classify,
+      budgetMs: Math.max(0, budgetMs()),
+      now: ctx.now,
+      sleep: ctx.sleep,
+      random: ctx.random,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      onRetry: ({ attempt, delayMs, err }) => ctx.onRetry({ what, attempt, delayMs, err }),
+    });
+}

@@ -7,12 +7,12 @@ import { listItems } from './cdb/catalog.js';
 import type { CdbApi } from './cdb/client.js';
 import type { CosApi } from './cos/client.js';
 import { Manifest } from './cos/manifest.js';
-import { Cdb2cosError, isRetryable } from './errors.js';
+import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from './errors.js';
 import { acquireLock, type Lock } from './lock.js';
 import type { Logger } from './log.js';
 import { keyPattern, listPrefix, planCopies, type PlannedCopy, type SkipReason } from './plan.js';
-import { withRetry } from './retry.js';
-import { copyItem, errInfo, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
+import { requestRetry } from './retry.js';
+import { copyItem, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
 import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
 import { freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
 import type { BackupType, CatalogItem, Config } from './types.js';
@@ -78,17 +78,12 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
   };
   const instances = opts.instances ?? config.cdb.instances;
   const types = opts.types ?? config.cdb.types;
-  const apiRetry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
-    withRetry(() => fn(), {
-      isRetryable,
-      retryAfterMs: (e) => (e instanceof Cdb2cosError ? e.retryAfterMs : undefined),
-      budgetMs: Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000),
-      now: deps.now,
-      sleep: deps.sleep,
-      random: deps.random,
-      signal: deps.signal,
-      onRetry: ({ attempt, delayMs, err }) => log.warn({ what, attempt, delayMs, err: errInfo(err) }, 'retrying'),
-    });
+  // Listing and bookkeeping calls: the same policy as transfers, with a budget of at most 10 minutes each.
+  const apiRetry = requestRetry(
+    { ...deps, onRetry: ({ err, ...info }) => log.warn({ ...info, err: errInfo(err) }, 'retrying') },
+    () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000),
+    ERROR_CLASSIFIER,
+  );
 
   let lock: Lock | undefined;
   if (!opts.dryRun) {

@@ -11,12 +11,12 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dispatcher } from 'undici';
 import type { CosApi } from '../cos/client.js';
-import { Cdb2cosError, isRetryable } from '../errors.js';
+import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { crc64Combine, crc64ToString } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
 import type { Logger } from '../log.js';
 import { originMetadata } from '../plan.js';
-import { withRetry } from '../retry.js';
+import { requestRetry } from '../retry.js';
 import type { CatalogItem } from '../types.js';
 import { downloadSpan } from './download.js';
 import { choosePartSize, partRanges, type PartRange } from './part-size.js';
@@ -99,17 +99,11 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
   // Every part waiting for a connection or an upload slot, and every request, listens on it: a big item
   // has far more than Node's leak-warning threshold of 10, and the warning would reach cron's mail.
   setMaxListeners(0, signal);
-  const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
-    withRetry(() => fn(), {
-      isRetryable,
-      retryAfterMs: (e) => (e instanceof Cdb2cosError ? e.retryAfterMs : undefined),
-      budgetMs: Math.max(0, deadline - deps.now()),
-      now: deps.now,
-      sleep: deps.sleep,
-      random: deps.random,
-      signal,
-      onRetry: ({ attempt, delayMs, err }) => log.warn({ what, attempt, delayMs, err: errInfo(err) }, 'retrying'),
-    });
+  const retry = requestRetry(
+    { ...deps, signal, onRetry: ({ err, ...info }) => log.warn({ ...info, err: errInfo(err) }, 'retrying') },
+    () => deadline - deps.now(),
+    ERROR_CLASSIFIER,
+  );
 
   const partSize = choosePartSize(item.size, settings.partSize);
   const ranges = partRanges(item.size, partSize);
@@ -455,11 +449,4 @@ function ioError(err: unknown, path: string): Cdb2cosError {
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
   if (code === 'ENOSPC') return new Cdb2cosError('ERR_DISK_FULL', `staging disk is full (${path})`, { cause: err });
   return new Cdb2cosError('ERR_IO', `cannot write staged file ${path}: ${code}`, { cause: err });
-}
-
-/** What a log line says about an error: code and message, never the cause chain (it may hold URLs). */
-export function errInfo(err: unknown): Record<string, unknown> {
-  if (err instanceof Cdb2cosError) return { code: err.code, message: err.message, ...(err.serviceCode ? { serviceCode: err.serviceCode } : {}) };
-  if (err instanceof Error) return { code: (err as NodeJS.ErrnoException).code ?? 'ERR_INTERNAL', message: err.message };
-  return { code: 'ERR_INTERNAL', message: String(err) };
 }
