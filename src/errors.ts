@@ -44,13 +44,6 @@ export class Cdb2cosError extends Error {
   }
 }
 
-export class UsageError extends Cdb2cosError {
-  constructor(message: string) {
-    super('ERR_USAGE', message);
-    this.name = 'UsageError';
-  }
-}
-
 export class ConfigError extends Cdb2cosError {
   readonly problems: string[];
   constructor(problems: string[], header = 'invalid config') {

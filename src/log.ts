@@ -66,8 +66,3 @@ export function openFileLogger(dir: string, file: string, level: string, now: Da
       }),
   };
 }
-
-/** A logger that writes nowhere (dry runs before the log dir is known, unit tests). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}

@@ -1,5 +1,5 @@
 // Pure: which items to copy, where each lands, and why the others are left alone.
-import type { BackupType, CatalogItem } from './types.js';
+import type { CatalogItem } from './types.js';
 
 export interface KnownObject {
   size: number;
@@ -162,5 +162,3 @@ export function originMetadata(item: CatalogItem, crc64: string | undefined): Re
   if (item.md5 !== undefined) meta['x-cos-meta-cdb2cos-md5'] = item.md5;
   return meta;
 }
-
-export const TYPE_ORDER: readonly BackupType[] = ['data', 'binlog', 'slowlog'];

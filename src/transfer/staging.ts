@@ -68,14 +68,6 @@ export async function freeBytes(dir: string): Promise<number> {
   return s.bavail * s.bsize;
 }
 
-export async function fileSize(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return 0;
-  }
-}
-
 /** Every state file under the staging dir (for clean-up of verified items whose manifest was written). */
 export async function listStateFiles(stagingDir: string): Promise<string[]> {
   const out: string[] = [];

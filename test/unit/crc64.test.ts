@@ -1,11 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
 import { createCrc64, crc64Combine, crc64OfBuffer, crc64ToString, parseCrc64 } from '../../src/hash/crc64.js';
 import { createMd5 } from '../../src/hash/md5.js';
-import { HashingTransform } from '../../src/hash/hashing-stream.js';
 
 // Deterministic pseudo-random generator so a failing split can be reproduced.
 function mulberry32(seed: number): () => number {
@@ -87,7 +84,7 @@ describe('crc64', () => {
   });
 });
 
-describe('md5 and the hashing stream', () => {
+describe('md5', () => {
   it('gives the MD5 in hex and base64, readable twice', () => {
     const m = createMd5();
     m.update(Buffer.from('abc'));
@@ -96,28 +93,4 @@ describe('md5 and the hashing stream', () => {
     assert.equal(m.digestHex(), '900150983cd24fb0d6963f7d28e17f72');
   });
 
-  it('counts and hashes the bytes it passes on unchanged', async () => {
-    const data = randomBytes(1_000_000);
-    const hashing = new HashingTransform({ md5: true, crc64: await createCrc64() });
-    const seen: Buffer[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        seen.push(chunk);
-        cb();
-      },
-    });
-    const chunks = Array.from({ length: 10 }, (_, i) => data.subarray(i * 100_000, (i + 1) * 100_000));
-    await pipeline(Readable.from(chunks), hashing, sink);
-    assert.equal(hashing.bytes, data.length);
-    assert.equal(hashing.md5Hex(), createHash('md5').update(data).digest('hex'));
-    assert.equal(hashing.crc64(), await crc64OfBuffer(data));
-    assert.ok(seen[0]!.buffer === data.buffer, 'chunks are passed through without a copy');
-    assert.deepEqual(Buffer.concat(seen), data);
-  });
-
-  it('refuses to report a digest before the stream ends or one that was not enabled', () => {
-    const hashing = new HashingTransform({ md5: true });
-    assert.throws(() => hashing.md5Hex(), /before the stream ended/);
-    assert.throws(() => hashing.crc64(), /not enabled/);
-  });
 });
