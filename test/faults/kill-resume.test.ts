@@ -242,3 +242,21 @@ test('SIGTERM just as a part has fully arrived still exits 143 (the download sto
   assert.ok(served(s) <= size - 7 * MiB, `downloaded ${served(s)} bytes again; 8 of 32 parts were staged`);
   await assertFinished(s, r2);
 });
+
+test('a staged copy whose source changed since the interrupted run is discarded, and the new bytes are copied', async (t) => {
+  const s = await setup(t, 40 * MiB, { part_size: '4MiB', connections: 2 });
+  s.emu.downloads.faults.throttle(4 * MiB);
+  const run = startCliFor(t, ['run', '--config', s.cfg]);
+  await waitFor('part of the item staged', async () => ((await stateFile(s))?.state['downloaded'] && served(s) >= 12 * MiB ? true : undefined));
+  run.child.kill('SIGKILL');
+  await run.done;
+  assert.ok(count(s, 'InitiateMultipartUpload') >= 1, 'the first run had started its upload');
+
+  // CDB now lists different bytes under the same name (a re-taken backup): new size, new content, new MD5.
+  s.item.seed = `${s.item.seed}-retaken`;
+  s.item.size += 12_345;
+  s.emu.downloads.faults.clear();
+  const again = await runCli(['run', '--config', s.cfg]);
+  await assertFinished(s, again);
+  assert.match(await readLogText(s.logs), /source changed; staged copy discarded/);
+});
