@@ -186,6 +186,10 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       );
 
       for (const s of plan.skip) noteSkip(s.item, s.key, s.reason);
+      // One line per instance says what each skip line (at debug for copies already made) would.
+      const skipped: Partial<Record<SkipReason, number>> = {};
+      for (const s of plan.skip) skipped[s.reason] = (skipped[s.reason] ?? 0) + 1;
+      log.info({ instance, toCopy: plan.copy.length, skipped }, 'planned');
       for (const c of plan.copy) {
         summary.planned.push({ instance, type: c.item.type, name: c.item.name, size: c.item.size, key: c.key });
         if (opts.dryRun) {
