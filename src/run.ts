@@ -9,13 +9,12 @@ import type { CosApi } from './cos/client.js';
 import { Manifest } from './cos/manifest.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from './errors.js';
 import { acquireLock, type Lock } from './lock.js';
-import type { Logger } from './log.js';
 import { keyPattern, listPrefix, planCopies, type PlannedCopy, type SkipReason } from './plan.js';
 import { requestRetry } from './retry.js';
 import { copyItem, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
 import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
 import { freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
-import type { BackupType, CatalogItem, Config } from './types.js';
+import type { BackupType, CatalogItem, Config, Runtime } from './types.js';
 
 export interface RunOptions {
   since?: number | undefined;
@@ -32,16 +31,11 @@ export interface Reporter {
   warn(line: string): void;
 }
 
-export interface RunDeps {
+export interface RunDeps extends Runtime {
   cdb: CdbApi;
   cos: CosApi;
   dispatcher: Dispatcher;
-  log: Logger;
   report: Reporter;
-  now: () => number;
-  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  random: () => number;
-  signal: AbortSignal;
 }
 
 export interface Summary {

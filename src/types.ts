@@ -1,4 +1,5 @@
 // Shapes shared by the modules along the data flow: config → catalog → plan → transfer → run.
+import type { Logger } from 'pino';
 
 export type BackupType = 'data' | 'binlog' | 'slowlog';
 export const BACKUP_TYPES: readonly BackupType[] = ['data', 'binlog', 'slowlog'];
@@ -94,4 +95,14 @@ export interface CatalogItem {
   md5: string | undefined;
   /** The download URL chosen by cdb.url; signed and expiring: never log it whole. */
   url: string;
+}
+
+/** The outside world every step of a run is given rather than reaching for: tests pass fakes. */
+export interface Runtime {
+  log: Logger;
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random: () => number;
+  /** Aborted by SIGINT/SIGTERM. */
+  signal: AbortSignal;
 }

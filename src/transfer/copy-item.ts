@@ -14,10 +14,9 @@ import type { CosApi } from '../cos/client.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { crc64Combine, crc64ToString } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
-import type { Logger } from '../log.js';
 import { originMetadata } from '../plan.js';
 import { requestRetry } from '../retry.js';
-import type { CatalogItem } from '../types.js';
+import type { CatalogItem, Runtime } from '../types.js';
 import { downloadSpan } from './download.js';
 import { choosePartSize, partRanges, type PartRange } from './part-size.js';
 import type { RateLimiter, Semaphore } from './rate-limit.js';
@@ -37,7 +36,7 @@ export interface DiskGuard {
   reserve(bytes: number): Promise<() => void>;
 }
 
-export interface CopyDeps {
+export interface CopyDeps extends Runtime {
   cos: CosApi;
   dispatcher: Dispatcher;
   /** Download connections of the whole run. */
@@ -46,11 +45,6 @@ export interface CopyDeps {
   uploads: Semaphore;
   limiter?: RateLimiter | undefined;
   disk: DiskGuard;
-  log: Logger;
-  now: () => number;
-  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  random: () => number;
-  signal: AbortSignal;
 }
 
 export interface CopySettings {
