@@ -38,6 +38,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
   const crc = await createCrc64();
   let pos = o.start;
   let received = 0;
+  let refusals = 0;
   if (o.end > o.start) {
     await o.retry(async () => {
       if (pos >= o.end) return;
@@ -57,11 +58,15 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
       }
       if (res.statusCode === 403) {
         const text = await res.body.text().catch(() => '');
-        if (/expired/i.test(text) || /AccessDenied/.test(text)) {
+        // An expired URL is refreshed as often as it expires. Any other refusal gets one fresh URL (the
+        // wording of the real service is not documented); refused again, the item fails at once rather
+        // than retrying for the whole budget.
+        if (/expired/i.test(text) || refusals++ === 0) {
           await o.refresh();
-          throw new Cdb2cosError('ERR_URL_EXPIRED', `download URL expired: ${redactUrl(url)}`, { retryable: true, retryAfterMs: 0 });
+          throw new Cdb2cosError('ERR_URL_EXPIRED', `download URL refused or expired (403): ${redactUrl(url)}`, { retryable: true, retryAfterMs: 0 });
         }
-        throw new Cdb2cosError('ERR_PERMISSION', `download refused (403): ${redactUrl(url)}`, { retryable: true });
+        const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? 'AccessDenied';
+        throw new Cdb2cosError('ERR_REQUEST', `download refused (403 ${code}) even with a fresh URL: ${redactUrl(url)}`);
       }
       if (res.statusCode === 503 || res.statusCode === 429 || res.statusCode >= 500) {
         await res.body.dump().catch(() => undefined);
