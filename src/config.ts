@@ -38,6 +38,7 @@ const NEW_FORMAT = new Map<string, readonly string[]>([
       'request_timeout',
       'retry_budget',
       'stale_upload_age',
+      'lock_stale_after',
     ],
   ],
   ['log', ['dir', 'file', 'level']],
@@ -91,6 +92,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 120_000,
   itemRetryBudgetMs: 6 * 3600_000,
   staleUploadMs: 7 * 86400_000,
+  lockStaleAfterMs: 5 * 60_000,
 };
 
 const REGION = /^[a-z]{2,}(-[a-z]+)+(-\d+)?$/;
@@ -711,6 +713,8 @@ export function parseConfig(text: string, ctx: ParseContext): ParseResult {
   const itemRetryBudgetMs = duration('transfer.retry_budget', DEFAULTS.itemRetryBudgetMs, 0, 30 * DAY);
   // At least an hour, so a concurrent run's upload in progress is never taken for abandoned.
   const staleUploadMs = duration('transfer.stale_upload_age', DEFAULTS.staleUploadMs, HOUR, 365 * DAY);
+  // The holder refreshes its lock every lockStaleAfter/5; at least 30 s so a busy event loop is not mistaken for death.
+  const lockStaleAfterMs = duration('transfer.lock_stale_after', DEFAULTS.lockStaleAfterMs, 30 * SECOND, DAY);
 
   // --- log ------------------------------------------------------------------------------------------
   const logDir = pathValue('log.dir', DEFAULTS.logDir);
@@ -760,6 +764,7 @@ export function parseConfig(text: string, ctx: ParseContext): ParseResult {
         requestTimeoutMs,
         itemRetryBudgetMs,
         staleUploadMs,
+        lockStaleAfterMs,
       },
       log: { dir: logDir, file: logFile, level },
       warnings,

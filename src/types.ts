@@ -62,6 +62,8 @@ export interface Config {
     itemRetryBudgetMs: number;
     /** Multipart uploads of ours older than this are aborted (default 7 days). */
     staleUploadMs: number;
+    /** A lock not refreshed for this long is stale, whatever host wrote it (default 5 min). */
+    lockStaleAfterMs: number;
   };
   log: {
     /** Absolute. */
