@@ -1,6 +1,6 @@
 // CRC-64/XZ (ECMA-182 polynomial, reflected, init and xorout all ones): the value COS returns in
 // x-cos-hash-crc64ecma, as an unsigned decimal string.
-import { createCRC64 } from 'hash-wasm';
+import { assembleCrc64Module, LANE_BYTES, SHIFT_TABLES, STATE, TABLES, WINDOW, WINDOW_BYTES } from './crc64-wasm.js';
 
 export interface Crc64 {
   update(data: Uint8Array): void;
@@ -8,27 +8,113 @@ export interface Crc64 {
   digest(): bigint;
 }
 
+// The lib setting has no WebAssembly types; the little used here.
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: { memory: { buffer: ArrayBuffer }; update: (ptr: number, len: number) => void } };
+};
+
+interface Engine {
+  bytes: Uint8Array;
+  view: DataView;
+  update: (ptr: number, len: number) => void;
+}
+
+let engine: Engine | undefined;
+
 /**
- * Each call instantiates its own WASM module instance (hash-wasm's createCRC64 does so), so several
- * hashers can be fed concurrently without sharing state.
+ * One module instance per thread (a worker importing this file gets its own), shared by every hasher:
+ * update() copies and hashes synchronously, so hashers never interleave inside it, and each keeps its
+ * own register in JS between calls.
  */
-export async function createCrc64(): Promise<Crc64> {
-  const hasher = await createCRC64();
+function getEngine(): Engine {
+  if (engine !== undefined) return engine;
+  const { exports } = new WebAssembly.Instance(new WebAssembly.Module(assembleCrc64Module()));
+  const view = new DataView(exports.memory.buffer);
+  // WASM memory is little-endian whatever the host; DataView writes it so explicitly.
+  const put = (at: number, hi: number, lo: number): void => {
+    view.setUint32(at, lo, true);
+    view.setUint32(at + 4, hi, true);
+  };
+  // T0: the byte-at-a-time table; T(k)[b] = T(k-1)[b] advanced over one more zero byte.
+  const tHi = new Uint32Array(8 * 256);
+  const tLo = new Uint32Array(8 * 256);
+  for (let b = 0; b < 256; b++) {
+    let hi = 0;
+    let lo = b;
+    for (let i = 0; i < 8; i++) {
+      const carry = lo & 1;
+      lo = (lo >>> 1) | ((hi & 1) << 31);
+      hi >>>= 1;
+      if (carry !== 0) {
+        hi ^= POLY_HI;
+        lo ^= POLY_LO;
+      }
+    }
+    tHi[b] = hi;
+    tLo[b] = lo;
+  }
+  for (let i = 256; i < 8 * 256; i++) {
+    const hi = tHi[i - 256]!;
+    const lo = tLo[i - 256]!;
+    tHi[i] = (hi >>> 8) ^ tHi[lo & 0xff]!;
+    tLo[i] = ((lo >>> 8) | (hi << 24)) ^ tLo[lo & 0xff]!;
+  }
+  for (let i = 0; i < 8 * 256; i++) put(TABLES + 8 * i, tHi[i]!, tLo[i]!);
+  // S_j[b]: the register (b << 8j) advanced over LANE_BYTES zero bytes, i.e. multiplied by x^(8·LANE_BYTES).
+  xPow8n(LANE_BYTES);
+  const opHi = outHi;
+  const opLo = outLo;
+  for (let j = 0; j < 8; j++) {
+    for (let b = 0; b < 256; b++) {
+      mulModP(opHi, opLo, j >= 4 ? b << (8 * (j - 4)) : 0, j < 4 ? b << (8 * j) : 0);
+      put(SHIFT_TABLES + 8 * (j * 256 + b), outHi, outLo);
+    }
+  }
+  engine = { bytes: new Uint8Array(exports.memory.buffer), view, update: exports.update };
+  return engine;
+}
+
+/** A CRC-64/XZ hasher; each keeps its own state, so several can be fed interleaved. */
+export function newCrc64(): Crc64 {
+  const e = getEngine();
+  // The register, inverted at the start and at the end (init and xorout all ones).
+  let hi = 0xffff_ffff;
+  let lo = 0xffff_ffff;
   let value: bigint | undefined;
   return {
     update(data: Uint8Array): void {
       if (value !== undefined) throw new Error('crc64: update() after digest');
-      hasher.update(data);
+      const len = data.length;
+      if (len === 0) return;
+      e.view.setUint32(STATE, lo, true);
+      e.view.setUint32(STATE + 4, hi, true);
+      if (len <= WINDOW_BYTES) {
+        e.bytes.set(data, WINDOW);
+        e.update(WINDOW, len);
+      } else {
+        for (let off = 0; off < len; off += WINDOW_BYTES) {
+          const n = Math.min(WINDOW_BYTES, len - off);
+          e.bytes.set(data.subarray(off, off + n), WINDOW);
+          e.update(WINDOW, n);
+        }
+      }
+      lo = e.view.getUint32(STATE, true);
+      hi = e.view.getUint32(STATE + 4, true);
     },
     digest(): bigint {
-      // hash-wasm writes the CRC big-endian as hex; its digest() ends the hasher, so keep the value.
-      return (value ??= BigInt('0x' + hasher.digest('hex')));
+      return (value ??= (BigInt(~hi >>> 0) << 32n) | BigInt(~lo >>> 0));
     },
   };
 }
 
+/** Kept async for callers written against the former WASM library; the hasher is ready at once. */
+export async function createCrc64(): Promise<Crc64> {
+  return newCrc64();
+}
+
 export async function crc64OfBuffer(buf: Uint8Array): Promise<bigint> {
-  const h = await createCrc64();
+  const h = newCrc64();
   h.update(buf);
   return h.digest();
 }
@@ -99,15 +185,10 @@ const X2N_LO = new Uint32Array(64);
   }
 }
 
-export function crc64Combine(crcA: bigint, crcB: bigint, lenB: number): bigint {
-  if (!Number.isSafeInteger(lenB) || lenB < 0) throw new RangeError(`lenB must be a non-negative safe integer: ${lenB}`);
-  const a = BigInt.asUintN(64, crcA);
-  const b = BigInt.asUintN(64, crcB);
-  if (lenB === 0) return a;
-  // op = x^(8·lenB) mod P, built from the x^(2^k) table over the bits of lenB (k starts at 3 for ·8).
+/** x^(8·n) mod P into outHi/outLo, built from the x^(2^k) table over the bits of n (k starts at 3 for ·8). */
+function xPow8n(n: number): void {
   let opHi = 0x8000_0000; // x^0
   let opLo = 0;
-  let n = lenB;
   let k = 3;
   while (n > 0) {
     if (n % 2 === 1) {
@@ -118,6 +199,16 @@ export function crc64Combine(crcA: bigint, crcB: bigint, lenB: number): bigint {
     n = Math.floor(n / 2);
     k++;
   }
-  mulModP(opHi, opLo, Number(a >> 32n), Number(a & 0xffff_ffffn));
+  outHi = opHi;
+  outLo = opLo;
+}
+
+export function crc64Combine(crcA: bigint, crcB: bigint, lenB: number): bigint {
+  if (!Number.isSafeInteger(lenB) || lenB < 0) throw new RangeError(`lenB must be a non-negative safe integer: ${lenB}`);
+  const a = BigInt.asUintN(64, crcA);
+  const b = BigInt.asUintN(64, crcB);
+  if (lenB === 0) return a;
+  xPow8n(lenB);
+  mulModP(outHi, outLo, Number(a >> 32n), Number(a & 0xffff_ffffn));
   return ((BigInt(outHi) << 32n) | BigInt(outLo)) ^ b;
 }
