@@ -1,5 +1,7 @@
 // CRC-64/XZ (ECMA-182 polynomial, reflected, init and xorout all ones): the value COS returns in
-// x-cos-hash-crc64ecma, as an unsigned decimal string.
+// x-cos-hash-crc64ecma, as an unsigned decimal string. The bytes are hashed by a 4-lane slice-by-8
+// WebAssembly module assembled in ./crc64-wasm.ts (why that design, with measured figures, is there);
+// its tables are filled here, next to the polynomial arithmetic they come from.
 import { assembleCrc64Module, LANE_BYTES, SHIFT_TABLES, STATE, TABLES, WINDOW, WINDOW_BYTES } from './crc64-wasm.js';
 
 export interface Crc64 {
@@ -8,7 +10,7 @@ export interface Crc64 {
   digest(): bigint;
 }
 
-// The lib setting has no WebAssembly types; the little used here.
+// The tsconfig lib (ES2023, node types) declares no WebAssembly; just what is used here.
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object) => { exports: { memory: { buffer: ArrayBuffer }; update: (ptr: number, len: number) => void } };
