@@ -39,7 +39,7 @@ export interface ManifestDeps {
 /** Write, read back, and if our entries are missing merge and write again: at most this many writes. */
 export const MANIFEST_WRITE_ATTEMPTS = 6;
 /** Pause before the read-back, and the base of the jittered pause between attempts. */
-export const MANIFEST_SETTLE_MS = 250;
+export const MANIFEST_SETTLE_MS = 100;
 
 export function manifestKey(prefix: string, instance: string): string {
   return `${prefix}.cdb2cos/manifest-${instance}.json`;
