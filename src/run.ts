@@ -206,7 +206,6 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
               if (!opts.dryRun) await removeStaged(stagedPaths(config.transfer.stagingDir, c.item)).catch(() => undefined);
               manifest.record(c.key, { size: c.item.size, etag: ok.etag, crc64: ok.crc64, md5: c.item.md5, id: c.item.id, copiedAt: new Date(deps.now()).toISOString() });
               plan.skip.push({ item: c.item, key: c.key, reason: 'already-copied' });
-              copiedElsewhere.add(stagedPaths(config.transfer.stagingDir, c.item).data);
             } else plan.copy.push(c);
           }
         }),
@@ -295,7 +294,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     await lock?.release().catch(() => undefined);
   }
   const line = `${opts.dryRun ? 'dry run: would copy' : 'copied'} ${opts.dryRun ? summary.planned.length : summary.copied}, skipped ${summary.skipped}, waiting ${summary.waiting}, archived ${summary.archived}, failed ${summary.failed}, ${formatBytes(opts.dryRun ? summary.planned.reduce((s, p) => s + p.size, 0) : summary.bytes)} in ${(summary.durationMs / 1000).toFixed(1)} s`;
-  log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, maxRssBytes: peakRssBytes() }, 'finished');
+  log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, unsupported: summary.unsupported, maxRssBytes: peakRssBytes() }, 'finished');
   report.summary(line);
   return summary;
 
