@@ -44,6 +44,7 @@ test('an instance whose edition cannot give slow logs (UnsupportedOperation) sti
   assert.equal((e[0]!['err'] as { serviceCode?: string }).serviceCode, 'UnsupportedOperation');
   assert.equal(eventsOf(r.events, 'failed').length, 0);
   assert.equal(finished(r.events)['copied'], expected.length);
+  assert.equal(finished(r.events)['unsupported'], 1);
 
   // The rerun copies nothing and says it again: the configuration still asks for what CDB cannot give.
   const again = await fx.run();
