@@ -1,7 +1,8 @@
 // One run: lock, list what CDB keeps, decide what the bucket lacks, copy it (several items at once,
 // each verified), record it, clean up, and sum it up. Every outside thing arrives through `RunDeps`.
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { listItems } from './cdb/catalog.js';
 import type { CdbApi } from './cdb/client.js';
@@ -9,11 +10,11 @@ import type { CosApi } from './cos/client.js';
 import { Manifest } from './cos/manifest.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from './errors.js';
 import { acquireLock, type Lock } from './lock.js';
-import { keyPattern, listPrefix, planCopies, type PlannedCopy, type SkipReason } from './plan.js';
+import { keyPattern, listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from './plan.js';
 import { requestRetry } from './retry.js';
 import { copyItem, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
 import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
-import { freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
+import { fingerprint, freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
 import type { BackupType, CatalogItem, Config, Runtime } from './types.js';
 
 export interface RunOptions {
@@ -52,7 +53,18 @@ export interface Summary {
   worst: 'none' | 'item' | 'config' | 'auth';
   listRequests: number;
   dryRun: boolean;
+  /** Types the instance's edition cannot give (slow logs of single-node and cluster editions). */
+  unsupported: number;
   planned: Array<{ instance: string; type: BackupType; name: string; size: number; key: string }>;
+}
+
+/** One type of one instance listed in full this run: its items by staged data path. */
+interface ListedUnit {
+  instance: string;
+  type: BackupType;
+  byPath: Map<string, { item: CatalogItem; key: string }>;
+  /** Listed for a --since/--until window only: absence proves nothing. */
+  narrowed: boolean;
 }
 
 /** Keep this much free beyond what staged items need, so the host's disk is never filled. */
@@ -65,7 +77,7 @@ const HEAD_CONCURRENCY = 8;
 export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps): Promise<Summary> {
   const t0 = deps.now();
   const { log, report } = deps;
-  const summary: Summary = { copied: 0, skipped: 0, failed: 0, waiting: 0, archived: 0, bytes: 0, bytesDownloaded: 0, bytesUploaded: 0, durationMs: 0, worst: 'none', listRequests: 0, dryRun: opts.dryRun, planned: [] };
+  const summary: Summary = { copied: 0, skipped: 0, failed: 0, waiting: 0, archived: 0, bytes: 0, bytesDownloaded: 0, bytesUploaded: 0, durationMs: 0, worst: 'none', listRequests: 0, dryRun: opts.dryRun, unsupported: 0, planned: [] };
   const raise = (w: Summary['worst']): void => {
     const rank = { none: 0, item: 1, config: 2, auth: 3 };
     if (rank[w] > rank[summary.worst]) summary.worst = w;
@@ -102,6 +114,8 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     }
 
     const manifests = new Map<string, Manifest>();
+    const listedInFull: ListedUnit[] = [];
+    const copiedElsewhere = new Set<string>();
     const queue: Array<PlannedCopy & { refresh: () => Promise<void> }> = [];
     for (const instance of instances) {
       if (deps.signal.aborted) break;
@@ -121,19 +135,29 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     async function planInstance(instance: string): Promise<void> {
       const items: CatalogItem[] = [];
       const byType = new Map<BackupType, Map<string, CatalogItem>>();
+      // Each type is listed on its own: a type whose listing fails (or that the edition cannot give)
+      // fails that type only; the instance's other types are planned and copied.
       for (const type of types) {
-        const { items: listed, pages } = await listItems(deps.cdb, instance, type, {
-          since: opts.since,
-          until: opts.until,
-          url: config.cdb.url,
-          signal: deps.signal,
-          call: (fn) => apiRetry(`list ${type}`, fn),
-        });
-        summary.listRequests += pages;
-        log.info({ instance, type, count: listed.length, pages }, 'listed');
-        items.push(...listed);
-        byType.set(type, new Map(listed.map((i) => [`${i.id}\0${i.name}`, i])));
+        if (deps.signal.aborted) return;
+        try {
+          const { items: listed, pages } = await listItems(deps.cdb, instance, type, {
+            since: opts.since,
+            until: opts.until,
+            url: config.cdb.url,
+            signal: deps.signal,
+            call: (fn) => apiRetry(`list ${type}`, fn),
+          });
+          summary.listRequests += pages;
+          log.info({ instance, type, count: listed.length, pages }, 'listed');
+          items.push(...listed);
+          byType.set(type, new Map(listed.map((i) => [`${i.id}\0${i.name}`, i])));
+        } catch (err) {
+          // The whole run stops (auth, signal) or the instance does not exist: the caller decides.
+          if (!(err instanceof Cdb2cosError) || ['ERR_AUTH', 'ERR_PERMISSION', 'ERR_ABORTED', 'ERR_NOT_FOUND'].includes(err.code)) throw err;
+          noteListingFailure(instance, type, err);
+        }
       }
+      if (byType.size === 0) return;
       // Fresh URLs for a type, shared by every item of it that asks at the same time.
       const refreshing = new Map<BackupType, Promise<void>>();
       const refresher = (type: BackupType) => (): Promise<void> => {
@@ -154,7 +178,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         return p;
       };
 
-      const { manifest, warning } = await apiRetry('read manifest', () => Manifest.load(deps.cos, config.cos.prefix, instance));
+      const { manifest, warning } = await apiRetry('read manifest', () => Manifest.load(deps.cos, config.cos.prefix, instance, deps));
       if (warning) log.warn({ instance }, warning);
       manifests.set(instance, manifest);
       const prefix = listPrefix(config.cos.key, config.cos.prefix, instance);
@@ -162,6 +186,14 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       summary.listRequests += pages;
       const listed = new Map(objects.map((o) => [o.key, { size: o.size, etag: o.etag }]));
       const plan = planCopies(items, manifest.known(), listed, { since: opts.since, until: opts.until, prefix: config.cos.prefix, keyTemplate: config.cos.key });
+      // What the end-of-run clean-up may judge: the types listed in full, with each item's key.
+      for (const [type, known] of byType) {
+        const byPath = new Map<string, { item: CatalogItem; key: string }>();
+        for (const item of known.values()) byPath.set(stagedPaths(config.transfer.stagingDir, item).data, { item, key: renderKey(config.cos.key, config.cos.prefix, item) });
+        // Binlogs under --since/--until are listed by the API for the window only: an item missing from
+        // that listing may still exist, so only a full listing can tell that an item vanished.
+        listedInFull.push({ instance, type, byPath, narrowed: type === 'binlog' && (opts.since !== undefined || opts.until !== undefined) });
+      }
 
       // Listed, same size, but not in the manifest: a HEAD tells whether it is a verified copy of ours.
       const checks = [...plan.check];
@@ -179,7 +211,10 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         }),
       );
 
-      for (const s of plan.skip) noteSkip(s.item, s.key, s.reason);
+      for (const s of plan.skip) {
+        noteSkip(s.item, s.key, s.reason);
+        if (s.reason === 'already-copied') copiedElsewhere.add(stagedPaths(config.transfer.stagingDir, s.item).data);
+      }
       // One line per instance says what each skip line (at debug for copies already made) would.
       const skipped: Partial<Record<SkipReason, number>> = {};
       for (const s of plan.skip) skipped[s.reason] = (skipped[s.reason] ?? 0) + 1;
@@ -201,6 +236,23 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       const expected = head.meta['cdb2cos-crc64'] ?? st?.verified?.crc64 ?? st?.expectedCrc64;
       if (expected === undefined || expected !== head.crc64) return undefined;
       return { etag: head.etag, crc64: head.crc64 };
+    }
+
+    function noteListingFailure(instance: string, type: BackupType, err: Cdb2cosError): void {
+      // Single-node and cluster editions cannot give slow logs at all: every run would fail the same
+      // way, and a permanent exit 1 teaches people to ignore exit 1. So this is a loud warning (stderr,
+      // once per instance and run, which cron mails), not a failure; the data backups and binlogs that
+      // can be copied are, and the run exits 0 when they all were.
+      if (type === 'slowlog' && err.serviceCode?.startsWith('UnsupportedOperation')) {
+        summary.unsupported++;
+        log.warn({ instance, type, err: errInfo(err) }, 'type unsupported');
+        report.warn(`${instance}: CDB cannot give slow logs of this instance (${err.serviceCode}: single-node and cluster editions have no slow log download); remove slowlog from cdb.types for it. Its other types are copied.`);
+        return;
+      }
+      summary.failed++;
+      raise('item');
+      log.error({ instance, type, err: errInfo(err) }, 'failed');
+      report.warn(`${instance} ${type}: listing failed: ${err.message}; the instance's other types are still copied`);
     }
 
     function noteSkip(item: CatalogItem, key: string, reason: SkipReason): void {
@@ -232,14 +284,17 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     if (!opts.dryRun) {
       await flushManifests(manifests);
       await cleanVerifiedStates();
-      if (!deps.signal.aborted) await abortStaleUploads();
+      if (!deps.signal.aborted && summary.worst !== 'auth') {
+        await cleanLeftovers(listedInFull, copiedElsewhere);
+        await abortStaleUploads();
+      }
     }
   } finally {
     summary.durationMs = deps.now() - t0;
     await lock?.release().catch(() => undefined);
   }
   const line = `${opts.dryRun ? 'dry run: would copy' : 'copied'} ${opts.dryRun ? summary.planned.length : summary.copied}, skipped ${summary.skipped}, waiting ${summary.waiting}, archived ${summary.archived}, failed ${summary.failed}, ${formatBytes(opts.dryRun ? summary.planned.reduce((s, p) => s + p.size, 0) : summary.bytes)} in ${(summary.durationMs / 1000).toFixed(1)} s`;
-  log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, maxRssBytes: peakRssBytes() }, 'finished');
+  log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, unsupported: summary.unsupported, maxRssBytes: peakRssBytes() }, 'finished');
   report.summary(line);
   return summary;
 
@@ -331,15 +386,71 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
   }
 
   async function flushManifests(manifests: Map<string, Manifest>): Promise<void> {
-    for (const m of manifests.values()) {
-      if (m.pending) await apiRetry('write manifest', () => m.flush());
-    }
+    // Each write reads back after a pause (see manifest.ts): the instances' manifests are written at once.
+    const results = await Promise.allSettled([...manifests.values()].filter((m) => m.pending).map((m) => apiRetry('write manifest', () => m.flush())));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async function cleanVerifiedStates(): Promise<void> {
     for (const path of await listStateFiles(config.transfer.stagingDir)) {
       const st = await readState(path);
       if (st?.verified) await removeStaged({ data: path.replace(/\.cdb2cos-state\.json$/, ''), state: path });
+    }
+  }
+
+  /**
+   * Staged bytes, state files and open uploads that no later run would pick up: items that vanished
+   * from a full listing, whose source changed since they were staged, or that are already a verified
+   * copy in the bucket. Only types listed in full in this run are judged; a type whose listing failed
+   * keeps everything. An upload that cannot be aborted now keeps its state file, so the next run tries
+   * again (and stale_upload_age bounds it anyway); the staged bytes go either way.
+   */
+  async function cleanLeftovers(units: ListedUnit[], copied: ReadonlySet<string>): Promise<void> {
+    for (const unit of units) {
+      const dir = dirname(stagedPaths(config.transfer.stagingDir, { instance: unit.instance, type: unit.type, id: 'x', name: 'x' }).data);
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      const datas = new Set(entries.filter((e) => e.isFile()).map((e) => join(dir, e.name.replace(/\.cdb2cos-state\.json(?:\.tmp)?$/, ''))));
+      for (const data of datas) {
+        const live = unit.byPath.get(data);
+        const statePath = `${data}.cdb2cos-state.json`;
+        const st = await readState(statePath);
+        let reason: 'vanished' | 'changed' | 'already-copied';
+        if (live === undefined) {
+          if (unit.narrowed) continue;
+          reason = 'vanished';
+        } else if (copied.has(data)) {
+          reason = 'already-copied';
+        } else if (st !== undefined && (st.key !== live.key || st.size !== live.item.size || !st.fingerprint.startsWith(fingerprint(live.item)))) {
+          // startsWith: the copy may append a tag of the source to the item's fingerprint.
+          reason = 'changed';
+        } else continue;
+        let keepState = false;
+        if (st?.uploadId !== undefined && st.verified === undefined) {
+          try {
+            await apiRetry('abort upload', () => deps.cos.abort(st.key, st.uploadId!));
+          } catch (err) {
+            if (!(err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND')) {
+              keepState = true;
+              log.warn({ instance: unit.instance, type: unit.type, key: st.key, err: errInfo(err) }, 'stale upload clean-up failed');
+            }
+          }
+        }
+        let bytes = 0;
+        try {
+          bytes = (await stat(data)).size;
+        } catch {
+          // no data file, only a state
+        }
+        await removeStaged(keepState ? { data } : { data, state: statePath }).catch(() => undefined);
+        if (!keepState) await rm(`${statePath}.tmp`, { force: true }).catch(() => undefined);
+        log.info({ instance: unit.instance, type: unit.type, file: basename(data), key: st?.key ?? live?.key, reason, bytes, uploadAborted: st?.uploadId !== undefined && !keepState }, 'staged copy removed');
+      }
     }
   }
 

@@ -184,6 +184,14 @@ export class Catalog {
     return item;
   }
 
+  /** Drops an item, as CDB does when a backup expires or is deleted; returns it. */
+  remove(instanceId: string, type: string, name: string): EmulatorItem {
+    const list = this.#items.get(instanceId) ?? [];
+    const at = list.findIndex((i) => i.type === type && i.name === name);
+    if (at === -1) throw new Error(`no ${type} item ${name} in ${instanceId}`);
+    return list.splice(at, 1)[0]!;
+  }
+
   find(instanceId: string, type: string, name: string): EmulatorItem | undefined {
     return this.#items.get(instanceId)?.find((i) => i.type === type && i.name === name);
   }

@@ -12,9 +12,26 @@ import { Fault } from './fault.js';
 export const CDB_API_VERSION = '2017-03-20';
 /** Most clock skew the gateway accepts, in seconds. */
 export const MAX_CLOCK_SKEW_S = 300;
-/** DescribeBackups/Binlogs/SlowLogs: the docs say 1000 or 100; the emulator holds clients to 100. */
+/**
+ * DescribeBackups/Binlogs/SlowLogs: the docs say 1000 or 100. Strict on purpose: the emulator refuses
+ * anything above 100, so a client that passes here passes against either answer.
+ */
 export const MAX_LIMIT = 100;
+/**
+ * Instance ids as CDB issues them: "cdb-" (or "cdbro-", "cdbrg-", … for read-only and disaster-recovery
+ * instances) and a short lowercase id. The real API refuses other shapes before looking the id up; the
+ * emulator allows a longer tail so tests may use readable ids.
+ */
+const INSTANCE_ID = /^cdb[a-z]*-[a-z0-9]{1,32}$/;
+/** The parameters each action takes; the real gateway answers UnknownParameter for any other. */
+const ACTION_PARAMS: Record<string, readonly string[]> = {
+  DescribeBackups: ['InstanceId', 'Offset', 'Limit'],
+  DescribeBinlogs: ['InstanceId', 'Offset', 'Limit', 'MinStartTime', 'MaxStartTime', 'ContainsMinStartTime'],
+  DescribeSlowLogs: ['InstanceId', 'Offset', 'Limit'],
+  DescribeBackupDownloadRestriction: [],
+};
 const MAX_BODY = 1 << 20;
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 export interface ApiCredential {
   secretId: string;
@@ -107,6 +124,8 @@ export class CdbApi {
   readonly requests: ApiRequestRecord[] = [];
   /** What DescribeBackupDownloadRestriction answers. */
   downloadRestriction: DownloadRestriction = { LimitType: 'NoLimit', VpcComparisonSymbol: 'In', IpComparisonSymbol: 'In', LimitVpc: [], LimitIp: [] };
+  /** Instances whose DescribeSlowLogs answers UnsupportedOperation, as for single-node and cluster editions. */
+  readonly noSlowLogs = new Set<string>();
   readonly #catalog: Catalog;
   readonly #credentials: readonly ApiCredential[];
   readonly #issueUrls: (item: EmulatorItem) => IssuedUrls;
@@ -121,6 +140,49 @@ export class CdbApi {
 
   clearRequests(): void {
     this.requests.length = 0;
+  }
+
+  /**
+   * The CDB side of the control API (README "Control API"), on the same port as the rest of it:
+   *   POST /_emulator/instance  {"instance", "slowLogs": "unsupported" | "supported"}
+   *   POST /_emulator/remove    {"instance", "type", "name"}: CDB drops the item from its listings
+   */
+  static readonly CONTROL_PATHS: ReadonlySet<string> = new Set(['/_emulator/instance', '/_emulator/remove']);
+
+  handleControl(req: IncomingMessage, res: ServerResponse): void {
+    const send = (status: number, body: object): void => {
+      const json = JSON.stringify(body);
+      res.statusCode = status;
+      res.setHeader('Content-Type', 'application/json');
+      res.setHeader('Content-Length', String(Buffer.byteLength(json)));
+      res.end(json);
+    };
+    (async () => {
+      if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) return send(403, { error: 'the control API answers loopback clients only' });
+      if (req.method !== 'POST') return send(404, { error: `no such control route: ${req.method} ${req.url}` });
+      const raw = await readBody(req, MAX_BODY);
+      const b = JSON.parse(raw === undefined || raw.length === 0 ? '{}' : raw.toString('utf8')) as unknown;
+      if (b === null || typeof b !== 'object' || Array.isArray(b)) throw new Error('body must be a JSON object');
+      const body = b as Record<string, unknown>;
+      const instance = body['instance'];
+      if (typeof instance !== 'string' || this.#catalog.instance(instance) === undefined) throw new Error(`"instance" must name an instance of the emulator, got ${JSON.stringify(instance)}`);
+      if ((req.url ?? '').split('?')[0] === '/_emulator/instance') {
+        const slow = body['slowLogs'];
+        if (slow !== 'unsupported' && slow !== 'supported') throw new Error('"slowLogs" must be "unsupported" or "supported"');
+        this.setSlowLogs(instance, slow);
+        return send(200, { instance, slowLogs: slow });
+      }
+      const [type, name] = [body['type'], body['name']];
+      if (typeof type !== 'string' || typeof name !== 'string') throw new Error('"type" and "name" must be strings');
+      const item = this.#catalog.remove(instance, type, name);
+      return send(200, { removed: { instance: item.instance, type: item.type, name: item.name } });
+    })().catch((err: unknown) => send(400, { error: err instanceof Error ? err.message : String(err) }));
+  }
+
+  /** "unsupported": DescribeSlowLogs answers UnsupportedOperation for the instance from now on. */
+  setSlowLogs(instance: string, mode: 'supported' | 'unsupported'): void {
+    if (mode === 'unsupported') this.noSlowLogs.add(instance);
+    else this.noSlowLogs.delete(instance);
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -235,6 +297,11 @@ export class CdbApi {
   }
 
   async #dispatch(action: string, params: Params, region: string | undefined): Promise<object> {
+    const known = ACTION_PARAMS[action];
+    if (known === undefined) throw new ApiError('InvalidAction', `The action \`${action}\` is not supported by the emulator's CDB API.`);
+    for (const name of Object.keys(params)) {
+      if (!known.includes(name)) throw new ApiError('UnknownParameter', `The parameter \`${name}\` is not recognized.`);
+    }
     switch (action) {
       case 'DescribeBackups':
         return this.#describeBackups(params, region);
@@ -295,7 +362,7 @@ export class CdbApi {
     const min = optionalTime(params, 'MinStartTime');
     const max = optionalTime(params, 'MaxStartTime');
     const contains = params['ContainsMinStartTime'];
-    if (contains !== undefined && typeof contains !== 'boolean') throw new ApiError('InvalidParameter', 'ContainsMinStartTime must be a boolean.');
+    if (contains !== undefined && typeof contains !== 'boolean') throw new ApiError('InvalidParameter', 'The type of parameter `ContainsMinStartTime` is incorrect: it must be a boolean.');
     // MinStartTime/MaxStartTime bound BinlogStartTime; ContainsMinStartTime also returns the binlog
     // that was being written at MinStartTime (it started before and ended at or after it).
     const all = this.#catalog.list(instance, 'binlog').filter((b) => {
@@ -329,6 +396,9 @@ export class CdbApi {
 
   #describeSlowLogs(params: Params, region: string | undefined): object {
     const { instance, offset, limit } = this.#pageOf(params, region);
+    if (this.noSlowLogs.has(instance)) {
+      throw new ApiError('UnsupportedOperation', `Slow log download is not supported for instance ${instance}: single-node and cluster editions do not support it.`);
+    }
     const all = this.#catalog.list(instance, 'slowlog');
     const items = all.slice(offset, offset + limit).map((s) => {
       const urls = this.#issueUrls(s);
@@ -340,7 +410,8 @@ export class CdbApi {
   #pageOf(params: Params, region: string | undefined): { instance: string; offset: number; limit: number } {
     const id = params['InstanceId'];
     if (id === undefined) throw new ApiError('MissingParameter', 'The request is missing a required parameter `InstanceId`.');
-    if (typeof id !== 'string') throw new ApiError('InvalidParameter', 'InstanceId must be a string.');
+    if (typeof id !== 'string') throw new ApiError('InvalidParameter', 'The type of parameter `InstanceId` is incorrect: it must be a string.');
+    if (!INSTANCE_ID.test(id)) throw new ApiError('InvalidParameterValue', `The value of parameter \`InstanceId\` is invalid: ${JSON.stringify(id)} is not an instance id.`);
     const offset = intParam(params, 'Offset', 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(params, 'Limit', 20, 1, MAX_LIMIT);
     if (region === undefined) throw new ApiError('MissingParameter', 'The request is missing a required parameter `Region`.');
@@ -352,20 +423,30 @@ export class CdbApi {
   }
 }
 
+/**
+ * An Integer parameter. A string ("10"), a fraction or null is a type error (InvalidParameter, as the
+ * gateway answers a value of the wrong type); an integer out of range is InvalidParameterValue.
+ */
 function intParam(params: Params, name: string, dflt: number, min: number, max: number): number {
   const v = params[name];
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new ApiError('InvalidParameter', `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}.`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+    throw new ApiError('InvalidParameter', `The type of parameter \`${name}\` is incorrect: it must be an integer, got ${JSON.stringify(v)}.`);
   }
+  if (v < min || v > max) throw new ApiError('InvalidParameterValue', `The value of parameter \`${name}\` must be from ${min} to ${max}, got ${v}.`);
   return v;
 }
 
+/** A time parameter: exactly "YYYY-MM-DD HH:mm:ss" naming a real instant; empty is refused, not ignored. */
 function optionalTime(params: Params, name: string): number | undefined {
   const v = params[name];
-  if (v === undefined || v === '') return undefined;
-  const ms = typeof v === 'string' && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(v) ? parseCdbTime(v) : undefined;
-  if (ms === undefined) throw new ApiError('InvalidParameter', `${name} must look like 2016-03-17 02:10:37, got ${JSON.stringify(v)}.`);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new ApiError('InvalidParameter', `The type of parameter \`${name}\` is incorrect: it must be a string.`);
+  const ms = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(v) ? parseCdbTime(v) : undefined;
+  // Date.UTC rolls 2024-02-30 over to March: a time that does not print back the same is not a time.
+  if (ms === undefined || formatCdbTime(ms) !== v) {
+    throw new ApiError('InvalidParameterValue', `The value of parameter \`${name}\` must look like 2016-03-17 02:10:37, got ${JSON.stringify(v)}.`);
+  }
   return ms;
 }
 

@@ -34,6 +34,8 @@ export interface EmulatorInstanceSpec {
   /** Default: the emulator's cdbRegion. */
   region?: string;
   items?: EmulatorItemSpec[];
+  /** "unsupported": DescribeSlowLogs answers UnsupportedOperation, as for single-node and cluster editions. */
+  slowLogs?: 'supported' | 'unsupported';
 }
 
 export interface EmulatorOptions {
@@ -199,6 +201,7 @@ export class Emulator {
     const items = this.catalog.instances().map((inst) => ({
       id: inst.id,
       region: inst.region,
+      ...(this.cdb.noSlowLogs.has(inst.id) ? { slowLogs: 'unsupported' } : {}),
       items: (['data', 'binlog', 'slowlog'] as const).flatMap((t) => this.catalog.list(inst.id, t)).map(describeItem),
     }));
     return {
@@ -322,6 +325,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     ...(opts.urlTtlMs !== undefined ? { urlTtlMs: opts.urlTtlMs } : {}),
   });
   const cdb = new CdbApi({ catalog, credentials, now, issueUrls: (item) => downloads.issueUrls(item) });
+  for (const spec of instances) if (spec.slowLogs !== undefined) cdb.setSlowLogs(spec.id, spec.slowLogs);
   const cos = new CosEmulator({ dataDir: join(dataDir, 'cos'), credentials, buckets: [], now });
   cos.createBucket(bucket, cosRegion);
 
@@ -329,7 +333,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   let emulator: Emulator | undefined;
   try {
     const cdbServer = createServer((req: IncomingMessage, res: ServerResponse) => {
-      if ((req.url ?? '').startsWith('/_emulator/')) handleControl(emulator!, req, res);
+      if (CdbApi.CONTROL_PATHS.has((req.url ?? '').split('?')[0]!)) cdb.handleControl(req, res);
+      else if ((req.url ?? '').startsWith('/_emulator/')) handleControl(emulator!, req, res);
       else cdb.handle(req, res);
     });
     servers.push(cdbServer);

@@ -3,6 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { request } from 'undici';
+import { listItems } from '../../src/cdb/catalog.js';
+import { createCdbApi } from '../../src/cdb/client.js';
 import { startEmulator, type Emulator, type EmulatorItemSpec } from '../../src/emulator/index.js';
 
 // The SDK sends every request through a lowercase http_proxy, even to 127.0.0.1.
@@ -101,12 +103,92 @@ describe('emulator CDB API', () => {
     assert.equal(second.Items?.at(-1)?.Size, 1000, 'the oldest backup comes last');
   });
 
-  test('rejects Limit 101 with InvalidParameter', async () => {
+  test('rejects Limit 101 and Limit 0 with InvalidParameterValue', async () => {
     const err = await sdkError(client.DescribeBackups({ InstanceId: 'cdb-demo0001', Limit: 101 }));
-    assert.equal(err.code, 'InvalidParameter');
+    assert.equal(err.code, 'InvalidParameterValue');
     assert.ok(err.requestId);
     const err2 = await sdkError(client.DescribeBinlogs({ InstanceId: 'cdb-demo0001', Limit: 0 }));
-    assert.equal(err2.code, 'InvalidParameter');
+    assert.equal(err2.code, 'InvalidParameterValue');
+  });
+
+  test('refuses malformed parameters as the real API does, and records each refusal', async () => {
+    const refusals: Array<[string, Record<string, unknown>, string]> = [
+      ['DescribeBackups', { InstanceId: 'cdb-demo0001', Offset: -1 }, 'InvalidParameterValue'],
+      ['DescribeBackups', { InstanceId: 'cdb-demo0001', Offset: 1.5 }, 'InvalidParameter'],
+      ['DescribeBackups', { InstanceId: 'cdb-demo0001', Offset: '10' }, 'InvalidParameter'],
+      ['DescribeBackups', { InstanceId: 'cdb-demo0001', Limit: '100' }, 'InvalidParameter'],
+      ['DescribeSlowLogs', { InstanceId: 'cdb-demo0001', Limit: 1000 }, 'InvalidParameterValue'],
+      ['DescribeBackups', { InstanceId: 'cdb-demo0001', Page: 2 }, 'UnknownParameter'],
+      ['DescribeSlowLogs', { InstanceId: 'cdb-demo0001', MinStartTime: '2024-05-01 00:00:00' }, 'UnknownParameter'],
+      ['DescribeBackupDownloadRestriction', { InstanceId: 'cdb-demo0001' }, 'UnknownParameter'],
+      ['DescribeBackups', { Offset: 0, Limit: 10 }, 'MissingParameter'],
+      ['DescribeBackups', { InstanceId: 12345678 }, 'InvalidParameter'],
+      ['DescribeBackups', { InstanceId: '' }, 'InvalidParameterValue'],
+      ['DescribeBinlogs', { InstanceId: 'demo0001' }, 'InvalidParameterValue'],
+      ['DescribeBinlogs', { InstanceId: 'cdb-DEMO0001' }, 'InvalidParameterValue'],
+      ['DescribeBinlogs', { InstanceId: 'cdb-logs0001', MinStartTime: '2024-05-01T01:30:00' }, 'InvalidParameterValue'],
+      ['DescribeBinlogs', { InstanceId: 'cdb-logs0001', MinStartTime: '2024-05-01 01:30' }, 'InvalidParameterValue'],
+      ['DescribeBinlogs', { InstanceId: 'cdb-logs0001', MaxStartTime: '2024-02-30 00:00:00' }, 'InvalidParameterValue'],
+      ['DescribeBinlogs', { InstanceId: 'cdb-logs0001', MaxStartTime: '' }, 'InvalidParameterValue'],
+      ['DescribeBinlogs', { InstanceId: 'cdb-logs0001', MinStartTime: 1714500000 }, 'InvalidParameter'],
+      ['DescribeBinlogs', { InstanceId: 'cdb-logs0001', ContainsMinStartTime: 'true' }, 'InvalidParameter'],
+      ['DescribeBackupsAll', { InstanceId: 'cdb-demo0001' }, 'InvalidAction'],
+    ];
+    emu.resetLog();
+    for (const [action, params, code] of refusals) {
+      const err = await sdkError(client.request(action, params));
+      assert.equal(err.code, code, `${action} ${JSON.stringify(params)}: ${err.message}`);
+    }
+    assert.deepEqual(emu.cdb.requests.map((r) => r.errorCode), refusals.map(([, , code]) => code));
+    // The same calls well-formed are answered.
+    assert.equal((await client.request('DescribeBinlogs', { InstanceId: 'cdb-logs0001', MinStartTime: '2024-05-01 01:30:00', ContainsMinStartTime: true, Offset: 0, Limit: 100 })).TotalCount, 3);
+  });
+
+  test("the tool's own listings pass the strict checks: every page of every type, with and without a time window", async () => {
+    const api = createCdbApi({ credentials: { secretId: emu.info.secretId, secretKey: emu.info.secretKey }, region: emu.info.cdbRegion, endpoint: emu.info.cdbEndpoint, timeoutMs: 10_000 });
+    emu.resetLog();
+    const windows = [{}, { since: Date.parse('2024-05-01T01:30:00+08:00') }, { until: Date.parse('2024-05-01T03:00:00+08:00') }, { since: 0, until: Date.now() }];
+    let listed = 0;
+    for (const w of windows) {
+      for (const [instance, type] of [['cdb-many0001', 'data'], ['cdb-logs0001', 'binlog'], ['cdb-demo0001', 'slowlog']] as const) {
+        listed += (await listItems(api, instance, type, { ...w, url: 'internet' })).items.length;
+      }
+    }
+    assert.ok(listed > 150 * windows.length);
+    assert.ok(emu.cdb.requests.length >= 4 * windows.length);
+    assert.deepEqual(emu.cdb.requests.filter((r) => r.errorCode !== undefined), []);
+  });
+
+  test('refuses a Version other than 2017-03-20 with NoSuchVersion', async () => {
+    const old = clientFor(emu) as CdbClient & { apiVersion: string };
+    old.apiVersion = '2019-01-01';
+    assert.equal((await sdkError(old.DescribeBackups({ InstanceId: 'cdb-demo0001' }))).code, 'NoSuchVersion');
+  });
+
+  test('an instance whose edition has no slow log download answers UnsupportedOperation for slow logs only', async () => {
+    const set = await request(`${emu.info.cdbEndpoint}/_emulator/instance`, { method: 'POST', body: JSON.stringify({ instance: 'cdb-logs0001', slowLogs: 'unsupported' }) });
+    assert.equal(set.statusCode, 200, await set.body.text());
+    try {
+      assert.equal((await sdkError(client.DescribeSlowLogs({ InstanceId: 'cdb-logs0001' }))).code, 'UnsupportedOperation');
+      assert.equal((await sdkError(client.DescribeSlowLogs({ InstanceId: 'cdb-logs0001' }))).code, 'UnsupportedOperation', 'permanently, not once');
+      assert.equal((await client.DescribeBinlogs({ InstanceId: 'cdb-logs0001' })).TotalCount, 4);
+      assert.equal((await client.DescribeSlowLogs({ InstanceId: 'cdb-demo0001' })).TotalCount, 2, 'other instances unaffected');
+    } finally {
+      emu.cdb.setSlowLogs('cdb-logs0001', 'supported');
+    }
+    const bad = await request(`${emu.info.cdbEndpoint}/_emulator/instance`, { method: 'POST', body: JSON.stringify({ instance: 'cdb-logs0001', slowLogs: 'maybe' }) });
+    assert.equal(bad.statusCode, 400);
+    await bad.body.dump();
+  });
+
+  test('the control API removes an item from the listings', async () => {
+    emu.addItems('cdb-gone0001', [{ type: 'data', size: 10, name: 'keep.xb' }, { type: 'data', size: 20, name: 'gone.xb' }]);
+    const res = await request(`${emu.info.cdbEndpoint}/_emulator/remove`, { method: 'POST', body: JSON.stringify({ instance: 'cdb-gone0001', type: 'data', name: 'gone.xb' }) });
+    assert.equal(res.statusCode, 200, await res.body.text());
+    assert.deepEqual((await client.DescribeBackups({ InstanceId: 'cdb-gone0001' })).Items?.map((i) => i.Name), ['keep.xb']);
+    const again = await request(`${emu.info.cdbEndpoint}/_emulator/remove`, { method: 'POST', body: JSON.stringify({ instance: 'cdb-gone0001', type: 'data', name: 'gone.xb' }) });
+    assert.equal(again.statusCode, 400);
+    await again.body.dump();
   });
 
   test('filters DescribeBinlogs by start time, and ContainsMinStartTime adds the binlog spanning MinStartTime', async () => {
@@ -126,7 +208,7 @@ describe('emulator CDB API', () => {
     const statuses = new Set((await client.DescribeBinlogs({ InstanceId: 'cdb-logs0001' })).Items?.map((x) => x.Status));
     assert.deepEqual([...statuses].sort(), ['FINISHED', 'SUCCESS']);
     const bad = await sdkError(client.DescribeBinlogs({ InstanceId: 'cdb-logs0001', MinStartTime: '2024-05-01T01:30:00Z' }));
-    assert.equal(bad.code, 'InvalidParameter');
+    assert.equal(bad.code, 'InvalidParameterValue');
   });
 
   test('lists slow logs with a date-only Date', async () => {
