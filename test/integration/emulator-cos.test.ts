@@ -607,6 +607,24 @@ describe('COS emulator with cos-nodejs-sdk-v5', () => {
     });
   });
 
+  it('gives listing times in whole seconds as COS does, and refuses an empty Content-MD5', async (t) => {
+    const { cos, server } = await setup(t);
+    await cos.putObject({ ...B, Key: 'a', Body: Buffer.from('a') });
+    const init = await cos.multipartInit({ ...B, Key: 'm' });
+    await cos.multipartUpload({ ...B, Key: 'm', UploadId: init.UploadId, PartNumber: 1, Body: Buffer.from('p') });
+    const times = [
+      ...(await cos.getBucket({ ...B })).Contents.map((c) => c.LastModified),
+      ...(await cos.multipartList({ ...B, Prefix: '' } as COS.MultipartListParams)).Upload.map((u) => u.Initiated),
+      ...(await cos.multipartListPart({ ...B, Key: 'm', UploadId: init.UploadId })).Part.map((p) => p.LastModified),
+    ];
+    assert.equal(times.length, 3);
+    for (const time of times) assert.match(time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+    const e = await rejection(cos.putObject({ ...B, Key: 'b', Body: Buffer.from('b'), Headers: { 'Content-MD5': '' } }));
+    assert.equal(e.statusCode, 400);
+    assert.equal(e.code, 'InvalidDigest');
+    assert.deepEqual(server.emulator.objects(BUCKET).map((o) => o.key), ['a']);
+  });
+
   describe('faults', () => {
     async function bigFile(t: TestContext, size: number): Promise<{ file: string; data: Buffer }> {
       const dir = await tempDir(t);

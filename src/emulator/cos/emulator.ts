@@ -187,8 +187,9 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
+/** COS's listings give whole seconds ("2020-03-25T10:07:01.000Z"): a client must not rely on more. */
 function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString();
 }
 
 function stripQuotes(etag: string): string {
@@ -583,7 +584,8 @@ export class CosEmulator {
 
   #contentMd5(req: IncomingMessage): Buffer | undefined {
     const v = header(req, 'content-md5');
-    if (v === undefined || v === '') return undefined;
+    if (v === undefined) return undefined;
+    // An empty Content-MD5 is no digest at all: refused like a malformed one (unsure: COS may ignore it).
     const buf = Buffer.from(v, 'base64');
     if (buf.length !== 16 || buf.toString('base64') !== v.trim()) throw new CosError(400, 'InvalidDigest');
     return buf;
