@@ -53,20 +53,21 @@ test('a CompleteMultipartUpload whose reply is lost is found completed by its CR
   assert.ok(emu.cos.objects(emu.info.bucket).some((o) => o.key === key));
 });
 
-test('an InitiateMultipartUpload whose reply is lost leaves no orphan upload behind', async (t) => {
+test('InitiateMultipartUpload replies lost twice leave no orphan upload behind', async (t) => {
   const { emu, name, cfg, logs } = await setup(t, 4 * MiB);
-  emu.cos.faults.dropReply({ op: 'InitiateMultipartUpload', times: 1 });
+  emu.cos.faults.dropReply({ op: 'InitiateMultipartUpload', times: 2 });
   const r = await runCli(['run', '--config', cfg]);
   const key = await assertCopied(emu, name, r);
   const inits = emu.cos.requests.filter((q) => q.op === 'InitiateMultipartUpload');
-  assert.deepEqual(inits.map((q) => `${q.status}${q.errorCode ? ` ${q.errorCode}` : ''}`), ['0 ReplyDropped', '200']);
-  // The upload of the lost reply is the one aborted; the other is the one completed.
+  assert.deepEqual(inits.map((q) => `${q.status}${q.errorCode ? ` ${q.errorCode}` : ''}`), ['0 ReplyDropped', '0 ReplyDropped', '200']);
+  // The uploads of the lost replies are the ones aborted; the last is the one completed.
+  const orphans = [inits[0]!.uploadId, inits[1]!.uploadId].sort();
   const aborts = emu.cos.requests.filter((q) => q.op === 'AbortMultipartUpload');
-  assert.deepEqual(aborts.map((q) => [q.key, q.uploadId, q.status]), [[key, inits[0]!.uploadId, 204]]);
+  assert.deepEqual(aborts.map((q) => [q.key, q.uploadId, q.status]).sort(), orphans.map((id) => [key, id, 204]));
   const complete = emu.cos.requests.find((q) => q.op === 'CompleteMultipartUpload' && q.status === 200);
-  assert.equal(complete?.uploadId, inits[1]!.uploadId);
+  assert.equal(complete?.uploadId, inits[2]!.uploadId);
   const log = await readLog(logs);
-  assert.deepEqual(eventsOf(log, 'orphan upload aborted').map((e) => e['uploadId']), [inits[0]!.uploadId]);
+  assert.deepEqual(eventsOf(log, 'orphan upload aborted').map((e) => e['uploadId']).sort(), orphans);
 });
 
 test('an Initiate leaves alone an older upload of the same key (another run may own it) for the stale clean-up', async (t) => {
@@ -131,4 +132,27 @@ test('an interrupted multipart copy resumes against strict ListParts checks and 
   assert.deepEqual(ops(emu, 'ListParts'), ['200']);
   assert.equal(ops(emu, 'UploadPart').length, 8 - sent, 'only the parts COS lacked were sent');
   assert.equal(emu.downloads.bytesServed()[emu.catalog.list(INSTANCE, 'data')[0]!.key] ?? 0, 0, 'nothing downloaded again');
+});
+
+test('a Complete refused with NoSuchUpload and no matching object fails the item in one line, and the next run starts a new upload', async (t) => {
+  const { emu, name, cfg } = await setup(t, 3 * MiB);
+  // As if someone aborted the upload just before Complete: nothing at the key proves it completed.
+  emu.cos.faults.failOp({ op: 'CompleteMultipartUpload', status: 404, code: 'NoSuchUpload', times: 1 });
+  const first = await runCli(['run', '--config', cfg]);
+  assert.equal(first.code, 1, first.stderr);
+  assert.match(first.stderr, new RegExp(`FAILED ${INSTANCE} data ${name}: .*no longer knows upload \\w+ and the object there is not this file`));
+  assert.doesNotMatch(first.stderr, /^\s+at /m);
+  assert.equal(emu.cos.requests.filter((q) => q.op === 'HeadObject').length >= 1, true, 'the object was looked at before failing');
+
+  emu.resetLog();
+  const again = await runCli(['run', '--config', cfg]);
+  assert.equal(again.code, 0, again.stderr);
+  await assertLanded(emu, INSTANCE, 'data', name, landedKey(emu, name));
+  assert.deepEqual(ops(emu, 'ListParts'), [], 'the vanished upload is not asked for again');
+  assert.deepEqual(ops(emu, 'InitiateMultipartUpload'), ['200']);
+  const used = emu.cos.requests.find((q) => q.op === 'InitiateMultipartUpload')!.uploadId;
+  // The injected 404 left the first run's upload in the store; it may be cleaned up or not, but the
+  // second run's own upload is the one completed and nothing of it is left open.
+  assert.equal(emu.cos.requests.find((q) => q.op === 'CompleteMultipartUpload' && q.status === 200)?.uploadId, used);
+  assert.ok(!emu.cos.openUploads(emu.info.bucket).some((u) => u.uploadId === used));
 });
