@@ -450,6 +450,18 @@ describe('COS emulator with cos-nodejs-sdk-v5', () => {
       assert.equal(ok.ETag, `"${md5hex(body)}"`);
     });
 
+    it('refuses a Complete whose part numbers are not integers in 1..10000 (MalformedXML)', async (t) => {
+      const { cos, server } = await setup(t);
+      const { uploadId, etags } = await uploadParts(cos, 'k', [randomBytes(10)]);
+      for (const pn of ['01', '0', '10001', '-1', '1.0', '']) {
+        const xml = `<CompleteMultipartUpload><Part><PartNumber>${pn}</PartNumber><ETag>${etags[0]!}</ETag></Part></CompleteMultipartUpload>`;
+        const r = await signedRaw(server.port, 'POST', 'k', [['uploadId', uploadId]], Buffer.from(xml));
+        assert.equal(r.status, 400, `PartNumber ${pn}`);
+        assert.match(r.body, /<Code>MalformedXML<\/Code>/, `PartNumber ${pn}`);
+      }
+      assert.equal(server.emulator.openUploads(BUCKET).length, 1, 'the upload is still open');
+    });
+
     it('lists parts and uploads, and aborts', async (t) => {
       const { cos, server } = await setup(t);
       const a = await uploadParts(cos, 'inst/a.xb', [randomBytes(MiB), randomBytes(MiB), randomBytes(5)]);
