@@ -97,10 +97,12 @@ export function createCosApi(opts: CosClientOptions): CosApi {
     },
     async listObjects(prefix) {
       const objects: ListedObject[] = [];
-      let marker = '';
+      // No marker at all on the first page: the SDK sends `marker=` for an empty string, and a strict
+      // server refuses an empty marker (as the SDK's own paging code never sends one).
+      let marker: string | undefined;
       let pages = 0;
       for (;;) {
-        const data = await call('getBucket', { Prefix: prefix, Marker: marker, MaxKeys: 1000 }, prefix);
+        const data = await call('getBucket', { Prefix: prefix, MaxKeys: 1000, ...(marker ? { Marker: marker } : {}) }, prefix);
         pages++;
         const contents = (data.Contents ?? []) as Array<Record<string, string>>;
         for (const c of contents) {
@@ -108,7 +110,8 @@ export function createCosApi(opts: CosClientOptions): CosApi {
         }
         const truncated = String(data.IsTruncated) === 'true';
         if (!truncated || contents.length === 0) break;
-        marker = data.NextMarker || contents[contents.length - 1]?.['Key'] || '';
+        marker = data.NextMarker || contents[contents.length - 1]?.['Key'];
+        if (!marker) break;
       }
       return { objects, pages };
     },
@@ -154,13 +157,19 @@ export function createCosApi(opts: CosClientOptions): CosApi {
     },
     async listParts(key, uploadId) {
       const parts: UploadedPart[] = [];
-      let marker = '';
+      // part-number-marker is an integer: left out on the first page (as the SDK's own resume code does);
+      // an empty `part-number-marker=` is refused by COS with 400 InvalidArgument.
+      let marker: string | undefined;
       for (;;) {
-        const data = await call('multipartListPart', { Key: key, UploadId: uploadId, PartNumberMarker: marker, MaxParts: 1000 }, key);
+        const data = await call('multipartListPart', { Key: key, UploadId: uploadId, MaxParts: 1000, ...(marker !== undefined ? { PartNumberMarker: marker } : {}) }, key);
         const list = (data.Part ?? []) as Array<Record<string, string>>;
         for (const p of list) parts.push({ partNumber: Number(p['PartNumber']), etag: p['ETag'] ?? '', size: Number(p['Size'] ?? 0) });
         if (String(data.IsTruncated) !== 'true' || list.length === 0) break;
-        marker = String(data.NextPartNumberMarker ?? list[list.length - 1]?.['PartNumber'] ?? '');
+        const next = String(data.NextPartNumberMarker ?? list[list.length - 1]?.['PartNumber'] ?? '');
+        if (!/^\d+$/.test(next) || next === marker) {
+          throw new Cdb2cosError('ERR_SERVER', `COS ListParts ${key}: truncated listing without a usable NextPartNumberMarker (${next || 'none'})`, { retryable: true });
+        }
+        marker = next;
       }
       return parts;
     },
@@ -179,15 +188,19 @@ export function createCosApi(opts: CosClientOptions): CosApi {
     },
     async listUploads(prefix) {
       const uploads: OpenUpload[] = [];
-      let keyMarker = '';
-      let idMarker = '';
+      // Markers only from the second page on, and each only when COS gave one: never `key-marker=`.
+      let markers: Record<string, string> = {};
       for (;;) {
-        const data = await call('multipartList', { Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker, MaxUploads: 1000 }, prefix);
+        const data = await call('multipartList', { Prefix: prefix, MaxUploads: 1000, ...markers }, prefix);
         const list = (data.Upload ?? []) as Array<Record<string, string>>;
         for (const u of list) uploads.push({ key: u['Key'] ?? '', uploadId: u['UploadId'] ?? '', initiated: u['Initiated'] ?? '' });
         if (String(data.IsTruncated) !== 'true' || list.length === 0) break;
-        keyMarker = data.NextKeyMarker ?? '';
-        idMarker = data.NextUploadIdMarker ?? '';
+        const keyMarker = String(data.NextKeyMarker ?? '');
+        const idMarker = String(data.NextUploadIdMarker ?? '');
+        if (keyMarker === '') {
+          throw new Cdb2cosError('ERR_SERVER', `COS ListMultipartUploads ${prefix}: truncated listing without a NextKeyMarker`, { retryable: true });
+        }
+        markers = { KeyMarker: keyMarker, ...(idMarker !== '' ? { UploadIdMarker: idMarker } : {}) };
       }
       return uploads;
     },

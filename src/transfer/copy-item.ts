@@ -28,6 +28,9 @@ export const UPLOAD_READ_BUFFER = 1024 * 1024;
 const MD5_READ_BUFFER = 1024 * 1024;
 /** How often the resume state is written at most while parts complete. */
 const STATE_WRITE_INTERVAL_MS = 500;
+/** Added to the Initiate call's own duration when telling its orphans (a lost reply) from older uploads:
+ * COS's Initiated times are whole seconds. */
+const ORPHAN_WINDOW_SLACK_MS = 2000;
 /** Attempts at a part whose upload COS rejected as corrupt (BadDigest, CRC64 mismatch). */
 const PART_INTEGRITY_ATTEMPTS = 3;
 
@@ -258,8 +261,39 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
         st.uploaded = {};
       }
     }
+    /**
+     * Starts a multipart upload, then aborts the uploads of this exact key that the Initiate itself left
+     * behind. An Initiate whose reply was lost still created an upload; the retry (the SDK's own on a
+     * dropped connection, then ours) creates another, and only the last id ever reaches us. Those
+     * orphans hold no part and no one knows their id, so they are aborted rather than reused (reusing
+     * one would mean guessing which empty upload is "ours", for nothing gained). Only uploads initiated
+     * during our call are touched, measured against our own upload's Initiated time on COS's clock: an
+     * older upload of the key belongs to another run (perhaps alive on another host with its own
+     * staging folder) and is left to the stale-upload clean-up.
+     */
+    const initiate = async (): Promise<string> => {
+      const t0 = deps.now();
+      const id = await retry('initiate', () => deps.cos.initUpload(key, objectHeaders(item, settings, undefined)));
+      const window = deps.now() - t0 + ORPHAN_WINDOW_SLACK_MS;
+      try {
+        const open = (await retry('list uploads', () => deps.cos.listUploads(key))).filter((u) => u.key === key);
+        const ours = Date.parse(open.find((u) => u.uploadId === id)?.initiated ?? '');
+        for (const u of open) {
+          const started = Date.parse(u.initiated);
+          if (u.uploadId === id || !Number.isFinite(ours) || !Number.isFinite(started) || started < ours - window || started > ours + ORPHAN_WINDOW_SLACK_MS) continue;
+          await retry('abort', () => deps.cos.abort(key, u.uploadId));
+          log.info({ uploadId: u.uploadId, initiated: u.initiated }, 'orphan upload aborted');
+        }
+      } catch (err) {
+        if (signal.aborted) throw err;
+        // Not worth failing a copy for: the stale-upload clean-up aborts it later.
+        log.warn({ err: errInfo(err) }, 'orphan upload clean-up failed');
+      }
+      return id;
+    };
+
     if (!st.uploadId) {
-      st.uploadId = await retry('initiate', () => deps.cos.initUpload(key, objectHeaders(item, settings, undefined)));
+      st.uploadId = await initiate();
       st.uploaded = {};
       await saveState(true);
     }
@@ -350,12 +384,37 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     st.expectedCrc64 = expected;
     await saveState(true);
 
+    /**
+     * Complete, or proof that it already happened: a Complete whose reply was lost has taken effect, so
+     * sending it again (the SDK does so itself on a dropped connection) meets NoSuchUpload. The object
+     * then tells: this size and the CRC-64 of what was staged mean it is this upload, completed.
+     */
+    const completeUpload = async (id: string, parts: Array<{ partNumber: number; etag: string }>, crc64: string): Promise<{ etag: string; crc64: string | undefined }> => {
+      try {
+        return await retry('complete', () => deps.cos.complete(key, id, parts));
+      } catch (err) {
+        if (!(err instanceof Cdb2cosError && err.serviceCode === 'NoSuchUpload')) throw err;
+        const head = await retry('head', () => deps.cos.headObject(key));
+        if (head && head.size === item.size && head.crc64 === crc64) {
+          log.info({ uploadId: id }, 'completed upload found');
+          return { etag: head.etag, crc64: head.crc64 };
+        }
+        // Gone without becoming this object (aborted by someone else): the next run starts a new upload.
+        st.uploadId = undefined;
+        throw new Cdb2cosError(
+          'ERR_NOT_FOUND',
+          `${key}: COS no longer knows upload ${id} and the object there is not this file (size ${head?.size ?? 'none'}, CRC64 ${head?.crc64 ?? 'none'}, staged ${crc64})`,
+          { cause: err, serviceCode: 'NoSuchUpload' },
+        );
+      }
+    };
+
     let done: { etag: string; crc64: string | undefined } | undefined;
     let currentUploadId = uploadId;
     for (let attempt = 1; ; attempt++) {
       const t1 = deps.now();
       const parts = ranges.map((r) => ({ partNumber: r.partNumber, etag: st.uploaded[r.partNumber]! }));
-      done = await retry('complete', () => deps.cos.complete(key, currentUploadId, parts));
+      done = await completeUpload(currentUploadId, parts, expected);
       const got = done.crc64 ?? (await retry('head', () => deps.cos.headObject(key)))?.crc64;
       if (got === expected) {
         log.info({ bytes: item.size, parts: ranges.length, ms: deps.now() - t0, completeMs: deps.now() - t1 }, 'uploaded');
@@ -369,7 +428,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
         throw new Cdb2cosError('ERR_VERIFY', `${key}: CRC64 of the completed object (${got ?? 'none'}) differs from the staged file's (${expected}); object removed`);
       }
       // Send every part again under a new upload; the staged file is still here.
-      currentUploadId = await retry('initiate', () => deps.cos.initUpload(key, objectHeaders(item, settings, undefined)));
+      currentUploadId = await initiate();
       st.uploadId = currentUploadId;
       st.uploaded = {};
       await saveState(true);

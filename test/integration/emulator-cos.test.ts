@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import COS from 'cos-nodejs-sdk-v5';
 import { startCosServer, type CosEmulatorOptions, type CosServer } from '../../src/emulator/cos/index.js';
@@ -111,6 +111,21 @@ function raw(port: number, method: string, path: string, headers: Record<string,
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * A request signed the way the SDK signs, with a query string written out exactly as given: a null
+ * value is a bare flag (`?uploads`), '' is `name=`. Lets a test send what the SDK never would.
+ */
+function signedRaw(port: number, method: string, key: string, pairs: Array<[string, string | null]>, body?: Buffer): Promise<RawReply> {
+  const query: Record<string, string> = {};
+  for (const [k, v] of pairs) if (!(k in query)) query[k] = v ?? '';
+  const auth = COS.getAuthorization({ SecretId: CRED.secretId, SecretKey: CRED.secretKey, Method: method as COS.Method, Key: key, Query: query, Headers: { Host: HOST } });
+  const qs = pairs.map(([k, v]) => (v === null ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)).join('&');
+  const path = '/' + key.split('/').map(encodeURIComponent).join('/') + (qs === '' ? '' : `?${qs}`);
+  const headers: Record<string, string> = { Host: HOST, Authorization: auth };
+  if (body !== undefined || method === 'PUT' || method === 'POST') headers['Content-Length'] = String(body?.length ?? 0);
+  return raw(port, method, path, headers, body);
 }
 
 function md5hex(b: Uint8Array): string {
@@ -435,6 +450,18 @@ describe('COS emulator with cos-nodejs-sdk-v5', () => {
       assert.equal(ok.ETag, `"${md5hex(body)}"`);
     });
 
+    it('refuses a Complete whose part numbers are not integers in 1..10000 (MalformedXML)', async (t) => {
+      const { cos, server } = await setup(t);
+      const { uploadId, etags } = await uploadParts(cos, 'k', [randomBytes(10)]);
+      for (const pn of ['01', '0', '10001', '-1', '1.0', '']) {
+        const xml = `<CompleteMultipartUpload><Part><PartNumber>${pn}</PartNumber><ETag>${etags[0]!}</ETag></Part></CompleteMultipartUpload>`;
+        const r = await signedRaw(server.port, 'POST', 'k', [['uploadId', uploadId]], Buffer.from(xml));
+        assert.equal(r.status, 400, `PartNumber ${pn}`);
+        assert.match(r.body, /<Code>MalformedXML<\/Code>/, `PartNumber ${pn}`);
+      }
+      assert.equal(server.emulator.openUploads(BUCKET).length, 1, 'the upload is still open');
+    });
+
     it('lists parts and uploads, and aborts', async (t) => {
       const { cos, server } = await setup(t);
       const a = await uploadParts(cos, 'inst/a.xb', [randomBytes(MiB), randomBytes(MiB), randomBytes(5)]);
@@ -477,6 +504,139 @@ describe('COS emulator with cos-nodejs-sdk-v5', () => {
     });
   });
 
+  describe('strict query parameters', () => {
+    /** Each request is refused with 400 InvalidArgument and changes nothing. */
+    async function assertRefused(server: CosServer, cases: Array<[method: string, key: string, pairs: Array<[string, string | null]>, why: string]>): Promise<void> {
+      const before = JSON.stringify([server.emulator.objects(BUCKET), server.emulator.openUploads(BUCKET)]);
+      for (const [method, key, pairs, why] of cases) {
+        const r = await signedRaw(server.port, method, key, pairs);
+        assert.equal(r.status, 400, `${why}: ${r.body}`);
+        // A HEAD reply has no body: the status says it.
+        if (method !== 'HEAD') assert.match(r.body, /<Code>InvalidArgument<\/Code>/, why);
+        assert.ok(r.headers['x-cos-request-id'], why);
+      }
+      assert.equal(JSON.stringify([server.emulator.objects(BUCKET), server.emulator.openUploads(BUCKET)]), before, 'nothing changed');
+    }
+
+    it('refuses an empty, malformed or out-of-range part-number-marker and max-parts on ListParts', async (t) => {
+      const { cos, server } = await setup(t);
+      const init = await cos.multipartInit({ ...B, Key: 'k' });
+      const id = init.UploadId;
+      await cos.multipartUpload({ ...B, Key: 'k', UploadId: id, PartNumber: 1, Body: randomBytes(MiB) });
+      await cos.multipartUpload({ ...B, Key: 'k', UploadId: id, PartNumber: 2, Body: randomBytes(10) });
+      await assertRefused(server, [
+        ['GET', 'k', [['uploadId', id], ['part-number-marker', '']], 'empty part-number-marker (what cdb2cos sent on resume)'],
+        ['GET', 'k', [['uploadId', id], ['part-number-marker', 'abc']], 'part-number-marker not a number'],
+        ['GET', 'k', [['uploadId', id], ['part-number-marker', '-1']], 'negative part-number-marker'],
+        ['GET', 'k', [['uploadId', id], ['part-number-marker', '10001']], 'part-number-marker beyond 10000'],
+        ['GET', 'k', [['uploadId', id], ['part-number-marker', '01']], 'part-number-marker with a leading zero'],
+        ['GET', 'k', [['uploadId', id], ['part-number-marker', '1.0']], 'part-number-marker not an integer'],
+        ['GET', 'k', [['uploadId', id], ['max-parts', '']], 'empty max-parts'],
+        ['GET', 'k', [['uploadId', id], ['max-parts', '0']], 'max-parts 0'],
+        ['GET', 'k', [['uploadId', id], ['max-parts', '1e3']], 'max-parts not an integer'],
+        ['GET', 'k', [['uploadId', id], ['encoding-type', '']], 'empty encoding-type'],
+      ]);
+      // What the SDK sends: no marker on the first page, the NextPartNumberMarker after.
+      const first = await cos.multipartListPart({ ...B, Key: 'k', UploadId: id, MaxParts: 1 });
+      assert.deepEqual(first.Part.map((p) => p.PartNumber), ['1']);
+      const second = await cos.multipartListPart({ ...B, Key: 'k', UploadId: id, MaxParts: 1, PartNumberMarker: String(first.NextPartNumberMarker) });
+      assert.deepEqual(second.Part.map((p) => p.PartNumber), ['2']);
+      assert.equal(second.IsTruncated, 'false');
+    });
+
+    it('refuses an empty or malformed uploadId and a partNumber outside 1..10000 on every multipart call', async (t) => {
+      const { cos, server } = await setup(t);
+      const init = await cos.multipartInit({ ...B, Key: 'k' });
+      const id = init.UploadId;
+      await assertRefused(server, [
+        ['GET', 'k', [['uploadId', '']], 'ListParts with an empty uploadId'],
+        ['GET', 'k', [['uploadId', `${id}!`]], 'ListParts with a malformed uploadId'],
+        ['DELETE', 'k', [['uploadId', '']], 'Abort with an empty uploadId'],
+        ['DELETE', 'k', [['uploadId', null]], 'Abort with a bare uploadId flag'],
+        ['POST', 'k', [['uploadId', '']], 'Complete with an empty uploadId'],
+        ['PUT', 'k', [['partNumber', '1'], ['uploadId', '']], 'UploadPart with an empty uploadId'],
+        ['PUT', 'k', [['partNumber', '1']], 'UploadPart without an uploadId'],
+        ['PUT', 'k', [['uploadId', id]], 'UploadPart without a partNumber'],
+        ['PUT', 'k', [['partNumber', ''], ['uploadId', id]], 'empty partNumber'],
+        ['PUT', 'k', [['partNumber', '0'], ['uploadId', id]], 'partNumber 0'],
+        ['PUT', 'k', [['partNumber', '10001'], ['uploadId', id]], 'partNumber 10001'],
+        ['PUT', 'k', [['partNumber', '1.5'], ['uploadId', id]], 'partNumber not an integer'],
+        ['PUT', 'k', [['partNumber', '+1'], ['uploadId', id]], 'partNumber with a sign'],
+        ['PUT', 'k', [['partNumber', '1'], ['uploadId', id], ['partNumber', '2']], 'partNumber twice'],
+      ]);
+      // Well-formed but unknown: NoSuchUpload, as before.
+      const unknown = await signedRaw(server.port, 'GET', 'k', [['uploadId', '1700000000abcdef']]);
+      assert.equal(unknown.status, 404);
+      assert.match(unknown.body, /<Code>NoSuchUpload<\/Code>/);
+    });
+
+    it('refuses empty markers, malformed page sizes, duplicates and unknown parameters on the listings', async (t) => {
+      const { cos, server } = await setup(t);
+      await cos.putObject({ ...B, Key: 'a', Body: Buffer.from('a') });
+      await cos.multipartInit({ ...B, Key: 'u' });
+      await assertRefused(server, [
+        ['GET', '', [['prefix', ''], ['marker', '']], 'GetBucket with an empty marker'],
+        ['GET', '', [['max-keys', 'abc']], 'max-keys not a number'],
+        ['GET', '', [['max-keys', '']], 'empty max-keys'],
+        ['GET', '', [['max-keys', '-1']], 'negative max-keys'],
+        ['GET', '', [['max-keys', '99999999999']], 'max-keys beyond 32 bits'],
+        ['GET', '', [['encoding-type', 'base64']], 'unknown encoding-type'],
+        ['GET', '', [['max-keys', '1'], ['max-keys', '2']], 'max-keys twice'],
+        ['GET', '', [['bogus', '1']], 'unknown parameter on GetBucket'],
+        ['GET', '', [['uploads', null], ['key-marker', '']], 'ListMultipartUploads with an empty key-marker'],
+        ['GET', '', [['uploads', null], ['key-marker', 'u'], ['upload-id-marker', '']], 'empty upload-id-marker'],
+        ['GET', '', [['uploads', null], ['max-uploads', '-5']], 'negative max-uploads'],
+        ['GET', '', [['uploads', 'yes']], 'uploads subresource with a value'],
+        ['GET', '', [['uploads', null], ['marker', 'a']], 'GetBucket marker on ListMultipartUploads'],
+      ]);
+      // What the SDK sends: prefix= always (empty is no filter), markers only from page 2 on.
+      const listed = await cos.getBucket({ ...B });
+      assert.deepEqual(listed.Contents.map((c) => c.Key), ['a']);
+      const uploads = await cos.multipartList({ ...B, Prefix: '' } as COS.MultipartListParams);
+      assert.deepEqual(uploads.Upload.map((u) => u.Key), ['u']);
+    });
+
+    it('refuses unknown query parameters and subresources on object operations', async (t) => {
+      const { cos, server } = await setup(t);
+      await cos.putObject({ ...B, Key: 'a', Body: Buffer.from('a') });
+      await assertRefused(server, [
+        ['GET', 'a', [['foo', null]], 'GetObject with an unknown subresource'],
+        ['GET', 'a', [['uploadid', '1700000000abcdef']], 'parameter names are case-sensitive'],
+        ['HEAD', 'a', [['response-content-type', 'text/plain']], 'response-* on HEAD'],
+        ['PUT', 'b', [['x', '1']], 'PutObject with an unknown parameter'],
+        ['DELETE', 'a', [['foo', 'bar']], 'DeleteObject with an unknown parameter'],
+        ['POST', 'b', [['uploads', null], ['extra', '1']], 'Initiate with an extra parameter'],
+        ['GET', 'a', [['tagging', 'x']], 'tagging subresource with a value'],
+      ]);
+      // A known COS subresource this emulator does not serve is 501, not a silent GET.
+      const acl = await signedRaw(server.port, 'GET', 'a', [['acl', null]]);
+      assert.equal(acl.status, 501);
+      const versioned = await signedRaw(server.port, 'GET', 'a', [['versionId', 'v1']]);
+      assert.equal(versioned.status, 501);
+      // The signature's own fields are fine anywhere: a presigned GET still works.
+      const url = new URL(cos.getObjectUrl({ ...B, Key: 'a', Sign: true }, () => undefined));
+      assert.equal((await raw(server.port, 'GET', url.pathname + url.search, { Host: HOST })).status, 200);
+    });
+  });
+
+  it('gives listing times in whole seconds as COS does, and refuses an empty Content-MD5', async (t) => {
+    const { cos, server } = await setup(t);
+    await cos.putObject({ ...B, Key: 'a', Body: Buffer.from('a') });
+    const init = await cos.multipartInit({ ...B, Key: 'm' });
+    await cos.multipartUpload({ ...B, Key: 'm', UploadId: init.UploadId, PartNumber: 1, Body: Buffer.from('p') });
+    const times = [
+      ...(await cos.getBucket({ ...B })).Contents.map((c) => c.LastModified),
+      ...(await cos.multipartList({ ...B, Prefix: '' } as COS.MultipartListParams)).Upload.map((u) => u.Initiated),
+      ...(await cos.multipartListPart({ ...B, Key: 'm', UploadId: init.UploadId })).Part.map((p) => p.LastModified),
+    ];
+    assert.equal(times.length, 3);
+    for (const time of times) assert.match(time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+    const e = await rejection(cos.putObject({ ...B, Key: 'b', Body: Buffer.from('b'), Headers: { 'Content-MD5': '' } }));
+    assert.equal(e.statusCode, 400);
+    assert.equal(e.code, 'InvalidDigest');
+    assert.deepEqual(server.emulator.objects(BUCKET).map((o) => o.key), ['a']);
+  });
+
   describe('faults', () => {
     async function bigFile(t: TestContext, size: number): Promise<{ file: string; data: Buffer }> {
       const dir = await tempDir(t);
@@ -497,7 +657,7 @@ describe('COS emulator with cos-nodejs-sdk-v5', () => {
         part2.map((r) => `${r.status} ${r.errorCode ?? ''}`),
         ['503 SlowDown', '503 SlowDown', '200 '],
       );
-      assert.deepEqual(server.emulator.faults.pending(), { failPart: 0, failOp: 0, resetPart: 0, corruptPart: 0 });
+      assert.deepEqual(server.emulator.faults.pending(), { failPart: 0, failOp: 0, resetPart: 0, corruptPart: 0, dropReply: 0 });
     });
 
     it('sends Retry-After and x-cos-request-id with an injected 503, so the SDK retries the same host', async (t) => {
@@ -567,6 +727,44 @@ describe('COS emulator with cos-nodejs-sdk-v5', () => {
       assert.equal(e.statusCode, 200);
       const ok = await cos.multipartComplete({ ...B, Key: 'm', UploadId: init.UploadId, Parts: [{ PartNumber: 1, ETag: part.ETag }] });
       assert.equal(ok.headers?.['x-cos-hash-crc64ecma'], crc64(Buffer.from('only part')));
+    });
+
+    it('drops replies after the operation took effect: the SDK retries, and COS state shows what happened', async (t) => {
+      const { cos, server } = await setup(t);
+      const f = server.emulator.faults;
+      const ops = (): string[] => server.emulator.requests.map((r) => `${r.op} ${r.status} ${r.errorCode ?? ''}`.trim());
+
+      // PutObject: stored, reply lost; the SDK sends the Buffer again and gets the 200.
+      f.dropReply({ op: 'PutObject', times: 1, key: 'p' });
+      const put = await cos.putObject({ ...B, Key: 'p', Body: Buffer.from('put once') });
+      assert.equal(put.statusCode, 200);
+      assert.deepEqual(ops(), ['PutObject 0 ReplyDropped', 'PutObject 200']);
+
+      // InitiateMultipartUpload: the lost reply's upload stays open beside the one the SDK's retry made.
+      server.emulator.clearRequests();
+      f.dropReply({ op: 'InitiateMultipartUpload', times: 1 });
+      const init = await cos.multipartInit({ ...B, Key: 'm' });
+      assert.deepEqual(ops(), ['InitiateMultipartUpload 0 ReplyDropped', 'InitiateMultipartUpload 200']);
+      const open = server.emulator.openUploads(BUCKET).map((u) => u.uploadId);
+      assert.equal(open.length, 2, 'an orphan upload nobody knows the id of');
+      assert.ok(open.includes(init.UploadId));
+
+      // UploadPart: the part is kept although its reply is lost.
+      f.dropReply({ op: 'UploadPart', times: 1 });
+      const body = randomBytes(100);
+      const lost = await rejection(cos.multipartUpload({ ...B, Key: 'm', UploadId: init.UploadId, PartNumber: 1, Body: Readable.from([body]), ContentLength: body.length }));
+      assert.ok(['ECONNRESET', 'EPIPE'].includes(lost.code), `a network error, got ${lost.code}`);
+      assert.equal(server.emulator.openUploads(BUCKET).find((u) => u.uploadId === init.UploadId)?.parts.length, 1);
+
+      // CompleteMultipartUpload: completed, reply lost; the SDK's retry then meets NoSuchUpload.
+      server.emulator.clearRequests();
+      f.dropReply({ op: 'CompleteMultipartUpload', times: 1 });
+      const e = await rejection(cos.multipartComplete({ ...B, Key: 'm', UploadId: init.UploadId, Parts: [{ PartNumber: 1, ETag: `"${md5hex(body)}"` }] }));
+      assert.equal(e.code, 'NoSuchUpload');
+      assert.deepEqual(ops(), ['CompleteMultipartUpload 0 ReplyDropped', 'CompleteMultipartUpload 404 NoSuchUpload']);
+      assert.equal(server.emulator.objects(BUCKET).find((o) => o.key === 'm')?.crc64, crc64(body), 'the object exists');
+      assert.equal(f.pending().dropReply, 0);
+      assert.throws(() => f.dropReply({ op: 'Unknown', times: 1 }), RangeError);
     });
 
     it('throttles upload bodies and delays replies', async (t) => {

@@ -12,6 +12,7 @@ import { verifyRequest, type CosCredential, type QueryParam } from './auth.js';
 import { CosFaults, type CosOp } from './faults.js';
 import { HashPool } from './hash-pool.js';
 import { ingestBody, IngestError, type IngestResult } from './ingest.js';
+import { checkQuery, pageSize } from './query.js';
 import { Store, compareUtf8, type Bucket, type ObjectRecord, type PartRecord, type StoredObject, type Upload } from './store.js';
 import { errorDocument, parseCompleteMultipartUpload, xmlDocument, type XmlNode } from './xml.js';
 
@@ -108,6 +109,7 @@ const UNSUPPORTED_SUBRESOURCES = new Set([
   'acl', 'cors', 'lifecycle', 'policy', 'versions', 'versioning', 'website', 'logging', 'referer', 'restore', 'select',
   'append', 'position', 'delete', 'inventory', 'domain', 'replication', 'intelligenttiering', 'object-lock', 'retention',
   'encryption', 'accelerate', 'origin', 'notification', 'symlink', 'rename', 'torrent', 'ci-process', 'image_process',
+  'versionId',
 ]);
 
 const MESSAGES: Record<string, string> = {
@@ -185,8 +187,9 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
+/** COS's listings give whole seconds ("2020-03-25T10:07:01.000Z"): a client must not rely on more. */
 function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString();
 }
 
 function stripQuotes(etag: string): string {
@@ -351,7 +354,16 @@ export class CosEmulator {
     return `${host}/${x.key}`;
   }
 
+  /** True when an armed dropReply fault takes this (successful) reply: the socket is closed unanswered. */
+  #replyDropped(x: Exchange, status: number): boolean {
+    if (status >= 300 || !this.faults.takeReplyDrop(x.op, x.key)) return false;
+    x.errorCode = 'ReplyDropped';
+    x.req.socket.destroy();
+    return true;
+  }
+
   #sendXml(x: Exchange, status: number, doc: string, headers: OutgoingHttpHeaders = {}): void {
+    if (this.#replyDropped(x, status)) return;
     const body = Buffer.from(doc, 'utf8');
     x.res.writeHead(status, {
       ...this.#baseHeaders(x),
@@ -368,6 +380,7 @@ export class CosEmulator {
   }
 
   #sendEmpty(x: Exchange, status: number, headers: OutgoingHttpHeaders = {}): void {
+    if (this.#replyDropped(x, status)) return;
     x.res.writeHead(status, { ...this.#baseHeaders(x), 'content-length': 0, ...headers });
     x.res.end();
   }
@@ -450,6 +463,8 @@ export class CosEmulator {
     if (!auth.ok) throw new CosError(auth.status, auth.code, auth.message);
 
     if (x.op === 'Unknown') throw new CosError(501, 'NotImplemented');
+    const bad = checkQuery(x.op, query);
+    if (bad !== undefined) throw new CosError(400, bad.code, bad.message);
     if (t.key !== '' && Buffer.byteLength(t.key, 'utf8') > COS_LIMITS.maxKeyBytes) throw new CosError(400, 'KeyTooLong');
 
     const injected = this.faults.takeOpFailure(x.op, t.key);
@@ -569,7 +584,8 @@ export class CosEmulator {
 
   #contentMd5(req: IncomingMessage): Buffer | undefined {
     const v = header(req, 'content-md5');
-    if (v === undefined || v === '') return undefined;
+    if (v === undefined) return undefined;
+    // An empty Content-MD5 is no digest at all: refused like a malformed one (unsure: COS may ignore it).
     const buf = Buffer.from(v, 'base64');
     if (buf.length !== 16 || buf.toString('base64') !== v.trim()) throw new CosError(400, 'InvalidDigest');
     return buf;
@@ -722,6 +738,7 @@ export class CosEmulator {
         headers['content-range'] = `bytes ${start}-${end}/${r.size}`;
       }
     }
+    if (this.#replyDropped(x, status)) return;
     x.res.writeHead(status, { ...this.#baseHeaders(x), ...headers, 'content-length': end - start + 1 });
     const body = this.#store.readRange(b, obj, start, end, (n) => {
       x.bytesOut += n;
@@ -757,11 +774,8 @@ export class CosEmulator {
     const prefix = q.get('prefix') ?? '';
     const delimiter = q.get('delimiter') ?? '';
     const marker = q.get('marker') ?? '';
-    const maxKeys = parseMax(q.get('max-keys'), 'max-keys');
+    const maxKeys = pageSize(q.get('max-keys'));
     const encodingType = q.get('encoding-type');
-    if (encodingType !== undefined && encodingType !== '' && encodingType !== 'url') {
-      throw new CosError(400, 'InvalidArgument', 'Invalid Encoding Method specified in Request');
-    }
     const enc = encodingType === 'url' ? (s: string) => encodeURIComponent(s).replace(/%2F/g, '/') : (s: string) => s;
 
     const keys = b.sortedKeys();
@@ -845,6 +859,7 @@ export class CosEmulator {
   }
 
   #upload(b: Bucket, key: string, q: Map<string, string>, x: Exchange): Upload {
+    // checkQuery has made sure it is there and well-formed.
     const uploadId = q.get('uploadId') ?? '';
     x.uploadId = uploadId;
     const u = b.uploads.get(uploadId);
@@ -853,11 +868,8 @@ export class CosEmulator {
   }
 
   async #uploadPart(x: Exchange, b: Bucket, key: string, q: Map<string, string>): Promise<void> {
-    const pn = q.get('partNumber') ?? '';
-    const partNumber = /^\d{1,5}$/.test(pn) ? Number(pn) : NaN;
-    if (!(partNumber >= 1 && partNumber <= COS_LIMITS.maxPartNumber)) {
-      throw new CosError(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive.');
-    }
+    // checkQuery has made sure it is an integer in 1..10000.
+    const partNumber = Number(q.get('partNumber'));
     x.partNumber = partNumber;
     if (header(x.req, 'x-cos-copy-source') !== undefined) throw new CosError(501, 'NotImplemented', 'Upload Part - Copy is not implemented.');
     const u = this.#upload(b, key, q, x);
@@ -900,10 +912,8 @@ export class CosEmulator {
 
   #listParts(x: Exchange, b: Bucket, key: string, q: Map<string, string>): void {
     const u = this.#upload(b, key, q, x);
-    const maxParts = parseMax(q.get('max-parts'), 'max-parts');
-    const markerStr = q.get('part-number-marker') ?? '';
-    const marker = markerStr === '' ? 0 : Number(markerStr);
-    if (!Number.isInteger(marker) || marker < 0) throw new CosError(400, 'InvalidArgument', 'Invalid part-number-marker.');
+    const maxParts = pageSize(q.get('max-parts'));
+    const marker = Number(q.get('part-number-marker') ?? 0);
     const all = [...u.parts.values()].filter((p) => p.partNumber > marker).sort((p, r) => p.partNumber - r.partNumber);
     const page = all.slice(0, maxParts);
     const truncated = all.length > page.length;
@@ -942,7 +952,7 @@ export class CosEmulator {
     const delimiter = q.get('delimiter') ?? '';
     const keyMarker = q.get('key-marker') ?? '';
     const uploadIdMarker = keyMarker === '' ? '' : (q.get('upload-id-marker') ?? '');
-    const maxUploads = parseMax(q.get('max-uploads'), 'max-uploads');
+    const maxUploads = pageSize(q.get('max-uploads'));
     const encodingType = q.get('encoding-type');
     const enc = encodingType === 'url' ? (s: string) => encodeURIComponent(s).replace(/%2F/g, '/') : (s: string) => s;
     const all = [...b.uploads.values()]
@@ -1112,12 +1122,6 @@ function parseTagging(s: string): Array<[string, string]> {
   }
   if (out.length > 10) throw new CosError(400, 'InvalidArgument', 'Too many tags (at most 10).');
   return out;
-}
-
-function parseMax(v: string | undefined, name: string): number {
-  if (v === undefined || v === '') return COS_LIMITS.maxListKeys;
-  if (!/^\d{1,9}$/.test(v)) throw new CosError(400, 'InvalidArgument', `Invalid ${name}: ${v}`);
-  return Math.min(Number(v), COS_LIMITS.maxListKeys);
 }
 
 /** First index whose key is ≥ `target` in UTF-8 order. */

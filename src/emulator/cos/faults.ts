@@ -54,6 +54,29 @@ export interface PartCorruption {
   offset?: number;
 }
 
+export interface ReplyDrop {
+  /** Any operation but Unknown: PutObject, UploadPart, InitiateMultipartUpload, CompleteMultipartUpload, … */
+  op: CosOp;
+  times: number;
+  key?: string;
+}
+
+const DROPPABLE = new Set<CosOp>([
+  'PutObject',
+  'GetObject',
+  'HeadObject',
+  'DeleteObject',
+  'GetObjectTagging',
+  'GetBucket',
+  'HeadBucket',
+  'InitiateMultipartUpload',
+  'UploadPart',
+  'ListParts',
+  'ListMultipartUploads',
+  'CompleteMultipartUpload',
+  'AbortMultipartUpload',
+]);
+
 interface Armed<T> {
   spec: T;
   left: number;
@@ -104,6 +127,7 @@ export class CosFaults {
   #opFailures: Armed<OpFailure>[] = [];
   #resets: Armed<PartReset>[] = [];
   #corruptions: Armed<PartCorruption>[] = [];
+  #drops: Armed<ReplyDrop>[] = [];
   #latencyMs = 0;
   readonly throttle = new UploadThrottle();
 
@@ -128,6 +152,16 @@ export class CosFaults {
     this.#corruptions.push({ spec: { ...spec }, left: checkTimes(spec.times) });
   }
 
+  /**
+   * The first `times` successful requests of that operation take effect (the object is stored, the
+   * upload created or completed, the part kept) and then lose their reply: the connection is closed
+   * without a byte of the answer, as when a reply is lost on the way back.
+   */
+  dropReply(spec: ReplyDrop): void {
+    if (!DROPPABLE.has(spec.op)) throw new RangeError(`dropReply: unknown COS operation ${String(spec.op)}`);
+    this.#drops.push({ spec: { ...spec }, left: checkTimes(spec.times) });
+  }
+
   /** Caps the combined rate at which PutObject and UploadPart bodies are read; 0 lifts the cap. */
   throttleUploads(bytesPerSecond: number): void {
     this.throttle.set(bytesPerSecond);
@@ -144,18 +178,20 @@ export class CosFaults {
     this.#opFailures = [];
     this.#resets = [];
     this.#corruptions = [];
+    this.#drops = [];
     this.#latencyMs = 0;
     this.throttle.set(0);
   }
 
   /** Attempts still armed, per kind: lets a test assert that every fault it set was hit. */
-  pending(): { failPart: number; failOp: number; resetPart: number; corruptPart: number } {
+  pending(): { failPart: number; failOp: number; resetPart: number; corruptPart: number; dropReply: number } {
     const sum = (l: Armed<unknown>[]): number => l.reduce((n, a) => n + a.left, 0);
     return {
       failPart: sum(this.#partFailures),
       failOp: sum(this.#opFailures),
       resetPart: sum(this.#resets),
       corruptPart: sum(this.#corruptions),
+      dropReply: sum(this.#drops),
     };
   }
 
@@ -175,6 +211,11 @@ export class CosFaults {
 
   takePartReset(partNumber: number, key: string): PartReset | undefined {
     return take(this.#resets, (s) => s.partNumber === partNumber, key);
+  }
+
+  /** Whether this successful reply is to be lost (counts the drop down). */
+  takeReplyDrop(op: CosOp, key: string): boolean {
+    return this.#drops.length > 0 && take(this.#drops, (s) => s.op === op, key) !== undefined;
   }
 
   takePartCorruption(partNumber: number, key: string): PartCorruption | undefined {

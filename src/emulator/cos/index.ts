@@ -7,7 +7,7 @@ import { CosEmulator, type CosEmulatorOptions } from './emulator.js';
 export { CosEmulator, COS_LIMITS, STORAGE_CLASSES, parseRange } from './emulator.js';
 export type { CosEmulatorOptions, CosObjectInfo, CosRequestRecord, CosUploadInfo } from './emulator.js';
 export { CosFaults } from './faults.js';
-export type { CosOp, OpFailure, PartCorruption, PartFailure, PartReset } from './faults.js';
+export type { CosOp, OpFailure, PartCorruption, PartFailure, PartReset, ReplyDrop } from './faults.js';
 export { camSafeUrlEncode, computeSignature } from './auth.js';
 
 export interface CosServer {

@@ -87,7 +87,8 @@ export function parseCompleteMultipartUpload(xml: string): CompletePart[] | unde
     const content = m[1]!;
     const num = /<PartNumber>\s*([^<]*?)\s*<\/PartNumber>/.exec(content);
     const etag = /<ETag>([^<]*)<\/ETag>/.exec(content);
-    if (num === null || etag === null || !/^\d{1,6}$/.test(num[1]!)) return undefined;
+    // A part number as COS takes it: 1..10000, no sign, no leading zero.
+    if (num === null || etag === null || !/^[1-9]\d{0,4}$/.test(num[1]!) || Number(num[1]) > 10_000) return undefined;
     parts.push({ partNumber: Number(num[1]), etag: xmlUnescape(etag[1]!).trim().replace(/^"|"$/g, '') });
   }
   if (inner.slice(last).trim() !== '') return undefined;
