@@ -18,10 +18,9 @@ const { acquireLock } = await import(process.env.LOCK_MODULE);
 const startAt = Number(process.env.START_AT);
 while (Date.now() < startAt) {}
 try {
-  const lock = await acquireLock(process.env.DIR, { staleAfterMs: 60000, host: process.env.HOST_NAME });
+  // The winner keeps the lock (exits without releasing it): a racer that starts late still finds it held.
+  await acquireLock(process.env.DIR, { staleAfterMs: 60000, host: process.env.HOST_NAME });
   process.stdout.write('won\\n');
-  await new Promise((r) => setTimeout(r, 1000));
-  await lock.release();
 } catch (e) {
   process.stdout.write((e.code === 'ERR_LOCKED' ? 'locked: ' : 'error: ') + e.message + '\\n');
 }
