@@ -39,6 +39,9 @@ export function isLoopback(hostname: string): boolean {
   const h = bareHost(hostname);
   if (h === 'localhost' || h.endsWith('.localhost')) return true;
   if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  // An IPv4-mapped address, as written (::ffff:127.0.0.1) or as WHATWG URL normalises it (::ffff:7f00:1).
+  const mapped = /^::ffff:([0-9a-f]{1,4}):[0-9a-f]{1,4}$/.exec(h);
+  if (mapped) return parseInt(mapped[1]!, 16) >> 8 === 127;
   const v4 = ipv4(h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h);
   return v4 !== undefined && v4 >>> 24 === 127;
 }
