@@ -3,13 +3,13 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { Agent } from 'undici';
 import { formatCdbTime, parseCdbTime } from './cdb/catalog.js';
 import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
-import { Cdb2cosError, redactSecrets } from './errors.js';
-import { openFileLogger, type FileLogger } from './log.js';
+import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
+import { openFileLogger, type FileLogger, type Logger } from './log.js';
+import { proxyPolicyFromEnv, RoutedDispatcher } from './net/proxy.js';
 import { sleep } from './retry.js';
 import { runBackup, type Reporter } from './run.js';
 import { BACKUP_TYPES, type BackupType } from './types.js';
@@ -21,9 +21,88 @@ export const EXIT = {
   usage: 2,
   auth: 3,
   locked: 4,
+  logFailed: 5,
   sigint: 130,
   sigterm: 143,
 } as const;
+
+/** At most this many problems (and warnings) reach stderr; the rest are counted. */
+export const MAX_PRINTED_PROBLEMS = 20;
+/** A problem longer than this is cut; a whole error line longer than MAX_ERROR_CHARS too. */
+const MAX_PROBLEM_CHARS = 200;
+const MAX_ERROR_CHARS = 4000;
+
+function clip(text: string, max: number): string {
+  // One line whatever the input: junk in a config can hold control characters and newlines.
+  // eslint-disable-next-line no-control-regex
+  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
+}
+
+/** The first MAX_PRINTED_PROBLEMS items, each cut to a readable length, then "… and K more". */
+export function capList(items: readonly string[], sep: string, more: (k: number) => string): string {
+  const shown = items.slice(0, MAX_PRINTED_PROBLEMS).map((p) => clip(p, MAX_PROBLEM_CHARS));
+  const rest = items.length - shown.length;
+  return shown.join(sep) + (rest > 0 ? `${sep}${more(rest)}` : '');
+}
+
+/** The one line an error gets on stderr: secrets redacted, never longer than a few KB however bad the input. */
+export function formatErrorLine(err: unknown): string {
+  let msg = err instanceof Error ? err.message : String(err);
+  if (err instanceof ConfigError && err.problems.length > 0) {
+    const joined = err.problems.join('; ');
+    const header = msg.endsWith(joined) && msg.length > joined.length ? msg.slice(0, msg.length - joined.length).replace(/:\s*$/, '') : 'invalid config';
+    msg = `${header}: ${capList(err.problems, '; ', (k) => `… and ${k} more`)}`;
+  }
+  return clip(redactSecrets(msg), MAX_ERROR_CHARS);
+}
+
+/**
+ * stdout or stderr that a closed pipe (`cdb2cos run -v | head -1`) or a full device cannot break: the
+ * first write error silences that stream for the rest of the run (and is logged), the copy goes on.
+ */
+export class SafeOutput {
+  failure: string | undefined;
+  private log: Logger | undefined;
+  constructor(
+    private readonly stream: NodeJS.WritableStream,
+    readonly name: 'stdout' | 'stderr',
+  ) {
+    // EPIPE on a pipe arrives as an 'error' event; an unhandled one would kill the process.
+    stream.on('error', (err: NodeJS.ErrnoException) => this.fail(err));
+  }
+
+  /** Where to record that the stream failed, once a log is open. */
+  attachLog(log: Logger | undefined): void {
+    this.log = log;
+    if (this.failure !== undefined) log?.warn({ stream: this.name, code: this.failure }, 'output failed');
+  }
+
+  write(text: string): void {
+    if (this.failure !== undefined) return;
+    try {
+      // A file descriptor on a full device (stdout > /dev/full) throws from write() itself.
+      this.stream.write(text);
+    } catch (err) {
+      this.fail(err as NodeJS.ErrnoException);
+    }
+  }
+
+  private fail(err: NodeJS.ErrnoException): void {
+    if (this.failure !== undefined) return;
+    this.failure = err.code ?? String(err);
+    this.log?.warn({ stream: this.name, code: this.failure }, 'output failed');
+  }
+}
+
+let stdoutSafe: SafeOutput | undefined;
+let stderrSafe: SafeOutput | undefined;
+function toStdout(): SafeOutput {
+  return (stdoutSafe ??= new SafeOutput(process.stdout, 'stdout'));
+}
+function toStderr(): SafeOutput {
+  return (stderrSafe ??= new SafeOutput(process.stderr, 'stderr'));
+}
 
 /** After SIGINT/SIGTERM, in-flight requests get this long to settle before the process exits anyway. */
 const SIGNAL_GRACE_MS = 5000;
@@ -86,7 +165,11 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const until = flags.until !== undefined ? parseWhen(flags.until, true) : undefined;
   if (since !== undefined && until !== undefined && since > until) throw new Cdb2cosError('ERR_USAGE', `--since ${flags.since} is after --until ${flags.until}`);
   const config = await readConfig(flags.config);
-  for (const w of config.warnings) process.stderr.write(`cdb2cos: warning: ${w}\n`);
+  const shownWarnings = config.warnings.slice(0, MAX_PRINTED_PROBLEMS);
+  for (const w of shownWarnings) toStderr().write(`cdb2cos: warning: ${clip(w, MAX_PROBLEM_CHARS)}\n`);
+  if (config.warnings.length > shownWarnings.length) toStderr().write(`cdb2cos: warning: … and ${config.warnings.length - shownWarnings.length} more warnings\n`);
+  // Read before any connection is made: a malformed proxy URL is a configuration error (exit 2).
+  const proxy = proxyPolicyFromEnv(process.env);
   const types = flags.type?.map((t) => {
     if (!(BACKUP_TYPES as readonly string[]).includes(t)) throw new Cdb2cosError('ERR_USAGE', `--type ${t}: must be one of ${BACKUP_TYPES.join(', ')}`);
     return t as BackupType;
@@ -101,23 +184,28 @@ async function runCommand(flags: RunFlags): Promise<number> {
 
   let logger: FileLogger;
   try {
-    logger = openFileLogger(config.log.dir, config.log.file, config.log.level, new Date());
+    // A log that cannot be written never stops the copy: one line on stderr, then exit 5 at the end.
+    logger = openFileLogger(config.log.dir, config.log.file, config.log.level, new Date(), (f) =>
+      toStderr().write(`cdb2cos: warning: cannot write the log file ${f.path}: ${f.code}; the run goes on without its log\n`),
+    );
   } catch (err) {
     throw new Cdb2cosError('ERR_IO', `log.dir: cannot write the log in ${config.log.dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
   const log = logger.log;
+  toStdout().attachLog(log);
+  toStderr().attachLog(log);
   for (const w of config.warnings) log.warn({ config: config.path }, w);
 
   const tty = process.stdout.isTTY === true;
   const showItems = flags.dryRun === true || flags.verbose === true || (tty && flags.quiet !== true);
   const report: Reporter = {
     item: (line) => {
-      if (showItems) process.stdout.write(line + '\n');
+      if (showItems) toStdout().write(line + '\n');
     },
     summary: (line) => {
-      if (flags.quiet !== true) process.stdout.write(line + '\n');
+      if (flags.quiet !== true) toStdout().write(line + '\n');
     },
-    warn: (line) => process.stderr.write(`cdb2cos: ${line}\n`),
+    warn: (line) => toStderr().write(`cdb2cos: ${line}\n`),
   };
 
   const ctl = new AbortController();
@@ -129,7 +217,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
     // Set now: whatever way the process ends from here, it ends with the signal's code.
     process.exitCode = signalCode;
     log.warn({ signal: sig }, 'interrupted');
-    process.stderr.write(`cdb2cos: ${sig}: stopping; the next run resumes where this one stopped\n`);
+    toStderr().write(`cdb2cos: ${sig}: stopping; the next run resumes where this one stopped\n`);
     ctl.abort(new Cdb2cosError('ERR_ABORTED', `stopped by ${sig}`));
     // SDK requests cannot be cancelled; the resume state is on disk, so leaving now is safe.
     // Kept referenced: even if something never settles, the process is gone within the grace period.
@@ -142,14 +230,14 @@ async function runCommand(flags: RunFlags): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const timeoutMs = config.transfer.requestTimeoutMs;
-  const dispatcher = new Agent({ connections: config.transfer.maxConnections, keepAliveTimeout: 10_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const dispatcher = new RoutedDispatcher(proxy, { connections: config.transfer.maxConnections, keepAliveTimeout: 10_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   try {
     const summary = await runBackup(
       config,
       { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types },
       {
-        cdb: createCdbApi({ credentials: config.credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs }),
-        cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs }),
+        cdb: createCdbApi({ credentials: config.credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
+        cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
         dispatcher,
         log,
         report,
@@ -162,7 +250,9 @@ async function runCommand(flags: RunFlags): Promise<number> {
     if (signalCode !== undefined) return signalCode;
     if (summary.worst === 'auth') return EXIT.auth;
     if (summary.worst === 'config') return EXIT.usage;
-    return summary.failed > 0 ? EXIT.itemsFailed : EXIT.ok;
+    if (summary.failed > 0) return EXIT.itemsFailed;
+    // Everything was copied, but the run left no (complete) record of it.
+    return logger.failure ? EXIT.logFailed : EXIT.ok;
   } catch (err) {
     if (signalCode !== undefined) return signalCode;
     log.error({ err: { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, 'failed');
@@ -182,7 +272,7 @@ export function buildProgram(): Command {
     .description('Copy Tencent Cloud CDB (MySQL) backups, binlogs and slow logs into a COS bucket: streamed, resumable, verified.')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeOut: (s) => toStdout().write(s), writeErr: (s) => toStderr().write(s) });
 
   program
     .command('run')
@@ -227,15 +317,14 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     await program.parseAsync(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
+  } catch (e) {
+    if (e instanceof CommanderError) {
       // commander already printed its message (or the help/version text).
-      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return;
     }
-    const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`cdb2cos: error: ${redactSecrets(msg)}\n`);
-    process.exitCode = exitCodeFor(err);
+    toStderr().write(`cdb2cos: error: ${formatErrorLine(e)}\n`);
+    process.exitCode = exitCodeFor(e);
   }
 }
 

@@ -98,11 +98,13 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     } catch (err) {
       throw new Cdb2cosError('ERR_IO', `transfer.staging_dir: cannot create ${config.transfer.stagingDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
     }
-    lock = await acquireLock(config.transfer.stagingDir, new Date(deps.now()));
+    lock = await acquireLock(config.transfer.stagingDir, {
+      staleAfterMs: config.transfer.lockStaleAfterMs,
+      onRefreshProblem: (message) => log.warn({ message }, 'lock refresh failed'),
+    });
     if (lock.tookOver) {
-      const msg = `took over a stale lock of pid ${lock.tookOver.pid} on ${lock.tookOver.host} (started ${lock.tookOver.startedAt})`;
       log.warn({ holder: lock.tookOver }, 'stale lock taken over');
-      report.warn(msg);
+      report.warn(lock.takeoverMessage ?? 'took over a stale lock');
     }
   }
   log.info({ instances, types, since: opts.since, until: opts.until, dryRun: opts.dryRun, bucket: config.cos.bucket }, 'started');

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import * as tccdb from 'tencentcloud-sdk-nodejs/tencentcloud/services/cdb/index.js';
 import { Cdb2cosError } from '../errors.js';
+import { proxyPolicyFromEnv, type ProxyPolicy } from '../net/proxy.js';
 import type { Credentials } from '../types.js';
 
 /** What the catalog needs from CDB; tests may pass an in-memory one. */
@@ -16,13 +17,25 @@ export interface CdbClientOptions {
   /** "https://cdb.tencentcloudapi.com" or "http://127.0.0.1:9000"; undefined = the public endpoint. */
   endpoint: string | undefined;
   timeoutMs: number;
+  /** Which proxy, if any, the API endpoint is reached through; default: the environment's (see net/proxy.ts). */
+  proxy?: ProxyPolicy | undefined;
+}
+
+/**
+ * How the SDK reaches `endpoint`: through the policy's proxy (the SDK then tunnels with its own
+ * https-proxy-agent), or directly through our agent. An explicit agent is what stops the SDK from
+ * sending every request, loopback included, through $http_proxy.
+ */
+export function cdbTransport(endpoint: URL, policy: ProxyPolicy): { proxy: string } | { agent: http.Agent } {
+  const proxy = policy.proxyFor(endpoint);
+  if (proxy !== undefined) return { proxy };
+  return { agent: endpoint.protocol === 'http:' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true }) };
 }
 
 export function createCdbApi(opts: CdbClientOptions): CdbApi {
   const url = new URL(opts.endpoint ?? 'https://cdb.tencentcloudapi.com');
   const protocol = url.protocol === 'http:' ? 'http://' : 'https://';
-  // An explicit agent also stops the SDK from routing loopback traffic through $http_proxy.
-  const agent = protocol === 'http://' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
+  const transport = cdbTransport(url, opts.proxy ?? proxyPolicyFromEnv());
   const client = new tccdb.cdb.v20170320.Client({
     credential: { secretId: opts.credentials.secretId, secretKey: opts.credentials.secretKey, token: opts.credentials.token },
     region: opts.region,
@@ -31,7 +44,7 @@ export function createCdbApi(opts: CdbClientOptions): CdbApi {
         endpoint: url.host,
         protocol,
         reqTimeout: Math.max(1, Math.ceil(opts.timeoutMs / 1000)),
-        agent,
+        ...transport,
       },
     },
   });

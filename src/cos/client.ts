@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import COS from 'cos-nodejs-sdk-v5';
 import { Cdb2cosError } from '../errors.js';
+import { proxyPolicyFromEnv, type ProxyPolicy } from '../net/proxy.js';
 import type { Credentials } from '../types.js';
 
 export interface CosTarget {
@@ -57,6 +58,8 @@ export interface CosClientOptions extends CosTarget {
   /** undefined = https://cos.<region>.myqcloud.com; else the connection goes to this address. */
   endpoint: string | undefined;
   timeoutMs: number;
+  /** Which proxy, if any, each request goes through; default: the environment's (see net/proxy.ts). */
+  proxy?: ProxyPolicy | undefined;
 }
 
 type Cb = (err: unknown, data: any) => void;
@@ -81,6 +84,13 @@ export function createCosApi(opts: CosClientOptions): CosApi {
     sdkOpts['Protocol'] = u.protocol;
   }
   const cos = new COS(sdkOpts as ConstructorParameters<typeof COS>[0]) as unknown as Record<string, SdkFn>;
+  // The SDK's HTTP library (cos-request) reads HTTP_PROXY/NO_PROXY itself, loopback included, unless the
+  // request options carry `proxy`; 'before-send' hands us those options (after `Ip` rewrote the URL to
+  // the address actually connected to) just before each request, so one policy decides for every call.
+  const proxy = opts.proxy ?? proxyPolicyFromEnv();
+  (cos as unknown as { on(ev: string, fn: (o: { url: string; proxy?: string | null }) => void): void }).on('before-send', (o) => {
+    o.proxy = proxy.proxyFor(o.url) ?? null;
+  });
   const base = { Bucket: opts.bucket, Region: opts.region };
 
   function call(op: string, params: Record<string, unknown>, what: string): Promise<any> {

@@ -1,9 +1,9 @@
-// One run per config at a time: a second run exits 4 at once; a lock left by a dead process is
-// taken over with a warning; a lock of another host is respected.
+// One run per config at a time: a second run exits 4 at once; a lock left by a dead process, or not
+// refreshed for lock_stale_after by whatever host, is taken over with a warning; a live one is respected.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -82,6 +82,31 @@ test('respects a lock held by another host (its pid cannot be checked) and exits
   const r = await runCli(['run', '--config', cfg]);
   assert.equal(r.code, 4, r.stderr);
   assert.deepEqual(lines(r.stderr).length, 1, r.stderr);
-  assert.match(r.stderr, /pid 1 on backup-host-2/);
+  assert.match(r.stderr, /pid 1 on backup-host-2, started 2026-01-01T02:00:00.000Z, last refreshed \d{4}-\d{2}-\d{2}T/);
   assert.equal(emu.cdb.requests.length, 0);
+});
+
+test('takes over a lock left by a container (another hostname) once it is not refreshed for lock_stale_after', async (t) => {
+  const emu = await startTestEmulator(t, { instances: [{ id: INSTANCE, items: [{ type: 'binlog', size: 200_000, minutesAgo: 60 }] }] });
+  const item = emu.catalog.list(INSTANCE, 'binlog')[0]!;
+  const cfg = await emu.writeConfig(`${emu.info.dataDir}/c.ini`, { cdb: { types: 'binlog' }, transfer: { lock_stale_after: '2m' } });
+  const staging = join(emu.info.dataDir, 'staging');
+  await mkdir(staging, { recursive: true });
+  const lockPath = join(staging, 'cdb2cos.lock');
+  // A pod killed 3 minutes ago: its lock was last refreshed then.
+  await writeFile(lockPath, JSON.stringify({ pid: 1, host: 'cdb2cos-cron-29174-x8k2p', startedAt: '2026-01-01T02:00:00.000Z' }));
+  const then = new Date(Date.now() - 3 * 60_000);
+  await utimes(lockPath, then, then);
+
+  const r = await runCli(['run', '--config', cfg]);
+  assert.equal(r.code, 0, r.stderr);
+  const warnings = lines(r.stderr);
+  assert.equal(warnings.length, 1, r.stderr);
+  assert.match(warnings[0]!, /took over a stale lock of pid 1 on cdb2cos-cron-29174-x8k2p, started 2026-01-01T02:00:00.000Z, last refreshed \d{4}-\d{2}-\d{2}T/);
+  assert.ok(warnings[0]!.includes(then.toISOString().slice(0, 16)), warnings[0]);
+  const log = await readLog(join(emu.info.dataDir, 'logs'));
+  const ev = log.find((e) => e.msg === 'stale lock taken over');
+  assert.equal((ev?.['holder'] as { host?: string })?.host, 'cdb2cos-cron-29174-x8k2p');
+  await assertLanded(emu, INSTANCE, 'binlog', item.name, landedKey(emu, item.name));
+  await assert.rejects(readFile(lockPath), { code: 'ENOENT' });
 });
