@@ -92,6 +92,13 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
   if (item.url === '' && (await req.url()) === '') {
     throw new Cdb2cosError('ERR_SOURCE_CHANGED', 'CDB lists it with no download URL (InternetUrl and IntranetUrl are both empty): it cannot be downloaded');
   }
+  // A fresh listing that no longer gives the item a URL (it is gone from CDB) ends the copy at once.
+  const refreshUrl = async (): Promise<void> => {
+    await req.refreshUrl();
+    if ((await req.url()) === '') {
+      throw new Cdb2cosError('ERR_SOURCE_CHANGED', 'CDB no longer lists it with a download URL (its URL expired and a new listing has none): it cannot be downloaded');
+    }
+  };
   const paths = stagedPaths(settings.stagingDir, item);
   const deadline = deps.now() + settings.retryBudgetMs;
   const itemCtl = new AbortController();
@@ -206,7 +213,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
       const t0 = deps.now();
       const res = await downloadSpan({
         url: req.url,
-        refresh: req.refreshUrl,
+        refresh: refreshUrl,
         size: item.size,
         source,
         start: r.start,
