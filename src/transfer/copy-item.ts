@@ -154,6 +154,12 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
       state = undefined;
     }
   }
+  if (item.size === 0) {
+    // Nothing to download, so no reply would carry the source's size: ask for it, or an empty object
+    // could stand for a file CDB merely lists as empty.
+    const probe = await probeSource({ url: req.url, dispatcher: deps.dispatcher, signal, timeoutMs: settings.timeoutMs, retry: (fn) => retry('probe source', fn) });
+    if (probe.size !== undefined && probe.size !== 0) throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source holds ${probe.size} bytes but CDB lists 0: not copied`);
+  }
   const st: ItemState = state ?? { version: 1, fingerprint: fp, key, size: item.size, partSize, downloaded: {}, uploaded: {} };
   const source: SourceFacts = { crc64: st.sourceCrc64 };
   /** The bytes staged are those the source says it holds (its whole-object CRC-64), when it says. */

@@ -73,6 +73,16 @@ test('a listed size larger than the file fails the item: the Content-Range total
   await assertFailedCleanly(s, r, 'mysql-bin.000007', new RegExp(`the source holds ${2 * MiB} bytes but CDB lists ${5 * MiB}`));
 });
 
+test('a file CDB lists as empty but that holds bytes fails the item instead of landing as an empty object', async (t) => {
+  const s = await setup(t, [
+    { type: 'binlog', name: 'mysql-bin.000008', size: MiB, listedSize: 0, minutesAgo: 60 },
+    { type: 'binlog', name: 'mysql-bin.000009', size: 0, minutesAgo: 30 },
+  ]);
+  const r = await runCli(['run', '--config', s.cfg], { timeoutMs: 60_000 });
+  await assertFailedCleanly(s, r, 'mysql-bin.000008', new RegExp(`the source holds ${MiB} bytes but CDB lists 0`));
+  await assertLanded(s.emu, INSTANCE, 'binlog', 'mysql-bin.000009', landedKey(s.emu, 'mysql-bin.000009'));
+});
+
 for (const [label, transfer] of [
   ['one part', { part_size: '16MiB' }],
   ['multipart', { part_size: '1MiB' }],

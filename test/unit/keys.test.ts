@@ -30,6 +30,7 @@ const ALPHABET = ['a', 'B', '0', '.', '-', '_', '+', ' ', '=', '%', '/', '\\', '
 function assertUnderPrefix(key: string): void {
   assert.ok(key.startsWith(PREFIX), `${key} starts with ${PREFIX}`);
   for (const seg of key.slice(PREFIX.length).split('/')) assert.ok(seg !== '' && seg !== '.' && seg !== '..', `segment ${JSON.stringify(seg)} of ${JSON.stringify(key)}`);
+  // eslint-disable-next-line no-control-regex
   assert.ok(!key.includes('\\') && !/[\u0000-\u001f\u007f]/.test(key), JSON.stringify(key));
 }
 
