@@ -137,9 +137,12 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     await removeStaged(paths);
     state = undefined;
   }
-  if (state && !state.verified && Object.keys(state.downloaded).length > 0) {
-    // Staged bytes from an earlier run: still the same file at the source? Its size and CRC-64 say so
-    // (same name, id and listed size can hide new content when CDB gives no MD5).
+  const stagedParts = state ? Object.keys(state.downloaded).length : 0;
+  if (state && !state.verified && stagedParts > 0 && stagedParts < ranges.length) {
+    // Some bytes staged by an earlier run, more to fetch: is it still the same file at the source? Its
+    // size and CRC-64 say so (same name, id and listed size can hide new content when CDB gives no MD5),
+    // and mixing old and new bytes must not happen. A copy fully staged is one whole version, checked
+    // against the source's CRC-64 of its time, and is uploaded without asking again.
     const probe = await probeSource({ url: req.url, dispatcher: deps.dispatcher, signal, timeoutMs: settings.timeoutMs, retry: (fn) => retry('probe source', fn) }).catch(async (err: unknown) => {
       if (err instanceof Cdb2cosError && err.code === 'ERR_SOURCE_CHANGED') await discardStaged(state!);
       throw err;
