@@ -1,4 +1,5 @@
 // Pure: which items to copy, where each lands, and why the others are left alone.
+import { Cdb2cosError } from './errors.js';
 import type { CatalogItem } from './types.js';
 
 export interface KnownObject {
@@ -35,9 +36,41 @@ export interface PlanOptions {
 
 const FINISHED = new Set(['SUCCESS', 'FINISHED']);
 
-/** The key's date part: the item's date as CDB shows it (UTC+8), YYYY-MM-DD. */
-export function renderKey(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id'>): string {
-  const date = item.date.slice(0, 10) || 'undated';
+/** COS refuses keys longer than this many bytes (UTF-8). */
+export const MAX_KEY_BYTES = 850;
+
+/**
+ * Why an item's CDB-given values cannot go into an object key, or undefined when they can. A value that
+ * is empty, `.` or `..`, or holds `/`, `\\` or a control character (NUL included) could leave the key's
+ * folder (the configured prefix) or land on another item's key; it is refused, never rewritten, since a
+ * rewrite could collide with a real name.
+ */
+export function keyRefusal(item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id'>, key?: string): string | undefined {
+  const values: Array<[string, string]> = [
+    ['name', item.name],
+    ['id', item.id],
+    ['instance', item.instance],
+    ['date', keyDate(item)],
+  ];
+  for (const [what, v] of values) {
+    let why: string | undefined;
+    if (v === '' || v === '.' || v === '..') why = `is ${v === '' ? 'empty' : `"${v}"`}`;
+    else if (v.includes('/')) why = 'holds "/"';
+    else if (v.includes('\\')) why = 'holds "\\"';
+    // eslint-disable-next-line no-control-regex
+    else if (/[\u0000-\u001f\u007f]/.test(v)) why = 'holds a control character';
+    if (why) return `its ${what} ${JSON.stringify(v)} ${why}, so it cannot be part of an object key under the prefix`;
+  }
+  if (key !== undefined && Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) return `its object key would be ${Buffer.byteLength(key, 'utf8')} bytes, over COS's ${MAX_KEY_BYTES}`;
+  return undefined;
+}
+
+function keyDate(item: Pick<CatalogItem, 'date'>): string {
+  return item.date.slice(0, 10) || 'undated';
+}
+
+function substitute(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id'>): string {
+  const date = keyDate(item);
   return template.replace(/\{(prefix|instance|type|date|name|id)\}/g, (_, v: string) => {
     switch (v) {
       case 'prefix':
@@ -54,6 +87,17 @@ export function renderKey(template: string, prefix: string, item: Pick<CatalogIt
         return item.id;
     }
   });
+}
+
+/**
+ * The item's object key; the date part is the item's date as CDB shows it (UTC+8), YYYY-MM-DD. Throws
+ * ERR_REQUEST (see keyRefusal) for a name that could leave the prefix or collide.
+ */
+export function renderKey(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id'>): string {
+  const key = substitute(template, prefix, item);
+  const refusal = keyRefusal(item, key);
+  if (refusal !== undefined) throw new Cdb2cosError('ERR_REQUEST', `not copied: ${refusal}`);
+  return key;
 }
 
 /** The longest key prefix shared by every object of an instance: what to list in the bucket. */
@@ -101,7 +145,10 @@ export function isSameCopy(item: CatalogItem, obj: KnownObject): boolean {
 export function planCopies(items: CatalogItem[], existing: Map<string, KnownObject>, listed: Map<string, { size: number; etag: string }>, opts: PlanOptions): Plan {
   const plan: Plan = { copy: [], skip: [], check: [] };
   for (const item of items) {
-    const key = renderKey(opts.keyTemplate, opts.prefix, item);
+    // A refused key is still planned (as a copy) when the item would be copied: the copy then fails it
+    // with one line saying why, rather than the item vanishing from the report.
+    const refused = keyRefusal(item, substitute(opts.keyTemplate, opts.prefix, item));
+    const key = substitute(opts.keyTemplate, opts.prefix, item);
     if (!inWindow(item, opts)) {
       plan.skip.push({ item, key, reason: 'outside-window' });
       continue;
@@ -116,6 +163,10 @@ export function planCopies(items: CatalogItem[], existing: Map<string, KnownObje
     }
     if (item.cosStorageType === 1) {
       plan.skip.push({ item, key, reason: 'archived' });
+      continue;
+    }
+    if (refused !== undefined) {
+      plan.copy.push({ item, key });
       continue;
     }
     const inBucket = listed.get(key);

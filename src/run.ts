@@ -169,10 +169,10 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
             const { items: again, pages } = await listItems(deps.cdb, instance, type, { since: opts.since, until: opts.until, url: config.cdb.url, signal: deps.signal, call: (fn) => apiRetry(`list ${type}`, fn) });
             summary.listRequests += pages;
             const known = byType.get(type);
-            for (const i of again) {
-              const cur = known?.get(`${i.id}\0${i.name}`);
-              if (cur) cur.url = i.url;
-            }
+            const relisted = new Map(again.map((i) => [`${i.id}\0${i.name}`, i]));
+            // An item gone from the listing gets no URL: its copy then fails at once instead of retrying
+            // the expired one for the whole retry budget.
+            for (const [k, cur] of known ?? []) cur.url = relisted.get(k)?.url ?? '';
             log.info({ instance, type, count: again.length }, 'urls refreshed');
           })().finally(() => setTimeout(() => refreshing.delete(type), 1000).unref());
           refreshing.set(type, p);

@@ -39,6 +39,15 @@ export interface EmulatorItemSpec {
   binlogStartTime?: Date | number | string;
   /** Seed of the content; default derived from instance, type and name. */
   seed?: string;
+  /**
+   * The size the CDB API lists when it differs from the bytes the download URL serves (`size`): a
+   * source whose listing is wrong. A reported MD5 is then that of the first `listedSize` bytes.
+   */
+  listedSize?: number;
+  /** Serve this byte of the content flipped, while the CRC-64 header and the MD5 stay the true content's: corruption at the source. */
+  corruptAt?: number;
+  /** List the item with both InternetUrl and IntranetUrl empty. */
+  noUrl?: boolean;
 }
 
 export interface EmulatorItem {
@@ -68,6 +77,17 @@ export interface EmulatorItem {
   seed: string;
   /** instance/type/name: unique, and the download URL's path. */
   key: string;
+  /** Bytes the download URL serves when they differ from the listed `size` (see EmulatorItemSpec.listedSize). */
+  contentSize?: number | undefined;
+  /** See EmulatorItemSpec.corruptAt. */
+  corruptAt?: number | undefined;
+  /** See EmulatorItemSpec.noUrl. */
+  noUrl?: boolean | undefined;
+}
+
+/** The bytes an item's download URL serves (its listed size unless the listing is wrong on purpose). */
+export function servedSize(item: EmulatorItem): number {
+  return item.contentSize ?? item.size;
 }
 
 export interface EmulatorInstance {
@@ -184,12 +204,30 @@ export class Catalog {
     return item;
   }
 
-  /** Drops an item, as CDB does when a backup expires or is deleted; returns it. */
+  /** Removes an item, as CDB does when a backup expires or is deleted: no longer listed, its URLs answer 404. */
   remove(instanceId: string, type: string, name: string): EmulatorItem {
-    const list = this.#items.get(instanceId) ?? [];
-    const at = list.findIndex((i) => i.type === type && i.name === name);
-    if (at === -1) throw new Error(`no ${type} item ${name} in ${instanceId}`);
-    return list.splice(at, 1)[0]!;
+    const list = this.#items.get(instanceId);
+    const item = this.find(instanceId, type, name);
+    if (list === undefined || item === undefined) throw new Error(`no ${type} item ${name} in ${instanceId}`);
+    list.splice(list.indexOf(item), 1);
+    return item;
+  }
+
+  /**
+   * New bytes under the same name and id (a re-taken backup, a binlog rewritten): a new seed, and a
+   * new size when given. The listed size follows the content.
+   */
+  change(instanceId: string, type: string, name: string, to: { seed?: string; size?: number }): EmulatorItem {
+    const item = this.find(instanceId, type, name);
+    if (item === undefined) throw new Error(`no ${type} item ${name} in ${instanceId}`);
+    if (to.size !== undefined && (!Number.isSafeInteger(to.size) || to.size < 0)) throw new RangeError(`item size must be a whole number of bytes: ${to.size}`);
+    if (to.seed !== undefined && (typeof to.seed !== 'string' || to.seed === '')) throw new RangeError('seed must be a non-empty string');
+    item.seed = to.seed ?? `${item.seed}-changed`;
+    if (to.size !== undefined) {
+      item.size = to.size;
+      item.contentSize = undefined;
+    }
+    return item;
   }
 
   find(instanceId: string, type: string, name: string): EmulatorItem | undefined {
@@ -206,6 +244,11 @@ export class Catalog {
       throw new RangeError(`item type must be data, binlog or slowlog: ${JSON.stringify(spec.type)}`);
     }
     if (!Number.isSafeInteger(spec.size) || spec.size < 0) throw new RangeError(`item size must be a whole number of bytes: ${spec.size}`);
+    if (spec.listedSize !== undefined && (!Number.isSafeInteger(spec.listedSize) || spec.listedSize < 0)) throw new RangeError(`listedSize must be a whole number of bytes: ${spec.listedSize}`);
+    if (spec.corruptAt !== undefined && (!Number.isSafeInteger(spec.corruptAt) || spec.corruptAt < 0 || spec.corruptAt >= spec.size)) {
+      throw new RangeError(`corruptAt must be a byte offset inside the item (0..${spec.size - 1}): ${spec.corruptAt}`);
+    }
+    if (spec.noUrl !== undefined && typeof spec.noUrl !== 'boolean') throw new RangeError('noUrl must be true or false');
     const type = spec.type;
     const backupType = spec.backupType ?? 'physical';
     const taken = (name: string): boolean => list.some((i) => i.type === type && i.name === name);
@@ -252,7 +295,10 @@ export class Catalog {
       region: inst.region,
       type,
       name,
-      size: spec.size,
+      size: spec.listedSize ?? spec.size,
+      contentSize: spec.listedSize !== undefined && spec.listedSize !== spec.size ? spec.size : undefined,
+      corruptAt: spec.corruptAt,
+      noUrl: spec.noUrl,
       time,
       status,
       cosStorageType: spec.cosStorageType ?? 0,

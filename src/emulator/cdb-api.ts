@@ -145,9 +145,9 @@ export class CdbApi {
   /**
    * The CDB side of the control API (README "Control API"), on the same port as the rest of it:
    *   POST /_emulator/instance  {"instance", "slowLogs": "unsupported" | "supported"}
-   *   POST /_emulator/remove    {"instance", "type", "name"}: CDB drops the item from its listings
+   * (items are removed or changed through control.ts: POST /_emulator/remove, /_emulator/change)
    */
-  static readonly CONTROL_PATHS: ReadonlySet<string> = new Set(['/_emulator/instance', '/_emulator/remove']);
+  static readonly CONTROL_PATHS: ReadonlySet<string> = new Set(['/_emulator/instance']);
 
   handleControl(req: IncomingMessage, res: ServerResponse): void {
     const send = (status: number, body: object): void => {
@@ -166,16 +166,10 @@ export class CdbApi {
       const body = b as Record<string, unknown>;
       const instance = body['instance'];
       if (typeof instance !== 'string' || this.#catalog.instance(instance) === undefined) throw new Error(`"instance" must name an instance of the emulator, got ${JSON.stringify(instance)}`);
-      if ((req.url ?? '').split('?')[0] === '/_emulator/instance') {
-        const slow = body['slowLogs'];
-        if (slow !== 'unsupported' && slow !== 'supported') throw new Error('"slowLogs" must be "unsupported" or "supported"');
-        this.setSlowLogs(instance, slow);
-        return send(200, { instance, slowLogs: slow });
-      }
-      const [type, name] = [body['type'], body['name']];
-      if (typeof type !== 'string' || typeof name !== 'string') throw new Error('"type" and "name" must be strings');
-      const item = this.#catalog.remove(instance, type, name);
-      return send(200, { removed: { instance: item.instance, type: item.type, name: item.name } });
+      const slow = body['slowLogs'];
+      if (slow !== 'unsupported' && slow !== 'supported') throw new Error('"slowLogs" must be "unsupported" or "supported"');
+      this.setSlowLogs(instance, slow);
+      return send(200, { instance, slowLogs: slow });
     })().catch((err: unknown) => send(400, { error: err instanceof Error ? err.message : String(err) }));
   }
 

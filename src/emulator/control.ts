@@ -2,11 +2,13 @@
 // person rehearsing): unsigned, so it answers loopback clients only (the server listens on 127.0.0.1).
 //
 //   GET  /_emulator/state       items, COS objects and open uploads, counters, faults, recent requests
-//   POST /_emulator/faults      {"clear":true, "dropAfter":{…}, "expireUrls":true, "expireAfter":{…},
+//   POST /_emulator/faults      {"clear":true, "dropAfter":{…}, "stall":{…}, "notFound":{…}, "expireUrls":true, "expireAfter":{…},
 //                                "throttle":N, "maxConnections":N, "apiError":{…}, "apiLatency":MS,
 //                                "cos":{"<CosFaults method>": argument, …}}  (a list value: one call each)
 //   POST /_emulator/items       {"instance":"cdb-…", "region"?: "…", "items":[EmulatorItemSpec, …]}
 //   POST /_emulator/status      {"instance", "type", "name", "status"}: e.g. a RUNNING backup finishes
+//   POST /_emulator/remove      {"instance", "type", "name"}: the item leaves the listing, its URLs answer 404
+//   POST /_emulator/change      {"instance", "type", "name", "seed"?, "size"?}: new bytes under the same name and id
 //   POST /_emulator/reset-log   forgets the request logs and counters
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorItemSpec } from './catalog.js';
@@ -53,6 +55,25 @@ async function control(emulator: Emulator, req: IncomingMessage, res: ServerResp
       send(res, 200, { instance: item.instance, type: item.type, name: item.name, status: item.status });
       return;
     }
+    case 'POST /_emulator/remove': {
+      const [instance, type, name] = itemRef(body);
+      const item = emulator.catalog.remove(instance, type, name);
+      send(res, 200, { removed: { instance: item.instance, type: item.type, name: item.name } });
+      return;
+    }
+    case 'POST /_emulator/change': {
+      const b = asObject(body, 'body');
+      const [instance, type, name] = itemRef(b);
+      for (const k of Object.keys(b)) if (!['instance', 'type', 'name', 'seed', 'size'].includes(k)) throw new Error(`unknown field "${k}" (known: instance, type, name, seed, size)`);
+      if (b['seed'] !== undefined && typeof b['seed'] !== 'string') throw new Error('"seed" must be a string');
+      if (b['size'] !== undefined && typeof b['size'] !== 'number') throw new Error('"size" must be a number of bytes');
+      const item = emulator.catalog.change(instance, type, name, {
+        ...(b['seed'] !== undefined ? { seed: b['seed'] as string } : {}),
+        ...(b['size'] !== undefined ? { size: b['size'] as number } : {}),
+      });
+      send(res, 200, { changed: { instance: item.instance, type: item.type, name: item.name, size: item.size } });
+      return;
+    }
     case 'POST /_emulator/reset-log':
       emulator.resetLog();
       send(res, 200, { ok: true });
@@ -62,7 +83,7 @@ async function control(emulator: Emulator, req: IncomingMessage, res: ServerResp
   }
 }
 
-const FAULT_KEYS = new Set(['clear', 'dropAfter', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'cos']);
+const FAULT_KEYS = new Set(['clear', 'dropAfter', 'stall', 'notFound', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'cos']);
 
 function applyFaults(emulator: Emulator, body: unknown): void {
   const b = asObject(body, 'body');
@@ -86,6 +107,12 @@ function applyFaults(emulator: Emulator, body: unknown): void {
         break;
       case 'dropAfter':
         each(v, (x: Parameters<typeof d.dropAfter>[0]) => d.dropAfter(x));
+        break;
+      case 'stall':
+        each(v, (x: Parameters<typeof d.stall>[0]) => d.stall(x));
+        break;
+      case 'notFound':
+        each(v, (x: Parameters<typeof d.notFound>[0]) => d.notFound(x ?? {}));
         break;
       case 'expireUrls':
         if (v === true) d.expireUrls();
@@ -113,6 +140,13 @@ function applyFaults(emulator: Emulator, body: unknown): void {
         break;
     }
   }
+}
+
+function itemRef(body: unknown): [string, string, string] {
+  const b = asObject(body, 'body');
+  const ref = ['instance', 'type', 'name'].map((k) => b[k]);
+  if (!ref.every((v) => typeof v === 'string' && v !== '')) throw new Error('"instance", "type" and "name" must be non-empty strings');
+  return ref as [string, string, string];
 }
 
 function asObject(v: unknown, what: string): Record<string, unknown> {

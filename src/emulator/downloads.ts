@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Catalog, EmulatorItem } from './catalog.js';
+import { servedSize, type Catalog, type EmulatorItem } from './catalog.js';
 import { BLOCK_SIZE, contentCrc64, contentMd5, fillContent, knownContentCrc64 } from './content.js';
 import { Fault } from './fault.js';
 
@@ -20,7 +20,13 @@ export interface DownloadServerOptions {
   maxConnectionsPerClient?: number;
   /** How long an issued URL is valid (default 12 h, as CDB's). */
   urlTtlMs?: number;
-  /** Start computing an item's CRC64 when it is first served, to send it later (default true). */
+  /**
+   * Items up to this size are sent with x-cos-hash-crc64ecma on every reply, as COS does (the CRC-64 is
+   * computed, once, before the first reply). Larger ones get it once computed in the background, so
+   * the first replies of a multi-GiB item are not held up for seconds. Default 256 MiB.
+   */
+  crcInlineLimit?: number;
+  /** Compute a large item's CRC64 in the background when it is first served, to send it later (default true). */
   backgroundCrc?: boolean;
 }
 
@@ -53,6 +59,8 @@ interface Issued {
 export class DownloadFaults {
   /** @internal */ readonly drops: Array<Fault<{ name?: string; bytes: number }>> = [];
   /** @internal */ readonly expiries: Array<Fault<{ name?: string; ms: number }>> = [];
+  /** @internal */ readonly stalls: Array<Fault<{ name?: string; bytes: number }>> = [];
+  /** @internal */ readonly notFounds: Array<Fault<{ name?: string }>> = [];
   /** @internal */ expiredUpTo = 0;
   /** @internal */ expireAllFault: Fault<object> | undefined;
   /** @internal */ rate: number | undefined;
@@ -68,6 +76,24 @@ export class DownloadFaults {
     if (!Number.isSafeInteger(opts.bytes) || opts.bytes < 0) throw new RangeError('dropAfter: bytes must be ≥ 0');
     const f = new Fault('dropAfter', { ...(opts.name !== undefined ? { name: opts.name } : {}), bytes: opts.bytes }, opts.times ?? 1);
     this.drops.push(f);
+    return f;
+  }
+
+  /**
+   * Sends `bytes` bytes of the body, then nothing, keeping the connection open (until the client gives
+   * up), for the first `times` (default 1) GETs of `name` (any item if omitted).
+   */
+  stall(opts: { name?: string; bytes: number; times?: number }): Fault<{ name?: string; bytes: number }> {
+    if (!Number.isSafeInteger(opts.bytes) || opts.bytes < 0) throw new RangeError('stall: bytes must be ≥ 0');
+    const f = new Fault('stall', { ...(opts.name !== undefined ? { name: opts.name } : {}), bytes: opts.bytes }, opts.times ?? 1);
+    this.stalls.push(f);
+    return f;
+  }
+
+  /** Answers 404 NoSuchKey to GETs and HEADs of `name` (any item if omitted), `times` times (default always): the file is gone at the source. */
+  notFound(opts: { name?: string; times?: number } = {}): Fault<{ name?: string }> {
+    const f = new Fault('notFound', opts.name !== undefined ? { name: opts.name } : {}, opts.times);
+    this.notFounds.push(f);
     return f;
   }
 
@@ -100,6 +126,8 @@ export class DownloadFaults {
   clear(): void {
     this.drops.length = 0;
     this.expiries.length = 0;
+    this.stalls.length = 0;
+    this.notFounds.length = 0;
     this.expiredUpTo = 0;
     this.expireAllFault = undefined;
     this.rate = undefined;
@@ -110,6 +138,8 @@ export class DownloadFaults {
     return {
       dropAfter: this.drops,
       expireAfter: this.expiries,
+      stall: this.stalls,
+      notFound: this.notFounds,
       expireUrls: this.expireAllFault ?? null,
       throttle: this.rate ?? null,
       maxConnections: this.maxConn ?? null,
@@ -129,6 +159,7 @@ export class DownloadServer {
   readonly #maxPerClient: number;
   readonly #ttl: number;
   readonly #backgroundCrc: boolean;
+  readonly #crcInlineLimit: number;
   readonly #key = randomBytes(32);
   readonly #issued = new Map<number, Issued>();
   readonly #inFlight = new Map<string, number>();
@@ -144,6 +175,7 @@ export class DownloadServer {
     this.#maxPerClient = opts.maxConnectionsPerClient ?? 10;
     this.#ttl = opts.urlTtlMs ?? 12 * 3600_000;
     this.#backgroundCrc = opts.backgroundCrc ?? true;
+    this.#crcInlineLimit = opts.crcInlineLimit ?? 256 * 1024 * 1024;
     this.faults = new DownloadFaults(() => this.#serial);
   }
 
@@ -173,6 +205,7 @@ export class DownloadServer {
 
   /** Fresh signed URLs for an item, as one listing call returns them (binlogs: the same URL twice). */
   issueUrls(item: EmulatorItem): IssuedUrls {
+    if (item.noUrl === true) return { internet: '', intranet: '' };
     const now = this.#now();
     let expiresAt = now + this.#ttl;
     for (const f of this.faults.expiries) {
@@ -274,12 +307,17 @@ export class DownloadServer {
       this.#error(req, res, 404, 'NoSuchKey', 'The specified key does not exist.', record);
       return;
     }
+    const gone = this.faults.notFounds.find((f) => (f.params.name === undefined || f.params.name === item.name) && f.take());
+    if (gone !== undefined) {
+      this.#error(req, res, 404, 'NoSuchKey', 'The specified key does not exist.', record);
+      return;
+    }
     if (item.cosStorageType === 1) {
       this.#error(req, res, 403, 'InvalidObjectState', 'The operation is not valid for the object storage class (ARCHIVE).', record);
       return;
     }
 
-    const size = item.size;
+    const size = servedSize(item);
     const range = parseRange(req.headers.range, size);
     if (range === 'unsatisfiable') {
       res.setHeader('Content-Range', `bytes */${size}`);
@@ -294,7 +332,8 @@ export class DownloadServer {
     res.setHeader('Last-Modified', new Date(item.finishTime || item.time).toUTCString());
     res.setHeader('Server', 'tencent-cos');
     res.setHeader('x-cos-request-id', requestId());
-    const crc = knownContentCrc64(item.seed, size);
+    // COS sends the whole object's CRC-64 on every GET and HEAD, ranged or not.
+    const crc = knownContentCrc64(item.seed, size) ?? (size <= this.#crcInlineLimit ? await contentCrc64(item.seed, size) : undefined);
     if (crc !== undefined) res.setHeader('x-cos-hash-crc64ecma', crc.toString());
     else if (this.#backgroundCrc) contentCrc64(item.seed, size).catch(() => undefined);
     res.setHeader('Content-Length', String(end - start));
@@ -312,8 +351,20 @@ export class DownloadServer {
         break;
       }
     }
+    let stallAt: number | undefined;
+    for (const f of this.faults.stalls) {
+      if ((f.params.name === undefined || f.params.name === item.name) && f.take()) {
+        stallAt = Math.min(f.params.bytes, end - start);
+        break;
+      }
+    }
     const rate = this.faults.rate ?? this.#rate;
-    await this.#pump(res, item, start, end, rate, dropAt, record);
+    await this.#pump(res, item, start, stallAt !== undefined ? start + stallAt : end, rate, dropAt, record, stallAt !== undefined);
+    // A stalled body: headers and some bytes sent, then silence on an open connection until the client gives up.
+    if (stallAt !== undefined && !res.destroyed) {
+      record.dropped = true;
+      if (stallAt === 0) res.flushHeaders();
+    }
   }
 
   /**
@@ -329,6 +380,7 @@ export class DownloadServer {
     rate: number,
     dropAt: number | undefined,
     record: DownloadRequestRecord,
+    stall = false,
   ): Promise<void> {
     const sliceSize = rate > 0 ? Math.max(1024, Math.min(BLOCK_SIZE, Math.floor(rate / 100))) : BLOCK_SIZE;
     const stopAt = dropAt !== undefined ? start + dropAt : end;
@@ -346,6 +398,7 @@ export class DownloadServer {
       // Unthrottled slices end on 1 MiB boundaries so every later one is a whole block.
       const sliceEnd = Math.min(stopAt, rate > 0 ? pos + sliceSize : (Math.floor(pos / BLOCK_SIZE) + 1) * BLOCK_SIZE);
       const chunk = fillContent(item.seed, pos, Buffer.allocUnsafe(sliceEnd - pos));
+      if (item.corruptAt !== undefined && item.corruptAt >= pos && item.corruptAt < sliceEnd) chunk[item.corruptAt - pos]! ^= 0xff;
       const n = chunk.length;
       const last = sliceEnd === stopAt && dropAt !== undefined;
       // Before cutting the connection, let the last bytes reach the socket: the client sees a short body.
@@ -362,6 +415,7 @@ export class DownloadServer {
       res.destroy();
       return;
     }
+    if (stall) return;
     res.end();
   }
 

@@ -14,13 +14,13 @@ import type { CosApi } from '../cos/client.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { crc64Combine, crc64ToString } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
-import { originMetadata } from '../plan.js';
+import { keyRefusal, originMetadata } from '../plan.js';
 import { requestRetry } from '../retry.js';
 import type { CatalogItem, Runtime } from '../types.js';
-import { downloadSpan } from './download.js';
+import { downloadSpan, probeSource, type SourceFacts } from './download.js';
 import { choosePartSize, partRanges, type PartRange } from './part-size.js';
 import type { RateLimiter, Semaphore } from './rate-limit.js';
-import { fingerprint, readState, removeStaged, stagedPaths, writeState, type ItemState } from './staging.js';
+import { adoptLegacyState, fingerprint, readState, removeStaged, stagedPaths, writeState, type ItemState } from './staging.js';
 
 /** Read buffer of a part upload streamed from the staged file. */
 export const UPLOAD_READ_BUFFER = 1024 * 1024;
@@ -89,6 +89,19 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
   const { item, key } = req;
   // deps.log is a child logger that already carries instance, type, name and key.
   const log = deps.log;
+  // Names that could leave the prefix (or the staging folder) are refused before anything is staged.
+  const refusal = keyRefusal(item, key);
+  if (refusal !== undefined) throw new Cdb2cosError('ERR_REQUEST', `not copied: ${refusal}`);
+  if (item.url === '' && (await req.url()) === '') {
+    throw new Cdb2cosError('ERR_SOURCE_CHANGED', 'CDB lists it with no download URL (InternetUrl and IntranetUrl are both empty): it cannot be downloaded');
+  }
+  // A fresh listing that no longer gives the item a URL (it is gone from CDB) ends the copy at once.
+  const refreshUrl = async (): Promise<void> => {
+    await req.refreshUrl();
+    if ((await req.url()) === '') {
+      throw new Cdb2cosError('ERR_SOURCE_CHANGED', 'CDB no longer lists it with a download URL (its URL expired and a new listing has none): it cannot be downloaded');
+    }
+  };
   const paths = stagedPaths(settings.stagingDir, item);
   const deadline = deps.now() + settings.retryBudgetMs;
   const itemCtl = new AbortController();
@@ -102,9 +115,14 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     ERROR_CLASSIFIER,
   );
 
+  const discardStaged = async (s: ItemState): Promise<void> => {
+    if (s.uploadId) await deps.cos.abort(s.key, s.uploadId).catch(() => undefined);
+    await removeStaged(paths);
+  };
   const partSize = choosePartSize(item.size, settings.partSize);
   const ranges = partRanges(item.size, partSize);
   const fp = fingerprint(item);
+  await adoptLegacyState(settings.stagingDir, item, fp).catch((err: unknown) => log.warn({ err: errInfo(err) }, 'earlier staged copy not carried over'));
   let state = await readState(paths.state);
   if (state && (state.fingerprint !== fp || state.partSize !== partSize || state.key !== key)) {
     log.warn({}, 'source changed; staged copy discarded');
@@ -122,7 +140,40 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     await removeStaged(paths);
     state = undefined;
   }
+  const stagedParts = state ? Object.keys(state.downloaded).length : 0;
+  if (state && !state.verified && stagedParts > 0 && stagedParts < ranges.length) {
+    // Some bytes staged by an earlier run, more to fetch: is it still the same file at the source? Its
+    // size and CRC-64 say so (same name, id and listed size can hide new content when CDB gives no MD5),
+    // and mixing old and new bytes must not happen. A copy fully staged is one whole version, checked
+    // against the source's CRC-64 of its time, and is uploaded without asking again.
+    const probe = await probeSource({ url: req.url, dispatcher: deps.dispatcher, signal, timeoutMs: settings.timeoutMs, retry: (fn) => retry('probe source', fn) }).catch(async (err: unknown) => {
+      if (err instanceof Cdb2cosError && err.code === 'ERR_SOURCE_CHANGED') await discardStaged(state!);
+      throw err;
+    });
+    if (probe.size !== undefined && probe.size !== item.size) {
+      await discardStaged(state);
+      throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source holds ${probe.size} bytes but CDB lists ${item.size}: not copied`);
+    }
+    if (probe.crc64 !== undefined && state.sourceCrc64 !== undefined && probe.crc64 !== state.sourceCrc64) {
+      log.warn({ was: state.sourceCrc64, now: probe.crc64 }, 'source changed; staged copy discarded');
+      await discardStaged(state);
+      state = undefined;
+    }
+  }
+  if (item.size === 0) {
+    // Nothing to download, so no reply would carry the source's size: ask for it, or an empty object
+    // could stand for a file CDB merely lists as empty.
+    const probe = await probeSource({ url: req.url, dispatcher: deps.dispatcher, signal, timeoutMs: settings.timeoutMs, retry: (fn) => retry('probe source', fn) });
+    if (probe.size !== undefined && probe.size !== 0) throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source holds ${probe.size} bytes but CDB lists 0: not copied`);
+  }
   const st: ItemState = state ?? { version: 1, fingerprint: fp, key, size: item.size, partSize, downloaded: {}, uploaded: {} };
+  const source: SourceFacts = { crc64: st.sourceCrc64 };
+  /** The bytes staged are those the source says it holds (its whole-object CRC-64), when it says. */
+  const checkSourceCrc = (got: string): void => {
+    if (source.crc64 !== undefined && source.crc64 !== got) {
+      throw new Cdb2cosError('ERR_VERIFY', `CRC-64 of the bytes received (${got}) differs from the source's x-cos-hash-crc64ecma (${source.crc64}): the download is corrupt; not copied`);
+    }
+  };
   let partsResumed = 0;
 
   await mkdir(dirname(paths.data), { recursive: true });
@@ -174,7 +225,9 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
       const t0 = deps.now();
       const res = await downloadSpan({
         url: req.url,
-        refresh: req.refreshUrl,
+        refresh: refreshUrl,
+        size: item.size,
+        source,
         start: r.start,
         end: r.end,
         file,
@@ -185,6 +238,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
         retry: (fn) => retry(`download part ${r.partNumber}`, fn),
       });
       bytesDownloaded += res.bytesReceived;
+      st.sourceCrc64 ??= source.crc64;
       st.downloaded[r.partNumber] = { md5: res.md5, crc64: crc64ToString(res.crc64) };
       void saveState();
       log.debug({ part: r.partNumber, bytes: r.end - r.start, ms: deps.now() - t0 }, 'part downloaded');
@@ -211,6 +265,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
       if (!st.downloaded[1]) await downloadPart(r);
       const part = st.downloaded[1]!;
       if (item.md5 !== undefined && part.md5 !== item.md5) throw md5Mismatch(item, part.md5);
+      checkSourceCrc(part.crc64);
       log.info({ bytes: item.size, ms: deps.now() - t0 }, 'downloaded');
       const crc64 = part.crc64;
       const headers = objectHeaders(item, settings, crc64);
@@ -381,6 +436,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     if (failure) throw failure;
     // Persisted before Complete: a run killed right after it can still prove the object is this file.
     const expected = combinedCrc();
+    checkSourceCrc(expected);
     st.expectedCrc64 = expected;
     await saveState(true);
 
@@ -446,7 +502,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     if (stateTimer) clearTimeout(stateTimer);
     await stateWrite;
     await file.close().catch(() => undefined);
-    if (err instanceof Cdb2cosError && err.code === 'ERR_VERIFY' && err.message.includes('MD5 of the download')) {
+    if (err instanceof Cdb2cosError && (err.code === 'ERR_SOURCE_CHANGED' || (err.code === 'ERR_VERIFY' && /MD5 of the download|the download is corrupt/.test(err.message)))) {
       // The source bytes themselves were wrong: nothing staged or uploaded is worth keeping.
       if (st.uploadId) await deps.cos.abort(key, st.uploadId).catch(() => undefined);
       await removeStaged(paths);

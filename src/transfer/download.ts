@@ -4,7 +4,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { request, type Dispatcher } from 'undici';
 import { Cdb2cosError, redactUrl } from '../errors.js';
-import { createCrc64 } from '../hash/crc64.js';
+import { createCrc64, crc64ToString, parseCrc64 } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -15,7 +15,19 @@ export interface SpanResult {
   bytesReceived: number;
 }
 
+/**
+ * What the source says about the whole object, shared by every span of one item: its CRC-64
+ * (x-cos-hash-crc64ecma, sent by COS-backed download URLs on every GET) as first seen.
+ */
+export interface SourceFacts {
+  crc64?: string | undefined;
+}
+
 export interface DownloadSpanOptions {
+  /** The item's size as CDB lists it: a Content-Range total that differs fails the item. */
+  size: number;
+  /** Filled from the first reply that carries it; a later reply with another value fails the item. */
+  source: SourceFacts;
   /** Current URL of the item; `refresh` asks for a new one after a 403. */
   url: () => Promise<string>;
   refresh: () => Promise<void>;
@@ -43,6 +55,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
     await o.retry(async () => {
       if (pos >= o.end) return;
       const url = await o.url();
+      if (url === '') throw noUrl();
       let res: Dispatcher.ResponseData;
       try {
         res = await request(url, {
@@ -77,8 +90,29 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
         });
       }
       if (res.statusCode === 404) {
+        // The URL is valid (not a 403) but the file behind it is gone: no retry can bring it back.
+        const text = await res.body.text().catch(() => '');
+        const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? 'Not Found';
+        throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source answered 404 (${code}): the file is gone at CDB`);
+      }
+      if (res.statusCode === 416) {
+        const total = /^bytes \*\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''))?.[1];
         await res.body.dump().catch(() => undefined);
-        throw new Cdb2cosError('ERR_NOT_FOUND', `download 404: ${redactUrl(url)}`);
+        if (total !== undefined && Number(total) !== o.size) throw sizeMismatch(Number(total), o.size);
+      }
+      const cr = String(res.headers['content-range'] ?? '');
+      const total = res.statusCode === 206 ? /^bytes \d+-\d+\/(\d+)$/.exec(cr)?.[1] : res.statusCode === 200 ? String(res.headers['content-length'] ?? '') : undefined;
+      if (total !== undefined && total !== '' && Number(total) !== o.size) {
+        await res.body.dump().catch(() => undefined);
+        throw sizeMismatch(Number(total), o.size);
+      }
+      const crcHeader = res.statusCode === 200 || res.statusCode === 206 ? sourceCrc64(res.headers['x-cos-hash-crc64ecma']) : undefined;
+      if (crcHeader !== undefined) {
+        o.source.crc64 ??= crcHeader;
+        if (o.source.crc64 !== crcHeader) {
+          await res.body.dump().catch(() => undefined);
+          throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source's CRC-64 changed during the copy (${o.source.crc64}, now ${crcHeader}): the file changed at CDB`);
+        }
       }
       const wantWhole = pos === 0 && o.end === Number(res.headers['content-length']) && res.statusCode === 200;
       if (res.statusCode !== 206 && !wantWhole) {
@@ -86,7 +120,6 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
         throw new Cdb2cosError('ERR_REQUEST', `download: unexpected HTTP ${res.statusCode} for a range request: ${redactUrl(url)}`, { retryable: res.statusCode !== 416 });
       }
       if (res.statusCode === 206) {
-        const cr = String(res.headers['content-range'] ?? '');
         const m = /^bytes (\d+)-(\d+)\//.exec(cr);
         if (!m || Number(m[1]) !== pos) {
           await res.body.dump().catch(() => undefined);
@@ -117,6 +150,50 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
     });
   }
   return { md5: md5.digestHex(), crc64: crc.digest(), bytesReceived: received };
+}
+
+/**
+ * Asks the source about the whole object with a one-byte ranged GET (`Range: bytes=0-0`): its size
+ * (the Content-Range total) and its CRC-64 when it sends one. Used before resuming a staged copy.
+ */
+export async function probeSource(o: Pick<DownloadSpanOptions, 'url' | 'dispatcher' | 'signal' | 'timeoutMs' | 'retry'>): Promise<{ size: number | undefined; crc64: string | undefined }> {
+  return o.retry(async () => {
+    const url = await o.url();
+    if (url === '') throw noUrl();
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, { method: 'GET', dispatcher: o.dispatcher, headers: { range: 'bytes=0-0' }, headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs, ...(o.signal ? { signal: o.signal } : {}) });
+      await res.body.dump();
+    } catch (err) {
+      throw networkError(err, url, o.signal);
+    }
+    const cr = String(res.headers['content-range'] ?? '');
+    if (res.statusCode === 206 || res.statusCode === 416) {
+      const total = /\/(\d+)$/.exec(cr)?.[1];
+      return { size: total === undefined ? undefined : Number(total), crc64: res.statusCode === 206 ? sourceCrc64(res.headers['x-cos-hash-crc64ecma']) : undefined };
+    }
+    if (res.statusCode === 200) return { size: Number(res.headers['content-length']), crc64: sourceCrc64(res.headers['x-cos-hash-crc64ecma']) };
+    if (res.statusCode === 404) throw new Cdb2cosError('ERR_SOURCE_CHANGED', 'the source answered 404: the file is gone at CDB');
+    // Anything else (an expired URL, throttling): the probe is only a hint; the download will deal with it.
+    return { size: undefined, crc64: undefined };
+  });
+}
+
+function sourceCrc64(v: string | string[] | undefined): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  try {
+    return crc64ToString(parseCrc64(v));
+  } catch {
+    return undefined;
+  }
+}
+
+function sizeMismatch(total: number, listed: number): Cdb2cosError {
+  return new Cdb2cosError('ERR_SOURCE_CHANGED', `the source holds ${total} bytes but CDB lists ${listed}: not copied (a copy of the listed size would be ${total > listed ? 'truncated' : 'incomplete'})`);
+}
+
+function noUrl(): Cdb2cosError {
+  return new Cdb2cosError('ERR_SOURCE_CHANGED', 'CDB gives no download URL for it (InternetUrl and IntranetUrl are empty, or it is no longer listed)');
 }
 
 async function writeAll(file: FileHandle, buf: Buffer, position: number): Promise<void> {

@@ -2,6 +2,7 @@
 // next run resume: which parts are on disk (with their MD5 and CRC64), the multipart upload's id, and
 // which parts COS already holds.
 import { mkdir, readFile, rename, rm, writeFile, readdir, stat, statfs } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { CatalogItem } from '../types.js';
 
@@ -26,6 +27,8 @@ export interface ItemState {
   uploaded: Record<string, string>;
   /** Set once the object was completed and its CRC64 checked: waiting only for the manifest. */
   verified?: { crc64: string; etag: string } | undefined;
+  /** The source's whole-object CRC-64 (x-cos-hash-crc64ecma) when it sent one: a resumed copy checks it is unchanged. */
+  sourceCrc64?: string | undefined;
   /** CRC64 the object must have, once known (all parts downloaded). */
   expectedCrc64?: string | undefined;
 }
@@ -34,11 +37,85 @@ export function fingerprint(item: CatalogItem, sourceTag?: string): string {
   return [item.instance, item.type, item.id, item.name, item.size, item.date, item.md5 ?? '', sourceTag ?? ''].join('|');
 }
 
+/** Longest staged file name we write, in bytes: NAME_MAX is 255, minus the state suffix and ".tmp". */
+const MAX_SEGMENT = 200;
+/** Above MAX_SEGMENT the readable head kept before the hash. */
+const HASHED_HEAD = 150;
+const STATE_SUFFIX = '.cdb2cos-state.json';
+
+/**
+ * One path segment for a CDB-given string, injective and confined: every byte outside [A-Za-z0-9._-]
+ * (UTF-8) becomes %XX, `%` included, so two different strings never give the same segment; a leading
+ * `.` is encoded too, so no segment is `.`, `..` or hidden, and `/`, `\` and NUL never appear. Longer
+ * than MAX_SEGMENT: a readable head, `~` (never produced by the encoding) and a SHA-256 of the string.
+ */
+export function pathSegment(s: string): string {
+  return capSegment(encodeSegment(s), `one\0${s}`);
+}
+
+function encodeSegment(s: string): string {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9_-]/.test(c) || (c === '.' && out !== '') ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  // A lone "%" is never produced by the encoding above: the empty string's own segment.
+  return out === '' ? '%' : out;
+}
+
+function capSegment(encoded: string, raw: string): string {
+  if (encoded.length <= MAX_SEGMENT) return encoded;
+  // Cut the head before a %XX, never inside one, so it stays readable.
+  let head = encoded.slice(0, HASHED_HEAD);
+  const pct = head.lastIndexOf('%');
+  if (pct > HASHED_HEAD - 3) head = head.slice(0, pct);
+  return `${head}~${createHash('sha256').update(raw, 'utf8').digest('hex')}`;
+}
+
+/**
+ * Where an item is staged: <staging>/<instance>/<type>/<id>+<name> (just <name> when the id is the
+ * name). Distinct items (instance, type, id, name) always get distinct paths, all inside stagingDir.
+ */
 export function stagedPaths(stagingDir: string, item: Pick<CatalogItem, 'instance' | 'type' | 'id' | 'name'>): { data: string; state: string } {
+  // `+` is never produced by pathSegment: it separates id and name unambiguously.
+  const base =
+    item.id === item.name
+      ? pathSegment(item.name)
+      : capSegment(`${encodeSegment(item.id)}+${encodeSegment(item.name)}`, `pair\0${item.id.length}:${item.id}\0${item.name}`);
+  const data = join(stagingDir, pathSegment(item.instance), pathSegment(item.type), base);
+  return { data, state: `${data}${STATE_SUFFIX}` };
+}
+
+/**
+ * Where releases before 1.x staged an item: lossy (every character outside [A-Za-z0-9._-] became `_`),
+ * so two items could share it. Read only to carry over resume state whose fingerprint proves it is
+ * this item's.
+ */
+export function legacyStagedPaths(stagingDir: string, item: Pick<CatalogItem, 'instance' | 'type' | 'id' | 'name'>): { data: string; state: string } | undefined {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
   const base = item.id === item.name ? safe(item.name) : `${safe(item.id)}-${safe(item.name)}`;
-  const data = join(stagingDir, safe(item.instance), item.type, base);
-  return { data, state: `${data}.cdb2cos-state.json` };
+  const inst = safe(item.instance);
+  // A name of "." or ".." (or an instance) put the legacy path outside its folder: never read it.
+  if (['', '.', '..'].includes(base) || ['', '.', '..'].includes(inst)) return undefined;
+  const data = join(stagingDir, inst, item.type, base);
+  return { data, state: `${data}${STATE_SUFFIX}` };
+}
+
+/**
+ * Moves an item's resume state from where an earlier release staged it, when that state's fingerprint
+ * shows it is this very item's (the old naming was lossy: a state of another item is left alone).
+ */
+export async function adoptLegacyState(stagingDir: string, item: CatalogItem, fp: string): Promise<void> {
+  const now = stagedPaths(stagingDir, item);
+  const old = legacyStagedPaths(stagingDir, item);
+  if (old === undefined || old.state === now.state) return;
+  const state = await readState(old.state);
+  if (state?.fingerprint !== fp || (await readState(now.state)) !== undefined) return;
+  await mkdir(dirname(now.data), { recursive: true });
+  await rename(old.data, now.data).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+  await rename(old.state, now.state);
 }
 
 export async function readState(path: string): Promise<ItemState | undefined> {

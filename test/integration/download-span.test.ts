@@ -32,6 +32,8 @@ test('a download refused with 403 gets one fresh URL, then fails at once without
     refresh: async () => {
       refreshes++;
     },
+    size: 1024,
+    source: {},
     start: 0,
     end: 1024,
     file,

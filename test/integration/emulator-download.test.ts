@@ -263,3 +263,141 @@ describe('emulator download URLs', () => {
     }
   });
 });
+
+describe('emulator download URLs: the source as COS serves it, and what can go wrong with it', () => {
+  let emu: Emulator;
+  const dispatcher = new Agent({ connections: 16 });
+  let list: () => Promise<Map<string, { url: string; intranet: string; size: number }>>;
+  const get = (url: string, headers: Record<string, string> = {}) => request(url, { method: 'GET', headers, dispatcher });
+  const urlOf = async (name: string): Promise<string> => {
+    const u = (await list()).get(name)?.url;
+    assert.ok(u, `no URL for ${name}`);
+    return u;
+  };
+  const control = async (route: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const res = await request(`${emu.info.cdbEndpoint}/_emulator/${route}`, { method: 'POST', body: JSON.stringify(body), dispatcher });
+    return { status: res.statusCode, json: (await res.body.json()) as Record<string, unknown> };
+  };
+
+  before(async () => {
+    emu = await startEmulator({
+      instances: [
+        {
+          id: INSTANCE,
+          items: [
+            { type: 'data', name: 'plain.xb', size: 2 * MiB + 3, minutesAgo: 60 },
+            { type: 'data', name: 'short-listed.xb', size: 3 * MiB, listedSize: MiB, minutesAgo: 50, md5: false },
+            { type: 'data', name: 'corrupt.xb', size: MiB + 1, corruptAt: 1000, minutesAgo: 40 },
+            { type: 'data', name: 'no-url.xb', size: 1000, noUrl: true, minutesAgo: 30 },
+            { type: 'data', name: 'doomed.xb', size: 1000, minutesAgo: 20 },
+          ],
+        },
+      ],
+    });
+    const client = new cdb.v20170320.Client({
+      credential: { secretId: emu.info.secretId, secretKey: emu.info.secretKey },
+      region: emu.info.cdbRegion,
+      profile: { httpProfile: { endpoint: emu.info.cdbEndpoint.replace('http://', ''), protocol: 'http://', reqTimeout: 10 } },
+    });
+    list = async () => {
+      const r = await client.DescribeBackups({ InstanceId: INSTANCE, Limit: 100 });
+      return new Map((r.Items ?? []).map((i) => [i.Name ?? '', { url: i.InternetUrl ?? '', intranet: i.IntranetUrl ?? '', size: i.Size ?? -1 }]));
+    };
+  });
+  after(async () => {
+    await dispatcher.close();
+    await emu.close();
+  });
+
+  test('sends the whole object’s x-cos-hash-crc64ecma on the first GET, ranged or not, and on Range: bytes=0-0', async () => {
+    const url = await urlOf('plain.xb');
+    const crc = (await emu.expectedContent(INSTANCE, 'data', 'plain.xb').crc64()).toString();
+    for (const range of [undefined, 'bytes=0-0', `bytes=${MiB}-${MiB + 9}`]) {
+      const res = await get(url, range ? { range } : {});
+      assert.equal(res.headers['x-cos-hash-crc64ecma'], crc, String(range));
+      await res.body.dump();
+    }
+    const probe = await get(url, { range: 'bytes=0-0' });
+    assert.equal(probe.headers['content-range'], `bytes 0-0/${2 * MiB + 3}`);
+    await probe.body.dump();
+  });
+
+  test('listedSize: the listing says one size, the URL serves another, and Content-Range tells the truth', async () => {
+    const listed = (await list()).get('short-listed.xb');
+    assert.equal(listed?.size, MiB);
+    const res = await get(listed!.url, { range: 'bytes=0-0' });
+    assert.equal(res.statusCode, 206);
+    assert.equal(res.headers['content-range'], `bytes 0-0/${3 * MiB}`);
+    await res.body.dump();
+  });
+
+  test('corruptAt: the body differs from the CRC-64 the headers announce at exactly one byte', async () => {
+    const res = await get(await urlOf('corrupt.xb'));
+    const body = Buffer.from(await res.body.arrayBuffer());
+    const expected = emu.expectedContent(INSTANCE, 'data', 'corrupt.xb');
+    assert.equal(res.headers['x-cos-hash-crc64ecma'], (await expected.crc64()).toString());
+    const truth = expected.at(0, expected.size);
+    const differing = [...body.keys()].filter((i) => body[i] !== truth[i]);
+    assert.deepEqual(differing, [1000]);
+  });
+
+  test('noUrl: the item is listed with both URLs empty', async () => {
+    const listed = (await list()).get('no-url.xb');
+    assert.deepEqual([listed?.url, listed?.intranet], ['', '']);
+  });
+
+  test('stall: sends some bytes, then nothing on an open connection, once', async () => {
+    const url = await urlOf('plain.xb');
+    const fault = emu.downloads.faults.stall({ name: 'plain.xb', bytes: 4096 });
+    try {
+      const res = await request(url, { method: 'GET', dispatcher, bodyTimeout: 300 });
+      let received = 0;
+      const t0 = performance.now();
+      await assert.rejects(async () => {
+        for await (const chunk of res.body) received += (chunk as Buffer).length;
+      }, /timeout/i);
+      assert.equal(received, 4096);
+      assert.ok(performance.now() - t0 >= 250);
+      assert.equal(fault.hits, 1);
+      const next = await get(url, { range: 'bytes=4096-' });
+      assert.equal(Buffer.from(await next.body.arrayBuffer()).length, 2 * MiB + 3 - 4096, 'the next GET is whole');
+    } finally {
+      emu.clearFaults();
+    }
+  });
+
+  test('notFound: answers 404 NoSuchKey with a valid URL', async () => {
+    const url = await urlOf('plain.xb');
+    emu.downloads.faults.notFound({ name: 'plain.xb', times: 1 });
+    const res = await get(url);
+    assert.equal(res.statusCode, 404);
+    assert.match(await res.body.text(), /<Code>NoSuchKey<\/Code>/);
+    const again = await get(url, { range: 'bytes=0-0' });
+    assert.equal(again.statusCode, 206);
+    await again.body.dump();
+  });
+
+  test('POST /_emulator/change: new bytes (and size) under the same name; the CRC-64 header follows', async () => {
+    const before = (await emu.expectedContent(INSTANCE, 'data', 'doomed.xb').crc64()).toString();
+    const bad = await control('change', { instance: INSTANCE, type: 'data', name: 'doomed.xb', sizee: 5 });
+    assert.equal(bad.status, 400, 'an unknown field is refused');
+    const r = await control('change', { instance: INSTANCE, type: 'data', name: 'doomed.xb', size: 2000 });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const res = await get(await urlOf('doomed.xb'), { range: 'bytes=0-0' });
+    assert.equal(res.headers['content-range'], 'bytes 0-0/2000');
+    assert.notEqual(res.headers['x-cos-hash-crc64ecma'], before);
+    await res.body.dump();
+  });
+
+  test('POST /_emulator/remove: the item leaves the listing and its URLs answer 404', async () => {
+    const url = await urlOf('doomed.xb');
+    const r = await control('remove', { instance: INSTANCE, type: 'data', name: 'doomed.xb' });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal((await list()).has('doomed.xb'), false);
+    const res = await get(url);
+    assert.equal(res.statusCode, 404);
+    await res.body.dump();
+    const again = await control('remove', { instance: INSTANCE, type: 'data', name: 'doomed.xb' });
+    assert.equal(again.status, 400);
+  });
+});

@@ -138,15 +138,6 @@ describe('crc64', () => {
     assert.equal(crc64Combine(11051210869376104954n, 0n, 0), 11051210869376104954n);
   });
 
-  it('combines in well under 50 µs for a 5 GiB second piece', () => {
-    const n = 2000;
-    const t0 = performance.now();
-    let x = 0n;
-    for (let i = 0; i < n; i++) x ^= crc64Combine(BigInt(i) * 0x9e3779b97f4a7c15n, x, 5 * 2 ** 30 - i);
-    const usPerCall = ((performance.now() - t0) * 1000) / n;
-    assert.ok(usPerCall < 50, `${usPerCall.toFixed(1)} µs per call`);
-  });
-
   it('formats and parses the unsigned decimal of x-cos-hash-crc64ecma', () => {
     assert.equal(crc64ToString(11051210869376104954n), '11051210869376104954');
     assert.equal(crc64ToString(-1n), '18446744073709551615');
