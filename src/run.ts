@@ -191,7 +191,16 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       // What the end-of-run clean-up may judge: the types listed in full, with each item's key.
       for (const [type, known] of byType) {
         const byPath = new Map<string, { item: CatalogItem; key: string }>();
-        for (const item of known.values()) byPath.set(stagedPaths(config.transfer.stagingDir, item).data, { item, key: renderKey(config.cos.key, config.cos.prefix, item) });
+        for (const item of known.values()) {
+          // An item whose name cannot form a key fails alone in its copy; it never has staging to judge.
+          let key: string;
+          try {
+            key = renderKey(config.cos.key, config.cos.prefix, item);
+          } catch {
+            continue;
+          }
+          byPath.set(stagedPaths(config.transfer.stagingDir, item).data, { item, key });
+        }
         // Binlogs under --since/--until are listed by the API for the window only: an item missing from
         // that listing may still exist, so only a full listing can tell that an item vanished.
         listedInFull.push({ instance, type, byPath, narrowed: type === 'binlog' && (opts.since !== undefined || opts.until !== undefined) });
