@@ -4,8 +4,8 @@
 // [cdbinfo], [loginfo]) unchanged. Values of [credentials]/[common] never appear in a message.
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import ini from 'ini';
 import { ConfigError } from './errors.js';
+import { headerNames, scanIni, type Entry } from './config/ini.js';
 import { BACKUP_TYPES, type BackupType, type Config, type Credentials } from './types.js';
 
 type LogLevel = Config['log']['level'];
@@ -104,105 +104,6 @@ const GIB = 1024 ** 3;
 const SECOND = 1000;
 const HOUR = 3600 * SECOND;
 const DAY = 24 * HOUR;
-
-// ---------------------------------------------------------------------------------------------------
-// Scanning. ini@5's decode is too forgiving for a backup config: a line without "=" becomes `line=true`,
-// a duplicate key silently keeps the last value, "[a.b]" nests and "__proto__" vanishes. So the structure
-// is scanned here (with line numbers) and only a value's text goes through ini.unsafe, which keeps the
-// escaping ini.encode writes (`\;`, `\#`) and strips inline `;`/`#` comments.
-
-interface Entry {
-  section: string;
-  key: string;
-  value: string;
-  line: number;
-  separator: '=' | ':';
-}
-
-interface Scan {
-  /** Section name → line of its first header, in order of appearance. */
-  sections: Map<string, number>;
-  entries: Entry[];
-  errors: string[];
-}
-
-const SECTION_LINE = /^\[\s*([^\]]*?)\s*\]\s*(?:[;#].*)?$/;
-const KEY_LINE = /^([A-Za-z0-9_.-]+)\s*([=:])(.*)$/;
-
-function scanIni(text: string): Scan {
-  const scan: Scan = { sections: new Map(), entries: [], errors: [] };
-  const seen = new Map<string, number>();
-  let section: string | undefined;
-  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
-  lines.forEach((raw, i) => {
-    const line = i + 1;
-    const text = raw.trim();
-    if (text === '' || text.startsWith(';') || text.startsWith('#')) return;
-    const header = SECTION_LINE.exec(text);
-    if (header) {
-      const name = (header[1] ?? '').toLowerCase();
-      if (name === '') {
-        scan.errors.push(`line ${line}: empty section name "[]"`);
-        section = undefined;
-        return;
-      }
-      section = name;
-      if (!scan.sections.has(name)) scan.sections.set(name, line);
-      return;
-    }
-    const kv = KEY_LINE.exec(text);
-    // Never echo the line: it may be a secret that lost its "key =".
-    if (!kv) {
-      scan.errors.push(`line ${line}: expected "[section]", "key = value" or a ; comment`);
-      return;
-    }
-    const key = (kv[1] ?? '').toLowerCase();
-    if (section === undefined) {
-      scan.errors.push(`line ${line}: "${key}" comes before any [section]`);
-      return;
-    }
-    const label = `${section}.${key}`;
-    const decoded = decodeValue(kv[3] ?? '');
-    if (typeof decoded !== 'string') {
-      scan.errors.push(`${label}: ${decoded.error} (line ${line})`);
-      return;
-    }
-    const first = seen.get(label);
-    if (first !== undefined) {
-      scan.errors.push(`${label}: set twice (lines ${first} and ${line}); keep one`);
-      return;
-    }
-    seen.set(label, line);
-    scan.entries.push({ section, key, value: decoded, line, separator: kv[2] === ':' ? ':' : '=' });
-  });
-  return scan;
-}
-
-/** A value's text: quoted ("…" as JSON, '…' as is) or bare with an optional inline ; or # comment. */
-function decodeValue(raw: string): string | { error: string } {
-  const v = raw.trim();
-  const quote = v[0];
-  if (quote !== '"' && quote !== "'") return ini.unsafe(v);
-  let end = -1;
-  for (let i = 1; i < v.length; i++) {
-    if (quote === '"' && v[i] === '\\') i++;
-    else if (v[i] === quote) {
-      end = i;
-      break;
-    }
-  }
-  if (end === -1) return { error: 'unterminated quote' };
-  const rest = v.slice(end + 1).trim();
-  if (rest !== '' && !rest.startsWith(';') && !rest.startsWith('#')) {
-    return { error: 'unexpected text after the closing quote' };
-  }
-  if (quote === "'") return v.slice(1, end);
-  try {
-    return String(JSON.parse(v.slice(0, end + 1)));
-  } catch {
-    return { error: 'invalid escape in the quoted value' };
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Suggestions for typos.
@@ -361,15 +262,16 @@ interface Field {
 export function parseConfig(text: string, ctx: ParseContext): ParseResult {
   const path = resolve(ctx.path);
   const folder = dirname(path);
-  const scan = scanIni(text);
-  const errors = [...scan.errors];
+  const errors: string[] = [];
   const warnings: string[] = [];
 
+  const headers = headerNames(text);
+  const legacySections = headers.filter((s) => LEGACY_FORMAT.has(s));
+  const newSections = headers.filter((s) => NEW_FORMAT.has(s));
+  const legacy = legacySections.length > 0 && newSections.length === 0;
+  const scan = scanIni(text, legacy ? 'legacy' : 'new', (problem) => errors.push(problem));
   const sectionNames = [...scan.sections.keys()];
-  const legacySections = sectionNames.filter((s) => LEGACY_FORMAT.has(s));
-  const newSections = sectionNames.filter((s) => NEW_FORMAT.has(s));
-  const legacy = legacySections.length > 0;
-  if (legacy && newSections.length > 0) {
+  if (legacySections.length > 0 && newSections.length > 0) {
     errors.push(
       `config mixes the 2018 format ([${legacySections.join('], [')}]) with the new one ` +
         `([${newSections.join('], [')}]); use one (see config.example.ini)`,
