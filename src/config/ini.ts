@@ -16,6 +16,8 @@ export interface Entry {
   value: string;
   line: number;
   separator: '=' | ':';
+  /** Its text was refused (and reported): the key counts as set, with no value. */
+  failed?: true;
 }
 
 export interface Scan {
@@ -84,17 +86,20 @@ function scanNew(lines: string[], report: Report): Scan {
     }
     const label = `${section}.${key}`;
     const decoded = decodeValue(kv[3] ?? '');
+    const first = seen.get(label);
+    const separator = kv[2] === ':' ? ':' : '=';
     if (typeof decoded !== 'string') {
       report(`${label}: ${decoded.error} (line ${line})`);
+      if (first === undefined) scan.entries.push({ section, key, value: '', line, separator, failed: true });
+      seen.set(label, first ?? line);
       return;
     }
-    const first = seen.get(label);
     if (first !== undefined) {
       report(`${label}: set twice (lines ${first} and ${line}); keep one`);
       return;
     }
     seen.set(label, line);
-    scan.entries.push({ section, key, value: decoded, line, separator: kv[2] === ':' ? ':' : '=' });
+    scan.entries.push({ section, key, value: decoded, line, separator });
   });
   return scan;
 }
@@ -245,8 +250,12 @@ function scanLegacy(lines: string[], report: Report): Scan {
   for (const p of pending) {
     const label = `${p.section}.${p.key}`;
     const value = interpolate(p.section, raw.get(label) ?? '', raw, 1);
-    if (typeof value !== 'string') report(`${label}: ${value.error} (line ${p.line})`);
-    else scan.entries.push({ section: p.section, key: p.key, value, line: p.line, separator: p.separator });
+    const entry: Entry = { section: p.section, key: p.key, value: '', line: p.line, separator: p.separator };
+    if (typeof value !== 'string') {
+      report(`${label}: ${value.error} (line ${p.line})`);
+      entry.failed = true;
+    } else entry.value = value;
+    scan.entries.push(entry);
   }
   return scan;
 }
