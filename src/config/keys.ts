@@ -63,7 +63,7 @@ function region(example: string, doc: string, legacy: string): KeyDef<string> {
     required: true,
     example,
     legacy,
-    range: `e.g. \`${example}\``,
+    range: `a region, e.g. \`${example}\``,
     check(text, ctx) {
       const value = text.toLowerCase();
       if (REGION.test(value)) return value;
@@ -178,7 +178,7 @@ export const KEYS = {
       },
     }),
     key: template({
-      doc: 'Object key; see [Object keys and metadata](#object-keys-and-metadata).',
+      doc: 'Object key template; see [Object keys and metadata](#object-keys-and-metadata).',
       note:
         'Placeholders: `{prefix}` `{instance}` `{type}` (data, binlog, slowlog) `{date}` (YYYY-MM-DD of the ' +
         'backup) `{name}` (file name as CDB gives it) `{id}` (backup id, else the name). Must contain ' +
