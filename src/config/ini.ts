@@ -29,7 +29,16 @@ export interface Scan {
 /** Receives each problem found; the caller decides how many to keep. */
 export type Report = (problem: string) => void;
 
-const SECTION_LINE = /^\[\s*([^\]]*?)\s*\]\s*(?:[;#].*)?$/;
+/** "[name]" with an optional comment after it: the name, trimmed; else undefined. No regex: a line of
+ *  blanks after "[" must not cost quadratic backtracking. */
+function sectionHeader(text: string): string | undefined {
+  if (!text.startsWith('[')) return undefined;
+  const close = text.indexOf(']');
+  if (close < 0) return undefined;
+  const rest = text.slice(close + 1).trim();
+  if (rest !== '' && !rest.startsWith(';') && !rest.startsWith('#')) return undefined;
+  return text.slice(1, close).trim();
+}
 const KEY_LINE = /^([A-Za-z0-9_.-]+)\s*([=:])(.*)$/;
 
 function splitLines(text: string): string[] {
@@ -38,13 +47,13 @@ function splitLines(text: string): string[] {
 
 /** Names of the section headers, lower-case, in order: enough to tell the two formats apart. */
 export function headerNames(text: string): string[] {
-  const names: string[] = [];
+  const names = new Set<string>();
   for (const raw of splitLines(text)) {
     const m = /^\[([^\]]+)\]/.exec(raw.trim());
     const name = m?.[1]?.trim().toLowerCase();
-    if (name !== undefined && name !== '' && !names.includes(name)) names.push(name);
+    if (name !== undefined && name !== '') names.add(name);
   }
-  return names;
+  return [...names];
 }
 
 export function scanIni(text: string, dialect: Dialect, report: Report): Scan {
@@ -62,9 +71,9 @@ function scanNew(lines: string[], report: Report): Scan {
     const line = i + 1;
     const text = raw.trim();
     if (text === '' || text.startsWith(';') || text.startsWith('#')) return;
-    const header = SECTION_LINE.exec(text);
-    if (header) {
-      const name = (header[1] ?? '').toLowerCase();
+    const header = sectionHeader(text);
+    if (header !== undefined) {
+      const name = header.toLowerCase();
       if (name === '') {
         report(`line ${line}: empty section name "[]"`);
         section = undefined;

@@ -13,6 +13,7 @@ import { headerNames, scanIni, type Entry } from './ini.js';
 import type { Env, KeyDef, ReadContext } from './key-types.js';
 import { KEYS, LEGACY_SECTIONS, nameOf, SECTIONS, sectionOf, type SectionDef, type Slot, type Values } from './keys.js';
 import { credentialsOf, envValue, RULES, WARNINGS, type Field, type RuleInput } from './rules.js';
+import { Problems } from './problems.js';
 import { closest, shown } from './units.js';
 
 type ParseResult = { config: Config; errors: [] } | { config: undefined; errors: string[] };
@@ -51,8 +52,8 @@ function keyMap(table: Table, legacy: boolean): KeyMap {
 
 export interface FileRead {
   legacy: boolean;
-  /** Every problem found, in the order found. */
-  errors: string[];
+  /** Every problem found, in the order found (the first MAX_PROBLEMS of them). */
+  problems: Problems;
   /** Slot → value, for every key of a section in use that is set or has a default. */
   values: Record<string, unknown>;
   /** The keys the file sets, by slot. */
@@ -65,7 +66,7 @@ export interface FileRead {
 /** Scans a file and reads each key of the table against it: the part of parsing that knows no key. */
 export function readFile(table: Table, text: string, ctx: ParseContext): FileRead {
   const folder = dirname(resolve(ctx.path));
-  const errors: string[] = [];
+  const errors = new Problems();
   const newKeys = keyMap(table, false);
   const legacyKeys = keyMap(table, true);
 
@@ -79,7 +80,7 @@ export function readFile(table: Table, text: string, ctx: ParseContext): FileRea
   for (const [section, keys] of keysOf) for (const [key, slot] of keys) labels.set(slot, `${section}.${key}`);
   const labelOf = (slot: string): string => labels.get(slot) ?? slot;
   const fields = new Map<string, Field & { failed?: true }>();
-  const read: FileRead = { legacy, errors, values: {}, fields, labelOf, stopped: false };
+  const read: FileRead = { legacy, problems: errors, values: {}, fields, labelOf, stopped: false };
   if (legacySections.length > 0 && newSections.length > 0) {
     errors.push(
       `config mixes the 2018 format ([${legacySections.join('], [')}]) with the new one ` +
@@ -91,12 +92,14 @@ export function readFile(table: Table, text: string, ctx: ParseContext): FileRea
 
   for (const name of scan.sections.keys()) {
     if (keysOf.has(name)) continue;
-    const hint = closest(name, keysOf.keys());
-    errors.push(
-      `[${name}]: unknown section` +
+    errors.pushLazy(`[${name}]`, () => {
+      const hint = closest(name, keysOf.keys());
+      return (
+        `[${name}]: unknown section` +
         (hint === undefined ? '' : `; did you mean [${hint}]?`) +
-        ` (known: ${[...keysOf.keys()].map((s) => `[${s}]`).join(', ')})`,
-    );
+        ` (known: ${[...keysOf.keys()].map((s) => `[${s}]`).join(', ')})`
+      );
+    });
   }
 
   for (const entry of scan.entries) {
@@ -105,7 +108,7 @@ export function readFile(table: Table, text: string, ctx: ParseContext): FileRea
     const label = `${entry.section}.${entry.key}`;
     const slot = keys.get(entry.key);
     if (slot === undefined) {
-      errors.push(`${label}: unknown key${suggestKey(entry, keysOf, legacy ? undefined : legacyKeys)}`);
+      errors.pushLazy(label, () => `${label}: unknown key${suggestKey(entry, keysOf, legacy ? undefined : legacyKeys)}`);
       continue;
     }
     // The 2018 script read its file with Python's ConfigParser, which also takes "key: value".
@@ -125,8 +128,8 @@ export function readFile(table: Table, text: string, ctx: ParseContext): FileRea
 export function parseConfig(text: string, ctx: ParseContext): ParseResult {
   const path = resolve(ctx.path);
   const read = readFile(TABLE, text, ctx);
-  const errors = read.errors;
-  if (read.stopped) return { config: undefined, errors };
+  const errors = read.problems;
+  if (read.stopped) return { config: undefined, errors: errors.list() };
   const input: RuleInput = {
     values: read.values as Values,
     fields: read.fields as ReadonlyMap<Slot, Field>,
@@ -136,7 +139,7 @@ export function parseConfig(text: string, ctx: ParseContext): ParseResult {
     fileMode: ctx.fileMode,
   };
   for (const rule of RULES) errors.push(...rule(input));
-  if (errors.length > 0) return { config: undefined, errors };
+  if (errors.count > 0) return { config: undefined, errors: errors.list() };
   const warnings = WARNINGS.flatMap((rule) => rule(input));
   return { errors: [], config: toConfig(input.values, input, read.legacy, warnings) };
 }
@@ -154,7 +157,7 @@ function readKeys(
   table: Table,
   fields: ReadonlyMap<string, Field & { failed?: true }>,
   state: ReadState,
-  errors: string[],
+  errors: Problems,
 ): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   const context = (label: string, text: string, show: boolean): ReadContext => ({
@@ -164,7 +167,7 @@ function readKeys(
     labelOf: state.labelOf,
     problem: (message, showValue = true) =>
       errors.push(`${label}: ${message}${show && showValue ? ` (got ${shown(text)})` : ''}`),
-    reported: () => errors.some((e) => e.startsWith(`${label}:`)),
+    reported: () => errors.has(label),
   });
   for (const [slot, def] of Object.entries(table.keys)) {
     const section = table.sections.find((s) => s.name === sectionOf(slot));
@@ -253,9 +256,13 @@ function suggestKey(entry: Entry, keysOf: KeyMap, otherFormat: KeyMap | undefine
   return '';
 }
 
+/** A config is a few KiB; anything this large is another file (a backup, a log) given by mistake. */
+export const MAX_CONFIG_BYTES = 8 * 1024 ** 2;
+
 /**
  * Reads and checks the config file. Throws ConfigError: "config file not found: <path>",
- * "cannot read config file <path>: EACCES", or every problem found.
+ * "cannot read config file <path>: EACCES", "config file <path> is too large: …", or the problems
+ * found (at most MAX_PROBLEMS of them, then "… and N more problems").
  */
 export async function readConfig(path: string, env: Env = process.env): Promise<Config> {
   const abs = resolve(path);
@@ -269,10 +276,17 @@ export async function readConfig(path: string, env: Env = process.env): Promise<
   let mode: number;
   try {
     // One descriptor for both, so the mode checked is that of the bytes read.
-    mode = (await handle.stat()).mode;
+    const stat = await handle.stat();
+    mode = stat.mode;
+    if (stat.size > MAX_CONFIG_BYTES) {
+      throw new ConfigError(
+        [`${stat.size} bytes; a config file is at most ${MAX_CONFIG_BYTES / 1024 ** 2} MiB (is this the right file?)`],
+        `config file ${abs} is too large`,
+      );
+    }
     text = await handle.readFile('utf8');
   } catch (err) {
-    throw fileError(abs, err);
+    throw err instanceof ConfigError ? err : fileError(abs, err);
   } finally {
     await handle.close();
   }

@@ -26,6 +26,8 @@ export function closest(name: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
+    // The distance is at least the difference in length: skip what cannot be a near miss.
+    if (Math.abs(c.length - name.length) > 2) continue;
     const d = editDistance(name, c);
     if (d < bestDistance) {
       best = c;
