@@ -69,22 +69,22 @@ const read = (text: string): ReturnType<typeof readFile> => readFile(WITH_NOTIFY
 
 test("a section used only when present is not validated, and has no values, when the file lacks it", () => {
   const r = read(MINIMAL);
-  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.problems.list(), []);
   assert.equal(r.values['notify.retries'], undefined);
   assert.equal(r.values['transfer.parallel_items'], 4);
 });
 
 test('a section used only when present is read against its keys when the file has it', () => {
-  assert.deepEqual(read(MINIMAL + '[notify]\n').errors, ['notify.url: required, e.g. https://hooks.example.com']);
-  assert.deepEqual(read(MINIMAL + '[notify]\nurl = https://hooks.example.com/x\nretries = 11\nretires = 2\n').errors, [
+  assert.deepEqual(read(MINIMAL + '[notify]\n').problems.list(), ['notify.url: required, e.g. https://hooks.example.com']);
+  assert.deepEqual(read(MINIMAL + '[notify]\nurl = https://hooks.example.com/x\nretries = 11\nretires = 2\n').problems.list(), [
     'notify.retires: unknown key; did you mean retries?',
     'notify.url: must be an http:// or https:// URL with no path, e.g. https://hooks.example.com',
     'notify.retries: must be a whole number from 0 to 10 (got "11")',
   ]);
   const ok = read(MINIMAL + '[notify]\nurl = https://hooks.example.com\n');
-  assert.deepEqual(ok.errors, []);
+  assert.deepEqual(ok.problems.list(), []);
   assert.equal(ok.values['notify.url'], 'https://hooks.example.com');
   assert.equal(ok.values['notify.retries'], 3);
   // And it is a known section for the hints.
-  assert.match(read(MINIMAL + '[notfy]\n').errors[0] ?? '', /^\[notfy\]: unknown section; did you mean \[notify\]\? \(known: .*\[notify\]\)$/);
+  assert.match(read(MINIMAL + '[notfy]\n').problems.list()[0] ?? '', /^\[notfy\]: unknown section; did you mean \[notify\]\? \(known: .*\[notify\]\)$/);
 });
