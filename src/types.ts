@@ -10,6 +10,7 @@ export interface Credentials {
   token?: string | undefined;
 }
 
+/** A config file as read and checked; each key is declared, with its default and range, in src/config/keys.ts. */
 export interface Config {
   /** Absolute path of the config file; relative paths in it resolve against its folder. */
   path: string;
@@ -44,25 +45,25 @@ export interface Config {
   transfer: {
     /** Absolute. */
     stagingDir: string;
-    /** Range connections per large item (default 8). */
+    /** Range connections per large item. Defaults and ranges of all these: src/config/keys.ts. */
     connections: number;
-    /** Download connections open at once over the whole run (default 10: CDB's per-IP limit). */
+    /** Download connections open at once over the whole run (CDB limits connections per IP). */
     maxConnections: number;
-    /** Items copied at once (default 4). */
+    /** Items copied at once. */
     parallelItems: number;
     /** Bytes, or 0 for automatic (grows so no object needs more than 10,000 parts). */
     partSize: number;
-    /** Part uploads in flight at once over the whole run (default 4). */
+    /** Part uploads in flight at once over the whole run. */
     uploadConcurrency: number;
     /** Bytes per second over the whole run, 0 = no cap. */
     bandwidthLimit: number;
-    /** Milliseconds one request may take before it is abandoned and retried (default 120000). */
+    /** Milliseconds one request may take before it is abandoned and retried. */
     requestTimeoutMs: number;
-    /** Milliseconds an item may spend retrying before it fails (default 6 h). */
+    /** Milliseconds an item may spend retrying before it fails. */
     itemRetryBudgetMs: number;
-    /** Multipart uploads of ours older than this are aborted (default 7 days). */
+    /** Milliseconds after which multipart uploads of ours are aborted. */
     staleUploadMs: number;
-    /** A lock not refreshed for this long is stale, whatever host wrote it (default 5 min). */
+    /** Milliseconds after which a lock not refreshed is stale, whatever host wrote it. */
     lockStaleAfterMs: number;
   };
   log: {

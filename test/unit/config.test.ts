@@ -67,6 +67,7 @@ test('parses a minimal file and fills every default', () => {
       requestTimeoutMs: 120_000,
       itemRetryBudgetMs: 6 * 3600_000,
       staleUploadMs: 7 * 86400_000,
+      lockStaleAfterMs: 5 * 60_000,
     },
     log: { dir: '/etc/cdb2cos/logs', file: 'cdb2cos.log', level: 'info' },
     warnings: [],
@@ -108,6 +109,7 @@ bandwidth_limit = 400Mbit/s
 request_timeout = 30
 retry_budget = 1h30m
 stale_upload_age = 2d
+lock_stale_after = 90s
 [log]
 dir = ../log
 file = backup.log
@@ -143,6 +145,7 @@ level = DEBUG
     requestTimeoutMs: 30_000,
     itemRetryBudgetMs: 90 * 60_000,
     staleUploadMs: 2 * 86400_000,
+    lockStaleAfterMs: 90_000,
   });
   assert.deepEqual(c.log, { dir: '/etc/log', file: 'backup.log', level: 'debug' });
   assert.deepEqual(c.warnings, []);
@@ -504,5 +507,5 @@ test('config.example.ini parses as shipped, and with every setting uncommented',
   assert.equal(all.cos.sse, 'cos/kms');
   // Every key of the new format appears in the example.
   const keys = [...uncommented.matchAll(/^([a-z_]+) *=/gm)].map((m) => m[1]);
-  assert.equal(keys.length, 30);
+  assert.equal(keys.length, 31);
 });

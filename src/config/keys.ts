@@ -1,0 +1,337 @@
+// The key table: every config key, declared once. The reader (read.ts), the cross-key rules (rules.ts),
+// the README's key table and config.example.ini (docs.ts, `npm run docs`) all come from here.
+// To add a section, declare it in SECTIONS and spread its keys(…) into KEYS.
+import { BACKUP_TYPES, type BackupType } from '../types.js';
+import {
+  duration,
+  endpoint,
+  integer,
+  list,
+  oneOf,
+  path,
+  rate,
+  secret,
+  shown,
+  size,
+  string,
+  template,
+  type KeyDef,
+  type ReadContext,
+  type ValueOf,
+} from './key-types.js';
+
+export interface SectionDef {
+  name: string;
+  /** 'always': its keys are read (defaults, required keys) whether or not the file has the section.
+   *  'present': only when the file has the section, e.g. an optional destination or notifier. */
+  use: 'always' | 'present';
+  /** Comment lines under its header in config.example.ini. */
+  doc?: string;
+}
+
+export const SECTIONS: readonly SectionDef[] = [
+  {
+    name: 'credentials',
+    use: 'always',
+    doc:
+      'A Tencent Cloud API key (CAM) allowed to read CDB backups and write to the bucket. Give secret_id ' +
+      'and secret_key together, or neither: then TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY and ' +
+      'TENCENTCLOUD_SESSION_TOKEN are read from the environment.',
+  },
+  { name: 'cdb', use: 'always' },
+  { name: 'cos', use: 'always' },
+  { name: 'transfer', use: 'always' },
+  { name: 'log', use: 'always' },
+];
+
+/** The 2018 format's sections, in the order its files have them. */
+export const LEGACY_SECTIONS: readonly string[] = ['common', 'cosinfo', 'cdbinfo', 'loginfo'];
+
+const REGION = /^[a-z]{2,}(-[a-z]+)+(-\d+)?$/;
+const BUCKET = /^[a-z0-9][a-z0-9-]*-\d{5,}$/;
+const INSTANCE = /^cdb[a-z]*-[a-z0-9]+$/i;
+export const KEY_TOKENS = ['prefix', 'instance', 'type', 'date', 'name', 'id'] as const;
+const LEGACY_TYPES = new Map<string, BackupType>([
+  ['coldbackup', 'data'],
+  ['binlog', 'binlog'],
+  ['slowlog_day', 'slowlog'],
+]);
+
+function region(example: string, doc: string, legacy: string): KeyDef<string> {
+  return string({
+    doc,
+    required: true,
+    example,
+    legacy,
+    range: `a region, e.g. \`${example}\``,
+    check(text, ctx) {
+      const value = text.toLowerCase();
+      if (REGION.test(value)) return value;
+      ctx.problem(`must be a region like ${example}`);
+      return undefined;
+    },
+  });
+}
+
+const allowedTypes = (ctx: ReadContext): string =>
+  ctx.legacy ? 'coldbackup, binlog or slowlog_day' : BACKUP_TYPES.join(', ');
+
+/** Prefixes the names of a section's keys with the section: { region } → { 'cdb.region' }. */
+function keys<S extends string, T extends Record<string, KeyDef<unknown>>>(
+  section: S,
+  defs: T,
+): { [K in keyof T & string as `${S}.${K}`]: T[K] } {
+  return Object.fromEntries(Object.entries(defs).map(([k, d]) => [`${section}.${k}`, d])) as never;
+}
+
+export const KEYS = {
+  ...keys('credentials', {
+    secret_id: secret({
+      doc: 'CAM API key id. Set it with `secret_key`, or set neither to use the environment.',
+      defaultDoc: 'none',
+      example: 'AKIDxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+      env: { name: 'TENCENTCLOUD_SECRET_ID', mode: 'fallback' },
+      legacy: 'common.secret_id',
+    }),
+    secret_key: secret({
+      doc: 'CAM API key secret.',
+      defaultDoc: 'none',
+      example: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+      env: { name: 'TENCENTCLOUD_SECRET_KEY', mode: 'fallback' },
+      legacy: 'common.secret_key',
+    }),
+    token: secret({
+      doc: 'STS session token. Only together with `secret_id` and `secret_key`.',
+      defaultDoc: 'none',
+      example: 'xxxxxxxxxxxxxxxx',
+      env: { name: 'TENCENTCLOUD_SESSION_TOKEN', mode: 'fallback' },
+    }),
+  }),
+  ...keys('cdb', {
+    region: region('ap-shanghai', 'Region of the instances.', 'cdbinfo.cdb_region'),
+    instances: list({
+      doc: 'Instance ids like `cdb-aaaa1111`. Duplicates are dropped.',
+      required: true,
+      example: 'cdb-aaaa1111, cdb-bbbb2222',
+      legacy: 'cdbinfo.cdb_instanceid',
+      item: (id) => (INSTANCE.test(id) ? id : { problem: `${shown(id)} is not an instance id like cdb-aaaa1111` }),
+      empty: () => 'must name at least one instance, e.g. cdb-aaaa1111',
+    }),
+    types: list<BackupType>({
+      doc: 'What to copy: data (backups), binlog, slowlog.',
+      default: 'data, binlog',
+      example: 'data, binlog, slowlog',
+      legacy: 'cdbinfo.cdb_bak_type',
+      range: BACKUP_TYPES.map((t) => `\`${t}\``).join(', '),
+      item(text, ctx) {
+        const name = text.toLowerCase();
+        const type = (ctx.legacy ? LEGACY_TYPES.get(name) : undefined) ?? BACKUP_TYPES.find((t) => t === name);
+        return type ?? { problem: `${shown(name)} is not one of ${allowedTypes(ctx)}` };
+      },
+      empty: (ctx) => `must list at least one of ${allowedTypes(ctx)}`,
+    }),
+    url: oneOf({
+      doc: 'Which download URL to use.',
+      note: '`intranet` works only inside Tencent Cloud. If the chosen URL is empty, the other one is used.',
+      default: 'internet',
+      values: ['internet', 'intranet'] as const,
+    }),
+    endpoint: endpoint({
+      doc: 'CDB API endpoint.',
+      defaultDoc: 'SDK default (`https://cdb.tencentcloudapi.com`)',
+      example: 'https://cdb.tencentcloudapi.com',
+      env: { name: 'CDB2COS_CDB_ENDPOINT', mode: 'override' },
+    }),
+  }),
+  ...keys('cos', {
+    region: region('ap-guangzhou', 'Region of the bucket.', 'cosinfo.cos_region'),
+    bucket: string({
+      doc: 'Full bucket name.',
+      required: true,
+      example: 'backup-1250000000',
+      legacy: 'cosinfo.bucket_name',
+      range: '`<name>-<appid>`, ≤ 50 chars',
+      check(text, ctx) {
+        const value = text.trim();
+        if (BUCKET.test(value) && value.length <= 50) return value;
+        ctx.problem(
+          ctx.legacy
+            ? 'must be the full bucket name with its APPID, <name>-<appid>, e.g. backup-1250000000 ' +
+                '(as the COS console shows it)'
+            : 'must look like <name>-<appid>, e.g. backup-1250000000',
+        );
+        return undefined;
+      },
+    }),
+    prefix: string({
+      doc: 'Folder for the objects.',
+      note: 'A leading `/` is removed and a trailing `/` added. `//` is refused.',
+      default: '',
+      defaultDoc: 'empty',
+      example: 'cdb/',
+      check(text, ctx) {
+        let prefix = text.replace(/^\/+/, '');
+        if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
+        if (!prefix.includes('//')) return prefix;
+        ctx.problem('must not contain an empty folder ("//")');
+        return undefined;
+      },
+    }),
+    key: template({
+      doc: 'Object key template; see [Object keys and metadata](#object-keys-and-metadata).',
+      note:
+        'Placeholders: `{prefix}` `{instance}` `{type}` (data, binlog, slowlog) `{date}` (YYYY-MM-DD of the ' +
+        'backup) `{name}` (file name as CDB gives it) `{id}` (backup id, else the name). Must contain ' +
+        '`{name}` or `{id}`.',
+      default: '{prefix}{instance}/{type}/{date}/{name}',
+      check(text, ctx) {
+        const tokens = [...text.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1] ?? '');
+        const known: readonly string[] = KEY_TOKENS;
+        const unknown = tokens.filter((t) => !known.includes(t));
+        const stray = /[{}]/.test(text.replace(/\{[^{}]*\}/g, ''));
+        if (unknown.length > 0 || stray) ctx.problem(`may only use ${KEY_TOKENS.map((t) => `{${t}}`).join(' ')}`);
+        else if (!tokens.includes('name') && !tokens.includes('id')) {
+          ctx.problem('must contain {name} or {id}, or every backup would get the same key');
+        } else if (text.startsWith('/')) ctx.problem('must not start with "/"');
+        else return text;
+        return undefined;
+      },
+    }),
+    storage_class: oneOf({
+      doc: 'Sent as `x-cos-storage-class`.',
+      default: 'STANDARD',
+      values: [
+        'STANDARD',
+        'STANDARD_IA',
+        'ARCHIVE',
+        'DEEP_ARCHIVE',
+        'INTELLIGENT_TIERING',
+        'MAZ_STANDARD',
+        'MAZ_STANDARD_IA',
+        'MAZ_INTELLIGENT_TIERING',
+      ] as const,
+    }),
+    sse: oneOf({
+      doc: 'Server-side encryption.',
+      defaultDoc: 'none',
+      example: 'cos/kms',
+      values: ['AES256', 'cos/kms'] as const,
+    }),
+    kms_key_id: string<string>({
+      doc: 'KMS key for server-side encryption. Only with `sse = cos/kms`.',
+      defaultDoc: "account's default COS key",
+      example: 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
+    }),
+    tags: string({
+      doc: 'Object tags, sent as `x-cos-tagging`.',
+      defaultDoc: 'none',
+      example: 'app=cdb2cos&env=prod',
+      range: '`k=v&k2=v2`; ≤ 10 distinct keys, key ≤ 128 and value ≤ 256 chars',
+      check(text, ctx) {
+        const pairs = text.split('&').map((p) => p.trim());
+        const names = pairs.map((p) => p.slice(0, p.indexOf('=')).trim());
+        const wellFormed = pairs.every((p) => p.indexOf('=') > 0);
+        const lengthsOk = pairs.every((p, i) => (names[i] ?? '').length <= 128 && p.length - p.indexOf('=') - 1 <= 256);
+        if (wellFormed && lengthsOk && pairs.length <= 10 && new Set(names).size === names.length) return pairs.join('&');
+        ctx.problem('must look like key=value&key2=value2 (at most 10 distinct keys, key ≤ 128, value ≤ 256 chars)');
+        return undefined;
+      },
+    }),
+    endpoint: endpoint({
+      doc: 'Where COS connections go.',
+      defaultDoc: '`https://cos.<region>.myqcloud.com`',
+      example: 'https://cos.ap-guangzhou.myqcloud.com',
+      env: { name: 'CDB2COS_COS_ENDPOINT', mode: 'override' },
+    }),
+  }),
+  ...keys('transfer', {
+    staging_dir: path({
+      doc: 'Holds downloads before upload, the resume state and the lock file.',
+      default: './staging',
+    }),
+    connections: integer({ doc: 'Ranged download connections per item.', default: '8', min: 1, max: 32 }),
+    max_connections: integer({
+      doc: 'Download connections open at once over the whole run.',
+      note: 'CDB allows about 10 per IP.',
+      default: '10',
+      min: 1,
+      max: 100,
+    }),
+    parallel_items: integer({ doc: 'Items copied at once.', default: '4', min: 1, max: 64 }),
+    part_size: size({
+      doc: 'Multipart part size, and also the download range size.',
+      note: '`auto` is 16 MiB. Any size is raised in whole MiB so that no object needs more than 10,000 parts.',
+      default: 'auto',
+      min: '1MiB',
+      max: '5GiB',
+      why: 'COS part limits',
+    }),
+    upload_concurrency: integer({
+      doc: 'Part uploads and PUTs in flight over the whole run.',
+      default: '4',
+      min: 1,
+      max: 64,
+    }),
+    bandwidth_limit: rate({
+      doc: 'Cap on download bandwidth over the whole run, e.g. `50MB/s` or `400Mbit/s`.',
+      default: '0',
+      defaultDoc: '`0` (no cap)',
+      min: '1KiB/s',
+    }),
+    request_timeout: duration({
+      doc: 'Time one request may take before it is abandoned and retried.',
+      default: '120s',
+      min: '1s',
+      max: '1d',
+    }),
+    retry_budget: duration({
+      doc: 'Time one item may spend retrying before it fails for this run.',
+      note: 'API calls (listings, manifest, bucket check) get at most 10 min.',
+      default: '6h',
+      min: '0',
+      max: '30d',
+    }),
+    stale_upload_age: duration({
+      doc: 'Open multipart uploads under `cos.prefix` older than this are aborted at the end of a run.',
+      default: '7d',
+      // At least an hour, so a concurrent run's upload in progress is never taken for abandoned.
+      min: '1h',
+      max: '365d',
+    }),
+    lock_stale_after: duration({
+      doc: 'A lock its holder has not refreshed for this long is stale and is taken over, whatever host wrote it.',
+      default: '5m',
+      // The holder refreshes its lock every lock_stale_after/5; at least 30 s so a busy event loop is
+      // not mistaken for death.
+      min: '30s',
+      max: '1d',
+    }),
+  }),
+  ...keys('log', {
+    dir: path({ doc: 'Folder of the log files.', default: './logs', legacy: 'loginfo.logdir_name' }),
+    file: string({
+      doc: 'The log is written as `<dir>/YYYY-MM-DD-<file>` (local date).',
+      default: 'cdb2cos.log',
+      legacy: 'loginfo.logfile_name',
+      range: 'file name, no folders',
+      check(text, ctx) {
+        if (!/[/\\]/.test(text) && text !== '.' && text !== '..') return text;
+        ctx.problem(`must be a file name without folders; set the folder with ${ctx.labelOf('log.dir')}`);
+        return undefined;
+      },
+    }),
+    level: oneOf({
+      doc: 'Log level.',
+      default: 'info',
+      values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const,
+    }),
+  }),
+};
+
+export type Slot = keyof typeof KEYS;
+/** What reading a file gives for each key; undefined when unset without a default (or not in use). */
+export type Values = { [K in Slot]: ValueOf<(typeof KEYS)[K]> | undefined };
+
+export const keyDef = (slot: Slot): KeyDef<unknown> => KEYS[slot] as KeyDef<unknown>;
+export const sectionOf = (slot: string): string => slot.slice(0, slot.indexOf('.'));
+export const nameOf = (slot: string): string => slot.slice(slot.indexOf('.') + 1);

@@ -1,0 +1,134 @@
+// Rules across keys: each a small named function of what was read, returning its problems (RULES) or
+// its warnings (WARNINGS). They run after every key has been read on its own.
+import type { Credentials } from '../types.js';
+import type { Env } from './key-types.js';
+import { keyDef, type Slot, type Values } from './keys.js';
+import { isLoopback } from './units.js';
+
+export interface Field {
+  /** The text after decoding; '' when the line could not be decoded (already reported). */
+  value: string;
+  /** The key as written in the file, e.g. "cos.bucket" or "cosinfo.bucket_name". */
+  label: string;
+}
+
+export interface RuleInput {
+  values: Values;
+  /** The keys the file sets (a non-empty value, or one whose text was refused), by slot. */
+  fields: ReadonlyMap<Slot, Field>;
+  labelOf(slot: Slot): string;
+  env: Env;
+  /** Absolute path of the config file. */
+  path: string;
+  fileMode?: number | undefined;
+}
+
+export type Rule = (input: RuleInput) => string[];
+
+/** An unset or empty variable is undefined: cron and shells leave `VAR=` around. */
+export function envValue(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+const envOf = (slot: Slot): string => keyDef(slot).env?.name ?? '';
+const ENV_ID = envOf('credentials.secret_id');
+const ENV_KEY = envOf('credentials.secret_key');
+const ENV_TOKEN = envOf('credentials.token');
+
+/** secret_id and secret_key come together (in the file, else in the environment); token only with them. */
+export function credentialsPaired({ fields, labelOf, env }: RuleInput): string[] {
+  const id = fields.has('credentials.secret_id');
+  const key = fields.has('credentials.secret_key');
+  const token = fields.get('credentials.token');
+  if (id && key) return [];
+  if (id || key) {
+    const [missing, present] = id
+      ? (['credentials.secret_key', 'credentials.secret_id'] as const)
+      : (['credentials.secret_id', 'credentials.secret_key'] as const);
+    return [
+      `${labelOf(missing)}: required when ${labelOf(present)} is set ` +
+        `(give both, or neither to use ${ENV_ID} / ${ENV_KEY})`,
+    ];
+  }
+  if (token) return [`${token.label}: set only together with secret_id and secret_key`];
+  const envId = envValue(env, ENV_ID);
+  const envKey = envValue(env, ENV_KEY);
+  if ((envId === undefined) === (envKey === undefined)) return [];
+  const [set, unset] = envId ? [ENV_ID, ENV_KEY] : [ENV_KEY, ENV_ID];
+  return [`env ${unset}: required when ${set} is set (the config file has no credentials)`];
+}
+
+/** kms_key_id means nothing without sse = cos/kms. */
+export function kmsNeedsSse({ fields }: RuleInput): string[] {
+  const kms = fields.get('cos.kms_key_id');
+  if (kms === undefined || fields.get('cos.sse')?.value.toLowerCase() === 'cos/kms') return [];
+  return [`${kms.label}: is used only with sse = cos/kms`];
+}
+
+export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse];
+
+export function prefixUnused({ values }: RuleInput): string[] {
+  const prefix = values['cos.prefix'];
+  const key = values['cos.key'];
+  if (!prefix || key === undefined || key.includes('{prefix}')) return [];
+  return ['cos.prefix: is set but cos.key does not use {prefix}, so it has no effect'];
+}
+
+export function instancesShareKeys({ values }: RuleInput): string[] {
+  const instances = values['cdb.instances'] ?? [];
+  const key = values['cos.key'];
+  if (instances.length <= 1 || key === undefined || key.includes('{instance}')) return [];
+  return [
+    `cos.key: has no {instance} while ${instances.length} instances are copied; ` +
+      'their files (binlogs especially) may land on the same key',
+  ];
+}
+
+export function plainHttp({ values }: RuleInput): string[] {
+  const found: string[] = [];
+  for (const slot of ['cdb.endpoint', 'cos.endpoint'] as const) {
+    const origin = values[slot];
+    if (origin?.startsWith('http:') && !isLoopback(origin)) {
+      found.push(`${slot}: plain http to ${new URL(origin).host}; requests and backups travel unencrypted`);
+    }
+  }
+  return found;
+}
+
+export function connectionsOverMax({ values }: RuleInput): string[] {
+  const connections = values['transfer.connections'];
+  const max = values['transfer.max_connections'];
+  if (connections === undefined || max === undefined || connections <= max) return [];
+  return [`transfer.connections: ${connections} per item, but transfer.max_connections caps the whole run at ${max}`];
+}
+
+export function secretFileReadable({ fields, fileMode, path }: RuleInput): string[] {
+  if (!fields.has('credentials.secret_key') || fileMode === undefined || (fileMode & 0o044) === 0) return [];
+  const mode = (fileMode & 0o777).toString(8).padStart(4, '0');
+  return [`config file ${path} holds a secret key and is readable by others (mode ${mode}); run chmod 600 ${path}`];
+}
+
+export const WARNINGS: readonly Rule[] = [
+  prefixUnused,
+  instancesShareKeys,
+  plainHttp,
+  connectionsOverMax,
+  secretFileReadable,
+];
+
+/** From the file when it has both keys, else from the environment; null when neither has them. */
+export function credentialsOf({ values, fields, env }: RuleInput): Credentials | null {
+  const id = values['credentials.secret_id'];
+  const key = values['credentials.secret_key'];
+  const token = values['credentials.token'];
+  if (id !== undefined && key !== undefined) return { secretId: id, secretKey: key, ...(token ? { token } : {}) };
+  if (fields.has('credentials.secret_id') || fields.has('credentials.secret_key') || fields.has('credentials.token')) {
+    return null;
+  }
+  const envId = envValue(env, ENV_ID);
+  const envKey = envValue(env, ENV_KEY);
+  const envToken = envValue(env, ENV_TOKEN);
+  if (envId === undefined || envKey === undefined) return null;
+  return { secretId: envId, secretKey: envKey, ...(envToken ? { token: envToken } : {}) };
+}
