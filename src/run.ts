@@ -12,6 +12,7 @@ import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from './errors.js';
 import { acquireLock, type Lock } from './lock.js';
 import { keyPattern, listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from './plan.js';
 import { requestRetry } from './retry.js';
+import { formatBytes, tally, type FailedItem, type UnitTally } from './run-report.js';
 import { copyItem, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
 import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
 import { fingerprint, freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
@@ -56,6 +57,11 @@ export interface Summary {
   /** Types the instance's edition cannot give (slow logs of single-node and cluster editions). */
   unsupported: number;
   planned: Array<{ instance: string; type: BackupType; name: string; size: number; key: string }>;
+  /** Items and their bytes per instance, type and outcome (notifications and metrics read these). */
+  units: UnitTally[];
+  /** Every failure counted in `failed`, with its error code and message. */
+  failures: FailedItem[];
+  peakRssBytes: number;
 }
 
 /** One type of one instance listed in full this run: its items by staged data path. */
@@ -77,10 +83,15 @@ const HEAD_CONCURRENCY = 8;
 export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps): Promise<Summary> {
   const t0 = deps.now();
   const { log, report } = deps;
-  const summary: Summary = { copied: 0, skipped: 0, failed: 0, waiting: 0, archived: 0, bytes: 0, bytesDownloaded: 0, bytesUploaded: 0, durationMs: 0, worst: 'none', listRequests: 0, dryRun: opts.dryRun, unsupported: 0, planned: [] };
+  const summary: Summary = { copied: 0, skipped: 0, failed: 0, waiting: 0, archived: 0, bytes: 0, bytesDownloaded: 0, bytesUploaded: 0, durationMs: 0, worst: 'none', listRequests: 0, dryRun: opts.dryRun, unsupported: 0, planned: [], units: [], failures: [], peakRssBytes: 0 };
   const raise = (w: Summary['worst']): void => {
     const rank = { none: 0, item: 1, config: 2, auth: 3 };
     if (rank[w] > rank[summary.worst]) summary.worst = w;
+  };
+  const noteFailure = (instance: string, type: BackupType | null, err: unknown, item?: { name: string; key: string; size: number }): void => {
+    const { code, message } = errInfo(err) as { code: string; message: string };
+    tally(summary.units, instance, type, 'failed', item?.size ?? 0);
+    summary.failures.push({ instance, type, ...(item ? { name: item.name, key: item.key } : {}), code, message });
   };
   const instances = opts.instances ?? config.cdb.instances;
   const types = opts.types ?? config.cdb.types;
@@ -129,6 +140,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         const notFound = err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND';
         raise(notFound ? 'config' : 'item');
         summary.failed++;
+        noteFailure(instance, null, err);
         log.error({ instance, err: errInfo(err) }, 'failed');
         report.warn(notFound ? `cdb.instances: instance ${instance} not found in region ${config.cdb.region}` : `${instance}: listing failed: ${errInfo(err)['message'] as string}`);
       }
@@ -261,6 +273,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         return;
       }
       summary.failed++;
+      noteFailure(instance, type, err);
       raise('item');
       log.error({ instance, type, err: errInfo(err) }, 'failed');
       report.warn(`${instance} ${type}: listing failed: ${err.message}; the instance's other types are still copied`);
@@ -270,17 +283,21 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       const ctx = { instance: item.instance, type: item.type, name: item.name, key, reason };
       if (reason === 'running') {
         summary.waiting++;
+        tally(summary.units, item.instance, item.type, 'waiting', item.size);
         log.info(ctx, 'skipped');
         report.item(`waiting ${item.instance} ${item.type} ${item.name}: still running at the source; next run`);
       } else if (reason === 'archived') {
         summary.archived++;
+        tally(summary.units, item.instance, item.type, 'archived', item.size);
         log.warn(ctx, 'skipped');
         report.item(`archived ${item.instance} ${item.type} ${item.name}: in CDB's archive storage (CosStorageType 1), cannot be downloaded; skipped`);
       } else if (reason === 'failed-at-source') {
         summary.skipped++;
+        tally(summary.units, item.instance, item.type, 'skipped', item.size);
         log.warn({ ...ctx, status: item.status }, 'skipped');
       } else if (reason === 'already-copied') {
         summary.skipped++;
+        tally(summary.units, item.instance, item.type, 'skipped', item.size);
         log.debug(ctx, 'skipped');
       } else {
         log.debug(ctx, 'skipped');
@@ -305,7 +322,8 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     await lock?.release().catch(() => undefined);
   }
   const line = `${opts.dryRun ? 'dry run: would copy' : 'copied'} ${opts.dryRun ? summary.planned.length : summary.copied}, skipped ${summary.skipped}, waiting ${summary.waiting}, archived ${summary.archived}, failed ${summary.failed}, ${formatBytes(opts.dryRun ? summary.planned.reduce((s, p) => s + p.size, 0) : summary.bytes)} in ${(summary.durationMs / 1000).toFixed(1)} s`;
-  log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, unsupported: summary.unsupported, maxRssBytes: peakRssBytes() }, 'finished');
+  summary.peakRssBytes = peakRssBytes();
+  log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, unsupported: summary.unsupported, maxRssBytes: summary.peakRssBytes }, 'finished');
   report.summary(line);
   return summary;
 
@@ -364,6 +382,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
           );
           manifests.get(item.instance)?.record(key, { size: item.size, etag: res.etag, crc64: res.crc64, md5: item.md5, id: item.id, copiedAt: new Date(deps.now()).toISOString() });
           summary.copied++;
+          tally(summary.units, item.instance, item.type, 'copied', item.size);
           summary.bytes += item.size;
           summary.bytesDownloaded += res.bytesDownloaded;
           summary.bytesUploaded += res.bytesUploaded;
@@ -381,6 +400,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
             continue;
           }
           summary.failed++;
+          noteFailure(item.instance, item.type, e, { name: item.name, key, size: item.size });
           ilog.error({ ms: deps.now() - t, err: errInfo(e) }, 'failed');
           report.warn(`FAILED ${item.instance} ${item.type} ${item.name}: ${e.message}`);
           if (e.code === 'ERR_AUTH' || e.code === 'ERR_PERMISSION') {
@@ -506,14 +526,4 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
+export { formatBytes };
