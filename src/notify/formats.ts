@@ -98,11 +98,11 @@ export function fitLines(lines: string[], fits: (s: string) => boolean): string 
   if (k === n) return acc;
   // Some lines do not fit: keep as many as leave room for the count of the rest.
   for (; k >= 1; k--) {
-    const s = `${lines.slice(0, k).join('\n')}\n… ${n - k} more lines`;
+    const s = `${lines.slice(0, k).join('\n')}\n${moreLines(n - k)}`;
     if (fits(s)) return s;
   }
   // Not even the first line fits beside the count: cut it.
-  const more = n > 1 ? `\n… ${n - 1} more lines` : '';
+  const more = n > 1 ? `\n${moreLines(n - 1)}` : '';
   let first = lines[0] ?? '';
   while (first.length > 0 && !fits(`${first}…${more}`)) first = first.slice(0, -1);
   return `${first}…${more}`;
@@ -111,6 +111,10 @@ export function fitLines(lines: string[], fits: (s: string) => boolean): string 
 /** Slack reads &, < and > as control characters in message text (links, mentions). */
 export function slackEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function moreLines(n: number): string {
+  return `… ${n} more line${n === 1 ? '' : 's'}`;
 }
 
 const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
