@@ -13,8 +13,11 @@ export interface EventLog {
 }
 
 export interface SendDeps {
-  /** undici dispatcher; the global one when absent. */
-  dispatcher?: Dispatcher | undefined;
+  /**
+   * The undici dispatcher every request goes through. Required, so no request bypasses the proxy policy:
+   * the CLI passes a RoutedDispatcher (src/net/proxy.ts), tests a plain Agent.
+   */
+  dispatcher: Dispatcher;
   log: EventLog;
   /** Prints one line for a person (the CLI: stderr with a "cdb2cos: warning: " prefix). */
   warn: (line: string) => void;
@@ -171,7 +174,7 @@ async function attempt(r: OutgoingRequest, timeoutMs: number, deadline: AbortSig
     body: r.body,
     headers: { 'content-type': r.contentType, 'user-agent': 'cdb2cos' },
     signal,
-    ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}),
+    dispatcher: deps.dispatcher,
   });
   const text = await readCapped(res.body);
   const s = res.statusCode;
