@@ -2,20 +2,22 @@
 // package's (packages/emulator/dist/test/, tier "emulator"). Node 20 has no glob support in --test,
 // so the files are listed here. Usage: node scripts/run-tests.mjs [unit|integration|e2e|faults|emulator ...]
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const roots = [
-  { dir: 'dist/test', tier: (f) => f.slice('dist/test/'.length).split('/')[0] },
-  { dir: 'packages/emulator/dist/test', tier: () => 'emulator' },
+  { dir: 'dist/test', src: 'test', tier: (f) => f.slice('dist/test/'.length).split('/')[0] },
+  { dir: 'packages/emulator/dist/test', src: 'packages/emulator/test', tier: () => 'emulator' },
 ];
 const tiers = process.argv.slice(2);
 const files = [];
-function walk(dir, tierOf, dir0 = dir) {
+// A compiled test whose source is gone (moved or deleted since the last build) is left out: tsc -b
+// never removes outputs.
+function walk(dir, r) {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) walk(p, tierOf, dir0);
-    else if (name.endsWith('.test.js')) files.push({ path: p, root: dir0, tier: tierOf(p) });
+    if (statSync(p).isDirectory()) walk(p, r);
+    else if (name.endsWith('.test.js') && existsSync(join(r.src, relative(r.dir, p)).replace(/\.js$/, '.ts'))) files.push({ path: p, root: r.dir, tier: r.tier(p) });
   }
 }
 for (const r of roots) {
@@ -23,7 +25,7 @@ for (const r of roots) {
     console.error(`no compiled tests in ${r.dir}: run npm run build first`);
     process.exit(1);
   }
-  walk(r.dir, r.tier);
+  walk(r.dir, r);
 }
 const selected = (tiers.length === 0 ? files : files.filter((f) => tiers.some((t) => f.tier === t || f.path.startsWith(join(f.root, t))))).map((f) => f.path);
 if (selected.length === 0) {
