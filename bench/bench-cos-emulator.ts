@@ -10,7 +10,7 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { startCosServer } from '../src/emulator/cos/index.js';
+import { startCosServer } from '@cdb2cos/emulator/cos';
 import { crc64Combine, crc64OfBuffer, crc64ToString } from '../src/hash/crc64.js';
 
 const BUCKET = 'bench-1250000000';

@@ -7,7 +7,7 @@
 import COS from 'cos-nodejs-sdk-v5';
 import { createRequire } from 'node:module';
 import { Agent, request } from 'undici';
-import { contentAt, startEmulator, type Emulator } from '../src/emulator/index.js';
+import { contentAt, startEmulator, type Emulator } from '@cdb2cos/emulator';
 
 delete process.env['http_proxy'];
 delete process.env['HTTP_PROXY'];

@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import { createCdbApi } from '../src/cdb/client.js';
 import { createCosApi } from '../src/cos/client.js';
-import type { EmulatorInfo } from '../src/emulator/index.js';
+import type { EmulatorInfo } from '@cdb2cos/emulator';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -39,7 +39,7 @@ const GiB = 1024 * MiB;
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
 const CLI = join(repo, 'dist', 'src', 'cli.js');
-const EMULATOR = join(repo, 'dist', 'src', 'emulator', 'main.js');
+const EMULATOR = join(repo, 'packages', 'emulator', 'dist', 'src', 'main.js');
 
 const { values: flags } = parseArgs({
   options: {

@@ -296,10 +296,23 @@ export function buildProgram(): Command {
     .option('--data-dir <dir>', 'where COS objects are kept (default: a temporary dir, removed on exit)')
     .option('--rate <bytesPerSecond>', 'per-connection download rate limit, e.g. 25000000 (default: none)', (v) => parsePositiveInt(v, '--rate'))
     .action(async (flags: { port?: number; dataDir?: string; rate?: number }) => {
-      const { runEmulatorCommand } = await import('./emulator/command.js');
+      const { runEmulatorCommand } = await loadEmulator();
       await runEmulatorCommand({ port: flags.port, dataDir: flags.dataDir, rate: flags.rate });
     });
   return program;
+}
+
+/**
+ * The emulator is the private workspace package @cdb2cos/emulator (packages/emulator/): linked in a clone
+ * of the repository after `npm install`, absent from the production install and the published package.
+ */
+async function loadEmulator(): Promise<typeof import('@cdb2cos/emulator/command')> {
+  try {
+    return await import('@cdb2cos/emulator/command');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    throw new Cdb2cosError('ERR_USAGE', 'the emulator is a development tool: it is not part of this installation; run it from a clone of the repository (npm install && npm run emulator)');
+  }
 }
 
 function parsePositiveInt(v: string, flag: string): number {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEmulator } from './emulator/index.js';
+import { startEmulator } from '@cdb2cos/emulator';
 import { formatBytes } from './run.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));

@@ -2,7 +2,7 @@
 // its origin metadata, its log events; and the emulator set-up every test of the run shares.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { formatCdbTime, startEmulator, type Emulator, type EmulatorInstanceSpec, type EmulatorItem } from '../../src/emulator/index.js';
+import { formatCdbTime, startEmulator, type Emulator, type EmulatorInstanceSpec, type EmulatorItem } from '@cdb2cos/emulator';
 import { assertLanded, assertNoLeaks, readLog, readLogText, recordSignedUrls, runCli, type CliResult, type LogEvent } from '../helpers/harness.js';
 
 export const KiB = 1024;

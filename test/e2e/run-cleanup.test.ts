@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { request } from 'undici';
-import type { Emulator, EmulatorItem } from '../../src/emulator/index.js';
+import type { Emulator, EmulatorItem } from '@cdb2cos/emulator';
 import { eventsOf, filesUnder, readLog, runCli, startCliFor, startTestEmulator, waitFor, type LogEvent } from '../helpers/harness.js';
 import { assertCopied, KiB, MiB } from './expect.js';
 

@@ -2,7 +2,7 @@
 // byte for byte, with its origin metadata; a second run finds everything there and transfers nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EmulatorItem, EmulatorItemSpec } from '../../src/emulator/index.js';
+import type { EmulatorItem, EmulatorItemSpec } from '@cdb2cos/emulator';
 import { backupKeys, eventsOf, filesUnder } from '../helpers/harness.js';
 import { assertCopied, assertCopyEvents, assertExit, COS_WRITES, finished, keyOf, KiB, MiB, runFixture } from './expect.js';
 

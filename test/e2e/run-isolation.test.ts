@@ -2,7 +2,7 @@
 // are planned and copied, and the other instances are not touched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EmulatorInstanceSpec } from '../../src/emulator/index.js';
+import type { EmulatorInstanceSpec } from '@cdb2cos/emulator';
 import { backupKeys, eventsOf } from '../helpers/harness.js';
 import { assertCopied, assertExit, finished, keyOf, KiB, runFixture } from './expect.js';
 

@@ -2,7 +2,7 @@
 // MinStartTime/MaxStartTime), --instance and --type, and --dry-run, which prints and writes nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Emulator, EmulatorInstanceSpec, EmulatorItem } from '../../src/emulator/index.js';
+import type { Emulator, EmulatorInstanceSpec, EmulatorItem } from '@cdb2cos/emulator';
 import { backupKeys, eventsOf, filesUnder, type LogEvent } from '../helpers/harness.js';
 import { assertCopied, assertExit, COS_WRITES, keyOf, KiB, MiB, runFixture } from './expect.js';
 

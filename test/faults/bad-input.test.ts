@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { appendFile, chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { startEmulator, type Emulator } from '@cdb2cos/emulator';
 import { lines, runCli, type CliResult } from '../helpers/harness.js';
 
 const INSTANCE = 'cdb-fault001';

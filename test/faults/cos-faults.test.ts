@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import COS from 'cos-nodejs-sdk-v5';
-import type { Emulator } from '../../src/emulator/index.js';
+import type { Emulator } from '@cdb2cos/emulator';
 import { assertLanded, backupKeys, landedKey, lines, readLog, runCli, startTestEmulator } from '../helpers/harness.js';
 
 const MiB = 1024 * 1024;

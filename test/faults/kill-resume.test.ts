@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Emulator, EmulatorItem } from '../../src/emulator/index.js';
+import type { Emulator, EmulatorItem } from '@cdb2cos/emulator';
 import {
   assertLanded,
   backupKeys,

@@ -13,7 +13,7 @@ import { createCdbApi } from '../../src/cdb/client.js';
 import { createCosApi } from '../../src/cos/client.js';
 import { proxyPolicyFromEnv, RoutedDispatcher, type ProxyPolicy } from '../../src/net/proxy.js';
 import { assertLanded, landedKey, lines, runCli, startTestEmulator } from '../helpers/harness.js';
-import type { Emulator } from '../../src/emulator/index.js';
+import type { Emulator } from '@cdb2cos/emulator';
 
 const INSTANCE = 'cdb-proxy001';
 

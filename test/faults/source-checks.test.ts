@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Emulator, EmulatorItem, EmulatorItemSpec } from '../../src/emulator/index.js';
+import type { Emulator, EmulatorItem, EmulatorItemSpec } from '@cdb2cos/emulator';
 import { assertLanded, backupKeys, filesUnder, landedKey, readLog, readLogText, runCli, startCliFor, startTestEmulator, waitFor } from '../helpers/harness.js';
 
 const MiB = 1024 * 1024;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Emulator, EmulatorItemSpec } from '../../src/emulator/index.js';
+import type { Emulator, EmulatorItemSpec } from '@cdb2cos/emulator';
 import { assertLanded, backupKeys, filesUnder, landedKey, runCli, startCliFor, startTestEmulator, waitFor } from '../helpers/harness.js';
 
 const MiB = 1024 * 1024;

@@ -6,7 +6,7 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI, ROOT, assertLanded, cliEnv, eventsOf, landedKey, readLog, startTestEmulator, type CliResult } from '../helpers/harness.js';
-import type { Emulator } from '../../src/emulator/index.js';
+import type { Emulator } from '@cdb2cos/emulator';
 
 const INSTANCE = 'cdb-stdout01';
 

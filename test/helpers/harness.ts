@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import type { Emulator } from '../../src/emulator/index.js';
-import type { EmulatorItemType } from '../../src/emulator/index.js';
+import type { Emulator } from '@cdb2cos/emulator';
+import type { EmulatorItemType } from '@cdb2cos/emulator';
 
 export const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -167,7 +167,7 @@ export function eventsOf(events: readonly LogEvent[], msg: string): LogEvent[] {
 }
 
 // --- Fault-injection helpers (test/faults/*.test.ts) ---------------------------------------------------
-import { startEmulator, type EmulatorOptions } from '../../src/emulator/index.js';
+import { startEmulator, type EmulatorOptions } from '@cdb2cos/emulator';
 
 type AfterHook = { after: (fn: () => Promise<void> | void) => void };
 

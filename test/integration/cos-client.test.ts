@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { createCosApi, type CosApi } from '../../src/cos/client.js';
-import { startCosServer, type CosServer } from '../../src/emulator/cos/index.js';
+import { startCosServer, type CosServer } from '@cdb2cos/emulator/cos';
 
 for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY']) delete process.env[k];
 

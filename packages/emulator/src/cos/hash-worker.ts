@@ -1,7 +1,7 @@
 // The thread side of hash-pool.ts: MD5 and CRC64 of upload bodies, fed 1 MiB slots of shared memory.
 import { createHash, type Hash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createCrc64, type Crc64 } from '../../hash/crc64.js';
+import { createCrc64, type Crc64 } from '../crc64.js';
 import type { FromHashWorker, ToHashWorker } from './hash-pool.js';
 
 const { sab } = workerData as { sab: SharedArrayBuffer };

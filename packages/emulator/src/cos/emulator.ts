@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { crc64Combine, crc64ToString } from '../../hash/crc64.js';
+import { crc64Combine, crc64ToString } from '../crc64.js';
 import { verifyRequest, type CosCredential, type QueryParam } from './auth.js';
 import { CosFaults, type CosOp } from './faults.js';
 import { HashPool } from './hash-pool.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Agent, request } from 'undici';
-import { startEmulator, type Emulator } from '../../src/emulator/index.js';
+import { startEmulator, type Emulator } from '../src/index.js';
 
 delete process.env['http_proxy'];
 delete process.env['HTTP_PROXY'];

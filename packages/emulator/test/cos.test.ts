@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import COS from 'cos-nodejs-sdk-v5';
-import { startCosServer, type CosEmulatorOptions, type CosServer } from '../../src/emulator/cos/index.js';
+import { startCosServer, type CosEmulatorOptions, type CosServer } from '../src/cos/index.js';
 
 // The SDK's HTTP layer honours these even for 127.0.0.1.
 for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY']) delete process.env[k];

@@ -1,4 +1,4 @@
-// Runs the emulator without the CLI: node dist/src/emulator/main.js [--port N] [--data-dir D] [--rate BYTES_PER_S]
+// Runs the emulator without the CLI: node packages/emulator/dist/src/main.js [--port N] [--data-dir D] [--rate BYTES_PER_S]
 import { parseArgs } from 'node:util';
 import { runEmulatorCommand } from './command.js';
 

@@ -10,7 +10,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { createCrc64 } from '../hash/crc64.js';
+import { createCrc64 } from './crc64.js';
 
 export const BLOCK_SIZE = 1 << 20;
 export const PAGE_SIZE = 4096;

@@ -11,18 +11,36 @@
 //   POST /_emulator/change      {"instance", "type", "name", "seed"?, "size"?}: new bytes under the same name and id
 //   POST /_emulator/reset-log   forgets the request logs and counters
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EmulatorItemSpec } from './catalog.js';
-import type { Emulator } from './index.js';
+import type { Catalog, EmulatorItem, EmulatorItemSpec } from './catalog.js';
+import type { CdbApi } from './cdb-api.js';
+import type { CosEmulator } from './cos/index.js';
+import type { DownloadServer } from './downloads.js';
+
+/**
+ * What the control routes drive. The Emulator (index.ts) implements it; declaring it here keeps the
+ * dependency one way (index → control), with no import of the class back from the routes.
+ */
+export interface ControlTarget {
+  readonly catalog: Pick<Catalog, 'setStatus' | 'remove' | 'change'>;
+  readonly cdb: Pick<CdbApi, 'faults'>;
+  readonly downloads: Pick<DownloadServer, 'faults'>;
+  readonly cos: Pick<CosEmulator, 'faults'>;
+  addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string): EmulatorItem[];
+  state(): object;
+  faultState(): object;
+  clearFaults(): void;
+  resetLog(): void;
+}
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
-export function handleControl(emulator: Emulator, req: IncomingMessage, res: ServerResponse): void {
+export function handleControl(emulator: ControlTarget, req: IncomingMessage, res: ServerResponse): void {
   control(emulator, req, res).catch((err: unknown) => {
     send(res, 400, { error: err instanceof Error ? err.message : String(err) });
   });
 }
 
-async function control(emulator: Emulator, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function control(emulator: ControlTarget, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) {
     send(res, 403, { error: 'the control API answers loopback clients only' });
     return;
@@ -85,7 +103,7 @@ async function control(emulator: Emulator, req: IncomingMessage, res: ServerResp
 
 const FAULT_KEYS = new Set(['clear', 'dropAfter', 'stall', 'notFound', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'cos']);
 
-function applyFaults(emulator: Emulator, body: unknown): void {
+function applyFaults(emulator: ControlTarget, body: unknown): void {
   const b = asObject(body, 'body');
   const d = emulator.downloads.faults;
   const a = emulator.cdb.faults;

@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createCrc64, type Crc64 } from '../../hash/crc64.js';
+import { createCrc64, type Crc64 } from '../crc64.js';
 import type { UploadThrottle } from './faults.js';
 import type { HashPool, HashStream } from './hash-pool.js';
 

@@ -1,4 +1,4 @@
-// The COS part of the local emulator. The composition in src/emulator/index.ts hands it requests from
+// The COS part of the local emulator. The composition in packages/emulator/src/index.ts hands it requests from
 // its own server; startCosServer runs it alone (tests, benchmarks).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';

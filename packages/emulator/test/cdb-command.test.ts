@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 
-const main = fileURLToPath(new URL('../../src/emulator/main.js', import.meta.url));
+const main = fileURLToPath(new URL('../src/main.js', import.meta.url));
 
 test('prints its endpoints as one JSON line, writes a config, and exits 0 on SIGTERM', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'cdb2cos-emu-cmd-'));

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { Catalog, formatCdbTime, type EmulatorItem, type EmulatorItemSpec, type EmulatorItemType } from './catalog.js';
 import { CdbApi, type ApiCredential } from './cdb-api.js';
 import { contentAt, contentCrc64, contentMd5, contentStream, knownContentCrc64, knownContentMd5 } from './content.js';
-import { handleControl } from './control.js';
+import { handleControl, type ControlTarget } from './control.js';
 import { CosEmulator } from './cos/index.js';
 import { DownloadServer } from './downloads.js';
 
@@ -113,7 +113,7 @@ export function sampleInstances(region = DEMO_CDB_REGION): EmulatorInstanceSpec[
   }));
 }
 
-export class Emulator {
+export class Emulator implements ControlTarget {
   readonly info: EmulatorInfo;
   readonly catalog: Catalog;
   readonly cdb: CdbApi;
