@@ -769,11 +769,12 @@ describe('COS emulator with cos-nodejs-sdk-v5', () => {
 
     it('throttles upload bodies and delays replies', async (t) => {
       const { cos, server } = await setup(t);
-      server.emulator.faults.throttleUploads(4 * MiB);
+      // 1 MiB/s: the throttled PUT takes about 2 s, far above an unthrottled one even on a loaded machine.
+      server.emulator.faults.throttleUploads(MiB);
       let t0 = performance.now();
       await cos.putObject({ ...B, Key: 'slow', Body: randomBytes(2 * MiB) });
       const throttled = performance.now() - t0;
-      assert.ok(throttled >= 350, `2 MiB at 4 MiB/s took ${throttled.toFixed(0)} ms`);
+      assert.ok(throttled >= 1500, `2 MiB at 1 MiB/s took ${throttled.toFixed(0)} ms`);
       server.emulator.faults.clear();
       server.emulator.faults.latency(200);
       t0 = performance.now();
