@@ -107,6 +107,11 @@ function toStderr(): SafeOutput {
 
 /** After SIGINT/SIGTERM, in-flight requests get this long to settle before the process exits anyway. */
 const SIGNAL_GRACE_MS = 5000;
+/**
+ * After a signal, the end notifications are given up this long before the grace period ends, which
+ * leaves time for requests to settle, the log to close and the process to leave on its own.
+ */
+const END_MARGIN_MS = 1000;
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) return EXIT.usage;
@@ -310,7 +315,7 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
       summary,
       error: failure ? errorOf(failure.err) : signalCode !== undefined ? { code: 'ERR_ABORTED', message: `stopped by ${signalCode === EXIT.sigint ? 'SIGINT' : 'SIGTERM'}` } : undefined,
       lockHeld: failure?.err instanceof Cdb2cosError && failure.err.code === 'ERR_LOCKED',
-      mustEndBy: graceEnds,
+      mustEndBy: graceEnds === undefined ? undefined : graceEnds - END_MARGIN_MS,
     });
     if (failure) throw failure.err;
     return signalCode ?? code;

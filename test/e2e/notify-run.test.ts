@@ -222,9 +222,10 @@ test('a config that cannot run (no credentials) pings /fail and posts on_failure
   await assert.rejects(stat(join(fx.emu.info.dataDir, 'other.prom')), { code: 'ENOENT' });
 });
 
-test('SIGTERM during a copy: exit 143, and /fail and on_failure still go out within the 5 s grace', async (t) => {
+test('SIGTERM during a copy: exit 143, /fail and on_failure still go out, and a hanging webhook is given up within the 5 s grace', async (t) => {
   const rx = await startReceiver(t);
-  const h = hooks(rx);
+  rx.on('/hang', 'hang');
+  const h = hooks(rx, { on_failure: [`${rx.base}/hook/${HOOK_TOKEN}`, `${rx.base}/hang?token=${HOOK_TOKEN}`], timeout: '10s', retries: '2' });
   const emu = await startTestEmulator(t, { instances: [{ id: A, items: [{ type: 'data', size: 64 * MiB, minutesAgo: 60 }] }] });
   const item = emu.catalog.list(A, 'data')[0]!;
   const cfg = await emu.writeConfig(join(emu.info.dataDir, 'c.ini'), { cdb: { types: 'data' }, transfer: { part_size: '1MiB', connections: 4 }, notify: h.notify, metrics: { textfile: 'cdb2cos.prom' } });
@@ -245,5 +246,9 @@ test('SIGTERM during a copy: exit 143, and /fail and on_failure still go out wit
   assert.deepEqual([body.exitCode, body.error.code, body.error.message], [143, 'ERR_ABORTED', 'stopped by SIGTERM']);
   assert.equal(valueOf(await metricsOf(join(emu.info.dataDir, 'cdb2cos.prom')), 'cdb2cos_last_run_exit_code'), 143);
   const log = await readLogText(join(emu.info.dataDir, 'logs'));
+  // Given up (and logged) before the grace period ended, rather than cut off by the forced exit.
+  const events = log.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg: string; kind?: string; err?: { code: string } });
+  assert.deepEqual(events.filter((e) => e.msg === 'notification failed').map((e) => [e.kind, e.err?.code]), [['on_failure', 'ERR_TIMEOUT']]);
+  assert.equal(events.filter((e) => e.msg === 'stopped before in-flight requests settled').length, 0);
   for (const s of SECRETS) assert.ok(!log.includes(s) && !r.stderr.includes(s) && !r.stdout.includes(s), 'no token in the log or the output');
 });
