@@ -65,7 +65,7 @@ async function metricsOf(path: string): Promise<Map<string, PromFamily>> {
 test('a successful run pings /start then the URL, posts on_success only, and writes its figures to the textfile', async (t) => {
   const rx = await startReceiver(t);
   const h = hooks(rx);
-  const fx = await runFixture(t, [{ id: A, items: ITEMS }], { cdb: { types: 'binlog' }, notify: h.notify, metrics: { textfile: 'metrics/cdb2cos.prom' } });
+  const fx = await runFixture(t, [{ id: A, items: ITEMS }], { cdb: { types: 'binlog' }, notify: h.notify, metrics: { textfile: 'metrics/cdb2cos.prom', pushgateway: `${rx.base}/gw/`, job: 'cdb2cos nightly' } });
   const textfile = join(fx.emu.info.dataDir, 'metrics', 'cdb2cos.prom');
   await mkdir(join(fx.emu.info.dataDir, 'metrics'));
   const t0 = Date.now() / 1000;
@@ -85,7 +85,7 @@ test('a successful run pings /start then the URL, posts on_success only, and wri
   assert.ok(rx.to(`${h.hcPath}/start`)[0]!.at <= rx.to(h.hcPath)[0]!.at);
 
   const sent = eventsOf(res.events, 'notification sent').map((e) => [e['kind'], e['status']]);
-  assert.deepEqual(sent.sort(), [['on_success', 200], ['ping_start', 200], ['ping_success', 200]]);
+  assert.deepEqual(sent.sort(), [['on_success', 200], ['ping_start', 200], ['ping_success', 200], ['pushgateway', 200]]);
   assert.ok(eventsOf(res.events, 'notification sent').every((e) => typeof e['target'] === 'string' && (e['target'] as string).includes('<redacted>')));
 
   const m = await metricsOf(textfile);
@@ -99,6 +99,11 @@ test('a successful run pings /start then the URL, posts on_success only, and wri
   const last = valueOf(m, 'cdb2cos_last_success_timestamp_seconds');
   assert.ok(last >= t0 && last <= t1, `last success ${last} within the run (${t0}–${t1})`);
   assert.equal(eventsOf(res.events, 'metrics written').length, 1);
+  // The Pushgateway got the same text, replacing its group (a job name that is not URL-safe goes as base64).
+  const pushed = rx.to(`/gw/metrics/job@base64/${Buffer.from('cdb2cos nightly').toString('base64url')}`);
+  assert.equal(pushed.length, 1);
+  assert.equal(pushed[0]!.method, 'PUT');
+  assert.equal(pushed[0]!.body, await readFile(textfile, 'utf8'));
 });
 
 test('a failing run posts the failed item to on_failure, pings /start then /fail, exits 1, and the textfile keeps the last success', async (t) => {
