@@ -95,6 +95,7 @@ export class RunEnd {
     }
     const wantsNotify = notify.onFailure.length + notify.onSuccess.length > 0 || notify.healthcheck !== undefined;
     const wantsMetrics = metrics !== undefined && (metrics.textfile !== undefined || metrics.pushgateway !== undefined);
+    if (!wantsNotify && !wantsMetrics) return;
     const deps = this.sendDeps();
     await Promise.all([wantsNotify ? notifyRunEnd(report, notify, deps) : undefined, wantsMetrics && metrics ? writeMetrics(report, metrics, deps) : undefined]);
   }
