@@ -9,10 +9,11 @@ import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
 import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
 import { openFileLogger, type FileLogger, type Logger } from './log.js';
-import { proxyPolicyFromEnv, RoutedDispatcher } from './net/proxy.js';
+import { proxyPolicyFromEnv, RoutedDispatcher, type ProxyPolicy } from './net/proxy.js';
 import { sleep } from './retry.js';
-import { runBackup, type Reporter } from './run.js';
-import { BACKUP_TYPES, type BackupType } from './types.js';
+import { RunEnd } from './run-end.js';
+import { runBackup, type Reporter, type Summary } from './run.js';
+import { BACKUP_TYPES, type BackupType, type Config } from './types.js';
 
 /** Exit codes: a contract for cron wrappers and monitoring (see README). */
 export const EXIT = {
@@ -106,6 +107,11 @@ function toStderr(): SafeOutput {
 
 /** After SIGINT/SIGTERM, in-flight requests get this long to settle before the process exits anyway. */
 const SIGNAL_GRACE_MS = 5000;
+/**
+ * After a signal, the end notifications are given up this long before the grace period ends, which
+ * leaves time for requests to settle, the log to close and the process to leave on its own.
+ */
+const END_MARGIN_MS = 1000;
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CommanderError) return EXIT.usage;
@@ -160,7 +166,22 @@ interface RunFlags {
   verbose?: boolean;
 }
 
+/**
+ * Whether a run that threw `err` before it could sum up reports its end (webhooks, end ping, metrics).
+ * A mistake on the command line (ERR_USAGE: --instance, --type) does not: a person typing it sees the
+ * error, and a cron line that always fails that way never pings success, which the monitor notices.
+ * A config the file got wrong (no credentials, an unwritable log.dir) does: a cron job is failing.
+ */
+function reportsEnd(err: unknown): boolean {
+  return !(err instanceof Cdb2cosError && err.code === 'ERR_USAGE');
+}
+
+function errorOf(err: unknown): { code: string; message: string } {
+  return { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: redactSecrets(err instanceof Error ? err.message : String(err)) };
+}
+
 async function runCommand(flags: RunFlags): Promise<number> {
+  const startedAt = Date.now();
   const since = flags.since !== undefined ? parseWhen(flags.since, false) : undefined;
   const until = flags.until !== undefined ? parseWhen(flags.until, true) : undefined;
   if (since !== undefined && until !== undefined && since > until) throw new Cdb2cosError('ERR_USAGE', `--since ${flags.since} is after --until ${flags.until}`);
@@ -169,7 +190,26 @@ async function runCommand(flags: RunFlags): Promise<number> {
   for (const w of shownWarnings) toStderr().write(`cdb2cos: warning: ${clip(w, MAX_PROBLEM_CHARS)}\n`);
   if (config.warnings.length > shownWarnings.length) toStderr().write(`cdb2cos: warning: … and ${config.warnings.length - shownWarnings.length} more warnings\n`);
   // Read before any connection is made: a malformed proxy URL is a configuration error (exit 2).
+  // Without a proxy policy no notification can be sent either (none may bypass it): that one ends silently.
   const proxy = proxyPolicyFromEnv(process.env);
+  // Notifications, pings and metrics (README "Notifications, health pings and metrics"); none on a dry run.
+  const runEnd =
+    flags.dryRun === true
+      ? undefined
+      : new RunEnd(config, { proxy, startedAt, now: () => Date.now(), sleep, random: Math.random, warn: (line) => toStderr().write(`cdb2cos: warning: ${clip(line, MAX_ERROR_CHARS)}\n`) });
+  try {
+    return await runLogged(flags, config, proxy, { since, until }, runEnd);
+  } catch (err) {
+    // Thrown before the run's log was open. Once it is, runLogged reports the end itself (once: this is then a no-op).
+    if (runEnd && reportsEnd(err)) await runEnd.finished({ exitCode: exitCodeFor(err), error: errorOf(err) });
+    throw err;
+  } finally {
+    await runEnd?.close();
+  }
+}
+
+async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, when: { since: number | undefined; until: number | undefined }, runEnd: RunEnd | undefined): Promise<number> {
+  const { since, until } = when;
   const types = flags.type?.map((t) => {
     if (!(BACKUP_TYPES as readonly string[]).includes(t)) throw new Cdb2cosError('ERR_USAGE', `--type ${t}: must be one of ${BACKUP_TYPES.join(', ')}`);
     return t as BackupType;
@@ -192,6 +232,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
     throw new Cdb2cosError('ERR_IO', `log.dir: cannot write the log in ${config.log.dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
   const log = logger.log;
+  runEnd?.attachLog(log);
   toStdout().attachLog(log);
   toStderr().attachLog(log);
   for (const w of config.warnings) log.warn({ config: config.path }, w);
@@ -211,9 +252,12 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const ctl = new AbortController();
   let signalCode: number | undefined;
   let forceExit: NodeJS.Timeout | undefined;
+  /** When the grace period after a signal ends (the process leaves then, whatever is pending). */
+  let graceEnds: number | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (signalCode !== undefined) return;
     signalCode = sig === 'SIGINT' ? EXIT.sigint : EXIT.sigterm;
+    graceEnds = Date.now() + SIGNAL_GRACE_MS;
     // Set now: whatever way the process ends from here, it ends with the signal's code.
     process.exitCode = signalCode;
     log.warn({ signal: sig }, 'interrupted');
@@ -231,8 +275,11 @@ async function runCommand(flags: RunFlags): Promise<number> {
 
   const timeoutMs = config.transfer.requestTimeoutMs;
   const dispatcher = new RoutedDispatcher(proxy, { connections: config.transfer.maxConnections, keepAliveTimeout: 10_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  let summary: Summary | undefined;
+  let failure: { err: unknown } | undefined;
+  let code: number;
   try {
-    const summary = await runBackup(
+    summary = await runBackup(
       config,
       { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types },
       {
@@ -245,18 +292,33 @@ async function runCommand(flags: RunFlags): Promise<number> {
         sleep,
         random: Math.random,
         signal: ctl.signal,
+        onStarted: () => runEnd?.started(),
       },
     );
-    if (signalCode !== undefined) return signalCode;
-    if (summary.worst === 'auth') return EXIT.auth;
-    if (summary.worst === 'config') return EXIT.usage;
-    if (summary.failed > 0) return EXIT.itemsFailed;
+    if (signalCode !== undefined) code = signalCode;
+    else if (summary.worst === 'auth') code = EXIT.auth;
+    else if (summary.worst === 'config') code = EXIT.usage;
+    else if (summary.failed > 0) code = EXIT.itemsFailed;
     // Everything was copied, but the run left no (complete) record of it.
-    return logger.failure ? EXIT.logFailed : EXIT.ok;
+    else code = logger.failure ? EXIT.logFailed : EXIT.ok;
   } catch (err) {
-    if (signalCode !== undefined) return signalCode;
-    log.error({ err: { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, 'failed');
-    throw err;
+    if (signalCode === undefined) {
+      log.error({ err: { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, 'failed');
+      failure = { err };
+    }
+    code = signalCode ?? exitCodeFor(err);
+  }
+  try {
+    // Before the log closes, so its events are in it. A signal leaves only what remains of its grace period.
+    await runEnd?.finished({
+      exitCode: signalCode ?? code,
+      summary,
+      error: failure ? errorOf(failure.err) : signalCode !== undefined ? { code: 'ERR_ABORTED', message: `stopped by ${signalCode === EXIT.sigint ? 'SIGINT' : 'SIGTERM'}` } : undefined,
+      lockHeld: failure?.err instanceof Cdb2cosError && failure.err.code === 'ERR_LOCKED',
+      mustEndBy: graceEnds === undefined ? undefined : graceEnds - END_MARGIN_MS,
+    });
+    if (failure) throw failure.err;
+    return signalCode ?? code;
   } finally {
     // The run is over: leave as soon as nothing else is pending, at the latest when the grace period ends.
     forceExit?.unref();

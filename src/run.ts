@@ -38,6 +38,8 @@ export interface RunDeps extends Runtime {
   cos: CosApi;
   dispatcher: Dispatcher;
   report: Reporter;
+  /** Called once the run holds its lock (at once on a dry run), before anything is listed: the CLI's start ping. */
+  onStarted?: () => void;
 }
 
 export interface Summary {
@@ -119,6 +121,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     }
   }
   log.info({ instances, types, since: opts.since, until: opts.until, dryRun: opts.dryRun, bucket: config.cos.bucket }, 'started');
+  deps.onStarted?.();
   try {
     try {
       await apiRetry('head bucket', () => deps.cos.headBucket());

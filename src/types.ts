@@ -1,5 +1,7 @@
 // Shapes shared by the modules along the data flow: config → catalog → plan → transfer → run.
 import type { Logger } from 'pino';
+import type { MetricsOptions } from './metrics/index.js';
+import type { NotifyOptions } from './notify/options.js';
 
 export type BackupType = 'data' | 'binlog' | 'slowlog';
 export const BACKUP_TYPES: readonly BackupType[] = ['data', 'binlog', 'slowlog'];
@@ -73,6 +75,10 @@ export interface Config {
     file: string;
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   };
+  /** [notify]: no targets and no health check when the file has no such section. */
+  notify: NotifyOptions;
+  /** [metrics]: no textfile and no Pushgateway when the file has no such section. */
+  metrics: MetricsOptions;
   /** Non-fatal findings, e.g. a config file others can read that holds a secret key. */
   warnings: string[];
 }

@@ -1,6 +1,7 @@
 // The key table: every config key, declared once. The reader (read.ts), the cross-key rules (rules.ts),
 // the README's key table and config.example.ini (docs.ts, `npm run docs`) all come from here.
 // To add a section, declare it in SECTIONS and spread its keys(…) into KEYS.
+import { checkUrl, parseTarget, type NotifyTarget } from '../notify/options.js';
 import { BACKUP_TYPES, type BackupType } from '../types.js';
 import {
   duration,
@@ -42,6 +43,18 @@ export const SECTIONS: readonly SectionDef[] = [
   { name: 'cos', use: 'always' },
   { name: 'transfer', use: 'always' },
   { name: 'log', use: 'always' },
+  {
+    name: 'notify',
+    use: 'present',
+    doc:
+      'Webhooks and health pings after each run (not on --dry-run); see "Notifications, health pings and ' +
+      'metrics" in the README. The URLs are secrets: they are never shown, in messages or logs.',
+  },
+  {
+    name: 'metrics',
+    use: 'present',
+    doc: 'Prometheus metrics of each run (not on --dry-run): a textfile for node_exporter and/or a Pushgateway.',
+  },
 ];
 
 /** The 2018 format's sections, in the order its files have them. */
@@ -75,6 +88,34 @@ function region(example: string, doc: string, legacy: string): KeyDef<string> {
 
 const allowedTypes = (ctx: ReadContext): string =>
   ctx.legacy ? 'coldbackup, binlog or slowlog_day' : BACKUP_TYPES.join(', ');
+
+/** An http(s) URL that holds a secret (a token in its path or query): checked, never echoed. */
+function secretUrl(o: { doc: string; note?: string; example: string; range?: string }): KeyDef<string> {
+  return string({
+    ...o,
+    secret: true,
+    defaultDoc: 'none',
+    range: o.range ?? 'http(s) URL',
+    check(text, ctx) {
+      const problem = checkUrl(text);
+      if (problem === undefined) return text;
+      ctx.problem(problem, false);
+      return undefined;
+    },
+  });
+}
+
+/** on_failure / on_success: `[format:]URL` entries; each problem says what is wrong without the URL. */
+function targets(o: { doc: string; note?: string; example: string; range?: string }): KeyDef<NotifyTarget[]> {
+  return list<NotifyTarget>({
+    ...o,
+    secret: true,
+    defaultDoc: 'none',
+    range: o.range ?? 'comma/space list of `[format:]URL`',
+    item: (entry) => parseTarget(entry),
+    empty: () => 'must list at least one [format:]URL',
+  });
+}
 
 /** Prefixes the names of a section's keys with the section: { region } → { 'cdb.region' }. */
 function keys<S extends string, T extends Record<string, KeyDef<unknown>>>(
@@ -324,6 +365,61 @@ export const KEYS = {
       doc: 'Log level.',
       default: 'info',
       values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const,
+    }),
+  }),
+  ...keys('notify', {
+    on_failure: targets({
+      doc: 'Webhooks posted when a run exits non-zero (items failed, config, auth, lock held, signal).',
+      note:
+        '`format:` before a URL picks the body: `json` (the default for a bare URL), `wecom`, `dingtalk` or ' +
+        '`slack`. The URL is http(s), without `#fragment`.',
+      example: 'wecom:https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=xxxx, https://alerts.example.com/cdb2cos',
+    }),
+    on_success: targets({
+      doc: 'Webhooks posted when a run exits 0.',
+      example: 'slack:https://hooks.slack.com/services/T000/B000/xxxx',
+      range: 'same as `on_failure`',
+    }),
+    healthcheck: secretUrl({
+      doc: 'Health-check URL (healthchecks.io convention): `URL/start` when a run starts, `URL` when it exits 0, `URL/fail` otherwise.',
+      note: 'The suffix goes before any query string. A run refused because another holds the lock pings nothing.',
+      example: 'https://hc-ping.com/5b8a6f7e-1c4d-4d7e-9a6b-2f1e0c9d8b7a',
+    }),
+    timeout: duration({
+      doc: 'Time one attempt of one notification (or Pushgateway push) may take.',
+      note: 'Whatever the receivers do, the notifications of a run end give up after `timeout × (retries + 1) + 5s`.',
+      default: '10s',
+      min: '1s',
+      max: '5m',
+    }),
+    retries: integer({
+      doc: 'Attempts after the first, for a network error, a timeout, HTTP 408/429/5xx or a robot\'s rate limit.',
+      default: '2',
+      min: 0,
+      max: 10,
+    }),
+  }),
+  ...keys('metrics', {
+    textfile: path({
+      doc: 'Prometheus textfile written (atomically) at the end of each run, for node_exporter\'s textfile collector.',
+      note: 'Its folder must exist; the collector reads only names ending in `.prom`.',
+      defaultDoc: 'none',
+      example: '/var/lib/node_exporter/textfile_collector/cdb2cos.prom',
+    }),
+    pushgateway: secretUrl({
+      doc: 'Pushgateway base URL: the run\'s metrics are put to `<url>/metrics/job/<job>`.',
+      note: 'Uses `[notify] timeout` and `retries`.',
+      example: 'http://pushgateway.monitoring:9091',
+    }),
+    job: string({
+      doc: 'The Pushgateway\'s `job` grouping label.',
+      default: 'cdb2cos',
+      range: '1–200 chars',
+      check(text, ctx) {
+        if (text.length <= 200) return text;
+        ctx.problem('must be at most 200 characters', false);
+        return undefined;
+      },
     }),
   }),
 };

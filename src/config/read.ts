@@ -8,6 +8,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { METRICS_DEFAULTS } from '../metrics/index.js';
+import { NOTIFY_DEFAULTS } from '../notify/options.js';
 import type { Config } from '../types.js';
 import { headerNames, scanIni, type Entry } from './ini.js';
 import type { Env, KeyDef, ReadContext } from './key-types.js';
@@ -236,6 +238,21 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
       lockStaleAfterMs: must(v['transfer.lock_stale_after']),
     },
     log: { dir: must(v['log.dir']), file: must(v['log.file']), level: must(v['log.level']) },
+    // [notify] and [metrics] are read only when the file has them: their keys' defaults apply otherwise.
+    notify: {
+      onFailure: v['notify.on_failure'] ?? [],
+      onSuccess: v['notify.on_success'] ?? [],
+      healthcheck: v['notify.healthcheck'],
+      timeoutMs: v['notify.timeout'] ?? NOTIFY_DEFAULTS.timeoutMs,
+      retries: v['notify.retries'] ?? NOTIFY_DEFAULTS.retries,
+    },
+    metrics: {
+      textfile: v['metrics.textfile'],
+      pushgateway: v['metrics.pushgateway'],
+      job: v['metrics.job'] ?? METRICS_DEFAULTS.job,
+      timeoutMs: v['notify.timeout'] ?? METRICS_DEFAULTS.timeoutMs,
+      retries: v['notify.retries'] ?? METRICS_DEFAULTS.retries,
+    },
     warnings,
   };
 }

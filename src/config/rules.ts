@@ -109,12 +109,20 @@ export function secretFileReadable({ fields, fileMode, path }: RuleInput): strin
   return [`config file ${path} holds a secret key and is readable by others (mode ${mode}); run chmod 600 ${path}`];
 }
 
+/** node_exporter's textfile collector reads `*.prom` only: any other name is written and never collected. */
+export function textfileNotProm({ values }: RuleInput): string[] {
+  const path = values['metrics.textfile'];
+  if (path === undefined || path.endsWith('.prom')) return [];
+  return ['metrics.textfile: does not end in .prom, so node_exporter\'s textfile collector will not read it'];
+}
+
 export const WARNINGS: readonly Rule[] = [
   prefixUnused,
   instancesShareKeys,
   plainHttp,
   connectionsOverMax,
   secretFileReadable,
+  textfileNotProm,
 ];
 
 /** From the file when it has both keys, else from the environment; null when neither has them. */

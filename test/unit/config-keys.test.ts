@@ -55,36 +55,36 @@ region = ap-guangzhou
 bucket = backup-1250000000
 `;
 
-// A section as a later issue would add one: read only when the file has it.
-const WITH_NOTIFY: Table = {
+// A section as a later issue would add one (not one of the real sections): read only when the file has it.
+const WITH_ALERTS: Table = {
   ...TABLE,
-  sections: [...TABLE.sections, { name: 'notify', use: 'present' }],
+  sections: [...TABLE.sections, { name: 'alerts', use: 'present' }],
   keys: {
     ...TABLE.keys,
-    'notify.url': endpoint({ doc: 'Where to send a summary.', required: true, example: 'https://hooks.example.com' }),
-    'notify.retries': integer({ doc: 'Attempts.', default: '3', min: 0, max: 10 }),
+    'alerts.url': endpoint({ doc: 'Where to send a summary.', required: true, example: 'https://hooks.example.com' }),
+    'alerts.retries': integer({ doc: 'Attempts.', default: '3', min: 0, max: 10 }),
   },
 };
-const read = (text: string): ReturnType<typeof readFile> => readFile(WITH_NOTIFY, text, { path: '/etc/c.ini', env: {} });
+const read = (text: string): ReturnType<typeof readFile> => readFile(WITH_ALERTS, text, { path: '/etc/c.ini', env: {} });
 
 test("a section used only when present is not validated, and has no values, when the file lacks it", () => {
   const r = read(MINIMAL);
   assert.deepEqual(r.problems.list(), []);
-  assert.equal(r.values['notify.retries'], undefined);
+  assert.equal(r.values['alerts.retries'], undefined);
   assert.equal(r.values['transfer.parallel_items'], 4);
 });
 
 test('a section used only when present is read against its keys when the file has it', () => {
-  assert.deepEqual(read(MINIMAL + '[notify]\n').problems.list(), ['notify.url: required, e.g. https://hooks.example.com']);
-  assert.deepEqual(read(MINIMAL + '[notify]\nurl = https://hooks.example.com/x\nretries = 11\nretires = 2\n').problems.list(), [
-    'notify.retires: unknown key; did you mean retries?',
-    'notify.url: must be an http:// or https:// URL with no path, e.g. https://hooks.example.com',
-    'notify.retries: must be a whole number from 0 to 10 (got "11")',
+  assert.deepEqual(read(MINIMAL + '[alerts]\n').problems.list(), ['alerts.url: required, e.g. https://hooks.example.com']);
+  assert.deepEqual(read(MINIMAL + '[alerts]\nurl = https://hooks.example.com/x\nretries = 11\nretires = 2\n').problems.list(), [
+    'alerts.retires: unknown key; did you mean retries?',
+    'alerts.url: must be an http:// or https:// URL with no path, e.g. https://hooks.example.com',
+    'alerts.retries: must be a whole number from 0 to 10 (got "11")',
   ]);
-  const ok = read(MINIMAL + '[notify]\nurl = https://hooks.example.com\n');
+  const ok = read(MINIMAL + '[alerts]\nurl = https://hooks.example.com\n');
   assert.deepEqual(ok.problems.list(), []);
-  assert.equal(ok.values['notify.url'], 'https://hooks.example.com');
-  assert.equal(ok.values['notify.retries'], 3);
+  assert.equal(ok.values['alerts.url'], 'https://hooks.example.com');
+  assert.equal(ok.values['alerts.retries'], 3);
   // And it is a known section for the hints.
-  assert.match(read(MINIMAL + '[notfy]\n').problems.list()[0] ?? '', /^\[notfy\]: unknown section; did you mean \[notify\]\? \(known: .*\[notify\]\)$/);
+  assert.match(read(MINIMAL + '[alert]\n').problems.list()[0] ?? '', /^\[alert\]: unknown section; did you mean \[alerts\]\? \(known: .*\[alerts\]\)$/);
 });

@@ -70,6 +70,8 @@ test('parses a minimal file and fills every default', () => {
       lockStaleAfterMs: 5 * 60_000,
     },
     log: { dir: '/etc/cdb2cos/logs', file: 'cdb2cos.log', level: 'info' },
+    notify: { onFailure: [], onSuccess: [], healthcheck: undefined, timeoutMs: 10_000, retries: 2 },
+    metrics: { textfile: undefined, pushgateway: undefined, job: 'cdb2cos', timeoutMs: 10_000, retries: 2 },
     warnings: [],
   });
 });
@@ -261,7 +263,7 @@ test('an unknown key is an error and a close typo gets a suggestion', () => {
 test('an unknown section is an error with a suggestion', () => {
   const errors = fail(MINIMAL + '[credential]\nsecret_id = a\n[extra]\nx = 1\n');
   hasError(errors, '[credential]: unknown section; did you mean [credentials]?');
-  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [cos], [transfer], [log])');
+  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [cos], [transfer], [log], [notify], [metrics])');
   // Keys under an unknown section are not reported one by one.
   assert.equal(errors.length, 2, errors.join('\n'));
   // ini would nest "[cdb.extra]" under [cdb]; here it is just an unknown section.
@@ -505,7 +507,12 @@ test('config.example.ini parses as shipped, and with every setting uncommented',
   const all = ok(uncommented);
   assert.ok(all.credentials);
   assert.equal(all.cos.sse, 'cos/kms');
+  assert.deepEqual(all.notify.onFailure.map((t) => t.format), ['wecom', 'json']);
+  assert.deepEqual(all.notify.onSuccess.map((t) => t.format), ['slack']);
+  assert.equal(all.notify.healthcheck, 'https://hc-ping.com/5b8a6f7e-1c4d-4d7e-9a6b-2f1e0c9d8b7a');
+  assert.equal(all.metrics.textfile, '/var/lib/node_exporter/textfile_collector/cdb2cos.prom');
+  assert.equal(all.metrics.pushgateway, 'http://pushgateway.monitoring:9091');
   // Every key of the new format appears in the example.
   const keys = [...uncommented.matchAll(/^([a-z_]+) *=/gm)].map((m) => m[1]);
-  assert.equal(keys.length, 31);
+  assert.equal(keys.length, 39);
 });
