@@ -69,7 +69,8 @@ test('parses a minimal file and fills every default', () => {
       staleUploadMs: 7 * 86400_000,
       lockStaleAfterMs: 5 * 60_000,
     },
-    log: { dir: '/etc/cdb2cos/logs', file: 'cdb2cos.log', level: 'info' },
+    log: { dir: '/etc/cdb2cos/logs', file: 'cdb2cos.log', level: 'info', keepDays: undefined },
+    retention: undefined,
     warnings: [],
   });
 });
