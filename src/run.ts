@@ -8,6 +8,7 @@ import { listItems } from './cdb/catalog.js';
 import type { CdbApi } from './cdb/client.js';
 import type { CosApi } from './cos/client.js';
 import { Manifest } from './cos/manifest.js';
+import { keyFieldsReader, keysOutsideRetention } from './core/retention.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from './errors.js';
 import { acquireLock, type Lock } from './lock.js';
 import { keyPattern, listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from './plan.js';
@@ -187,7 +188,18 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       const { objects, pages } = await apiRetry('list bucket', () => deps.cos.listObjects(prefix));
       summary.listRequests += pages;
       const listed = new Map(objects.map((o) => [o.key, { size: o.size, etag: o.etag }]));
-      const plan = planCopies(items, manifest.known(), listed, { since: opts.since, until: opts.until, prefix: config.cos.prefix, keyTemplate: config.cos.key });
+      let outsideRetention: Set<string> | undefined;
+      if (config.retention !== undefined) {
+        const keyed = items.flatMap((item) => {
+          try {
+            return [{ item, key: renderKey(config.cos.key, config.cos.prefix, item) }];
+          } catch {
+            return [];
+          }
+        });
+        outsideRetention = keysOutsideRetention(keyed, manifest.recorded(), keyFieldsReader(config.cos.key, config.cos.prefix, instance), config.retention, deps.now());
+      }
+      const plan = planCopies(items, manifest.known(), listed, { since: opts.since, until: opts.until, prefix: config.cos.prefix, keyTemplate: config.cos.key, outsideRetention });
       // What the end-of-run clean-up may judge: the types listed in full, with each item's key.
       for (const [type, known] of byType) {
         const byPath = new Map<string, { item: CatalogItem; key: string }>();
@@ -215,7 +227,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
             if (ok) {
               // A run stopped between Complete and clean-up leaves its staged copy behind.
               if (!opts.dryRun) await removeStaged(stagedPaths(config.transfer.stagingDir, c.item)).catch(() => undefined);
-              manifest.record(c.key, { size: c.item.size, etag: ok.etag, crc64: ok.crc64, md5: c.item.md5, id: c.item.id, copiedAt: new Date(deps.now()).toISOString() });
+              manifest.record(c.key, { size: c.item.size, etag: ok.etag, crc64: ok.crc64, md5: c.item.md5, id: c.item.id, copiedAt: new Date(deps.now()).toISOString(), ...itemFacts(c.item) });
               plan.skip.push({ item: c.item, key: c.key, reason: 'already-copied' });
             } else plan.copy.push(c);
           }
@@ -282,6 +294,9 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       } else if (reason === 'already-copied') {
         summary.skipped++;
         log.debug(ctx, 'skipped');
+      } else if (reason === 'outside-retention') {
+        summary.skipped++;
+        log.info(ctx, 'skipped');
       } else {
         log.debug(ctx, 'skipped');
       }
@@ -362,7 +377,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
             },
             { ...copyDeps, log: ilog },
           );
-          manifests.get(item.instance)?.record(key, { size: item.size, etag: res.etag, crc64: res.crc64, md5: item.md5, id: item.id, copiedAt: new Date(deps.now()).toISOString() });
+          manifests.get(item.instance)?.record(key, { size: item.size, etag: res.etag, crc64: res.crc64, md5: item.md5, id: item.id, copiedAt: new Date(deps.now()).toISOString(), ...itemFacts(item) });
           summary.copied++;
           summary.bytes += item.size;
           summary.bytesDownloaded += res.bytesDownloaded;
@@ -483,6 +498,11 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       log.warn({ err: errInfo(err) }, 'stale upload clean-up failed');
     }
   }
+}
+
+/** What retention needs to know of a recorded copy: its type and the item's time. */
+function itemFacts(item: CatalogItem): { type: BackupType; time?: string } {
+  return Number.isFinite(item.time) ? { type: item.type, time: new Date(item.time).toISOString() } : { type: item.type };
 }
 
 function bucketError(err: unknown, config: Config): unknown {
