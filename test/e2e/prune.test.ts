@@ -4,6 +4,7 @@
 // a prune stopped half-way (DeleteObject failing) leaves tombstones that the next prune finishes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCosApi } from '../../src/cos/client.js';
 import { manifestKey, parseManifestState } from '../../src/cos/manifest.js';
@@ -47,6 +48,7 @@ test('prune deletes exactly what retention lets go, run does not copy it back, a
   const plain = await emu.writeConfig(join(dir, 'plain.ini'));
   const withRetention = await emu.writeConfig(join(dir, 'retention.ini'), {
     retention: { data_days: 30, binlog_days: 30, slowlog_days: 10, keep_data_min: 3 },
+    log: { keep_days: 30 },
   });
   const items = emu.catalog.all();
   const of = (type: string, i: number): EmulatorItem => items.filter((x) => x.type === type).sort((a, b) => a.time - b.time)[i]!;
@@ -112,12 +114,18 @@ test('prune deletes exactly what retention lets go, run does not copy it back, a
 
   // A run in between: CDB still lists the pruned items; they are skipped as outside-retention, neither
   // copied again nor recorded again (the slow log's object is still in the bucket).
+  // [log] keep_days: the run also removes this config's dated logs older than 30 days, nothing else.
+  const oldLogs = ['2020-01-01-cdb2cos.log', '2020-01-01-other.log', '2020-01-01-cdb2cos.log.1'];
+  for (const n of oldLogs) await writeFile(join(logs, n), '');
   emu.clearFaults();
   emu.resetLog();
   const runBefore = (await readLog(logs)).length;
   const again = await runCli(['run', '--config', withRetention]);
   assert.equal(again.code, 0, again.stderr);
   events = (await readLog(logs)).slice(runBefore);
+  assert.deepEqual(eventsOf(events, 'log removed').map((e) => e['file']), [join(logs, oldLogs[0]!)]);
+  const leftLogs = await readdir(logs);
+  assert.ok(!leftLogs.includes(oldLogs[0]!) && leftLogs.includes(oldLogs[1]!) && leftLogs.includes(oldLogs[2]!), leftLogs.join(', '));
   assert.deepEqual(eventsOf(events, 'skipped').filter((e) => e['reason'] === 'outside-retention').map((e) => e['key']).sort(), expected);
   assert.equal(eventsOf(events, 'finished')[0]?.['copied'], 0);
   assert.deepEqual(emu.cos.requests.filter((q) => COS_WRITES.has(q.op)).map((q) => q.key), [], 'the run wrote nothing');
