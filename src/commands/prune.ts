@@ -122,8 +122,10 @@ export async function pruneBackups(config: Config, opts: PruneOptions, deps: Pru
       report.warn(`${instance}: ${warning}; nothing pruned`);
       return;
     }
-    const { objects } = await apiRetry('list bucket', () => deps.cos.listObjects(listPrefix(config.cos.key, config.cos.prefix, instance)));
-    const listed = new Map(objects.map((o) => [o.key, o]));
+    const prefix = listPrefix(config.cos.key, config.cos.prefix, instance);
+    const { objects } = await apiRetry('list bucket', () => deps.cos.listObjects(prefix));
+    const listed = new Map<string, { etag: string; size: number }>(objects.map((o) => [o.key, o]));
+
     const fromKey = keyFieldsReader(config.cos.key, config.cos.prefix, instance);
     const recorded = manifest.recorded();
     const decisions: Decision[] = decideRetention(
@@ -132,6 +134,14 @@ export async function pruneBackups(config: Config, opts: PruneOptions, deps: Pru
       deps.now(),
     );
     const typeOf = (key: string): string | undefined => recorded.get(key)?.type ?? fromKey(key).type;
+    // A key to delete outside the listing (written under an earlier cos.key) gets a HEAD: absence from
+    // the listing proves nothing about it.
+    const pendingKeys = [...manifest.tombstones()].filter(([, t]) => t.deletedAt === undefined).map(([k]) => k);
+    for (const key of [...pendingKeys, ...decisions.filter((d) => d.action === 'delete').map((d) => d.key)]) {
+      if (key.startsWith(prefix) || listed.has(key)) continue;
+      const head = await apiRetry('head', () => deps.cos.headObject(key));
+      if (head) listed.set(key, { etag: head.etag, size: head.size });
+    }
 
     // What goes: deletions a previous prune began, then what retention lets go now.
     const goes: Array<PrunedObject & { etag: string }> = [];
