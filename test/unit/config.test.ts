@@ -148,7 +148,7 @@ level = DEBUG
     staleUploadMs: 2 * 86400_000,
     lockStaleAfterMs: 90_000,
   });
-  assert.deepEqual(c.log, { dir: '/etc/log', file: 'backup.log', level: 'debug' });
+  assert.deepEqual(c.log, { dir: '/etc/log', file: 'backup.log', level: 'debug', keepDays: undefined });
   assert.deepEqual(c.warnings, []);
 });
 
@@ -262,7 +262,7 @@ test('an unknown key is an error and a close typo gets a suggestion', () => {
 test('an unknown section is an error with a suggestion', () => {
   const errors = fail(MINIMAL + '[credential]\nsecret_id = a\n[extra]\nx = 1\n');
   hasError(errors, '[credential]: unknown section; did you mean [credentials]?');
-  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [cos], [transfer], [log])');
+  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [cos], [transfer], [log], [retention])');
   // Keys under an unknown section are not reported one by one.
   assert.equal(errors.length, 2, errors.join('\n'));
   // ini would nest "[cdb.extra]" under [cdb]; here it is just an unknown section.
@@ -317,7 +317,7 @@ test('parses the 2018 format with all four sections and maps it', () => {
   assert.equal(c.cos.region, 'ap-beijing');
   assert.equal(c.cos.bucket, 'oldbackup-1250000000');
   assert.equal(c.cos.key, '{prefix}{instance}/{type}/{date}/{name}');
-  assert.deepEqual(c.log, { dir: '/var/log/cdb2cos', file: 'cdb2cos.log', level: 'info' });
+  assert.deepEqual(c.log, { dir: '/var/log/cdb2cos', file: 'cdb2cos.log', level: 'info', keepDays: undefined });
   assert.equal(c.transfer.stagingDir, '/etc/cdb2cos/staging');
 });
 
@@ -508,5 +508,7 @@ test('config.example.ini parses as shipped, and with every setting uncommented',
   assert.equal(all.cos.sse, 'cos/kms');
   // Every key of the new format appears in the example.
   const keys = [...uncommented.matchAll(/^([a-z_]+) *=/gm)].map((m) => m[1]);
-  assert.equal(keys.length, 31);
+  assert.equal(keys.length, 36);
+  assert.deepEqual(all.retention, { dataDays: 30, binlogDays: 30, slowlogDays: 90, keepDataMin: 3 });
+  assert.equal(all.log.keepDays, 90);
 });

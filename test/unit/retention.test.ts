@@ -11,6 +11,7 @@ import {
   type Candidate,
 } from '../../src/core/retention.js';
 import { lifecycleFor } from '../../src/core/lifecycle.js';
+import { parseConfig } from '../../src/config.js';
 import { planCopies } from '../../src/plan.js';
 import type { CatalogItem, RetentionConfig } from '../../src/types.js';
 
@@ -181,4 +182,15 @@ test('the lifecycle rules have a prefix per instance and type, and say what they
   );
   assert.deepEqual(flat.rules, []);
   assert.match(flat.notes[0]!, /would also expire the manifests/);
+});
+
+test('[retention] and [log] keep_days read whole days: a unit or zero is refused, never read as seconds', () => {
+  const base = '[cdb]\nregion = ap-shanghai\ninstances = cdb-aaaa1111\n[cos]\nregion = ap-guangzhou\nbucket = backup-1250000000\n';
+  const read = (extra: string) => parseConfig(base + extra, { path: '/etc/cdb2cos/c.ini', env: {} });
+  assert.equal(read('').config?.retention, undefined, 'no section: nothing is ever pruned');
+  assert.deepEqual(read('[retention]\ndata_days = 30\n').config?.retention, { dataDays: 30, binlogDays: undefined, slowlogDays: undefined, keepDataMin: 3 });
+  assert.equal(read('[log]\nkeep_days = 14\n').config?.log.keepDays, 14);
+  const errors = read('[retention]\ndata_days = 30s\nbinlog_days = 0\nkeep_data_min = 0\n[log]\nkeep_days = 7d\n').errors;
+  assert.deepEqual(errors.map((e) => e.slice(0, e.indexOf(':'))).sort(), ['log.keep_days', 'retention.binlog_days', 'retention.data_days', 'retention.keep_data_min'], errors.join('\n'));
+  assert.match(errors.find((e) => e.startsWith('retention.data_days'))!, /whole number from 1 to 36500/);
 });
