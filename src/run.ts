@@ -295,8 +295,9 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         summary.skipped++;
         log.debug(ctx, 'skipped');
       } else if (reason === 'outside-retention') {
+        // At debug like already-copied: once retention is shorter than CDB's own, every run meets them all.
         summary.skipped++;
-        log.info(ctx, 'skipped');
+        log.debug(ctx, 'skipped');
       } else {
         log.debug(ctx, 'skipped');
       }
