@@ -203,11 +203,12 @@ export async function pruneBackups(config: Config, opts: PruneOptions, deps: Pru
       if (inBucket !== undefined) {
         await apiRetry('delete object', () => deps.cos.deleteObject(g.key));
       }
-      // Gone from the bucket already (deleted by a prune that stopped before its last write): done.
+      // Gone from the bucket already (deleted by a prune that stopped before its last write, or by a
+      // lifecycle rule): only the record goes.
       manifest.markDeleted(g.key, deps.now());
       summary.deleted.push(strip(g));
       summary.bytes += g.bytes;
-      log.info(ctx, 'pruned');
+      log.info(inBucket === undefined ? { ...ctx, alreadyGone: true } : ctx, 'pruned');
       report.item(`deleted cos://${config.cos.bucket}/${g.key} (${formatBytes(g.bytes)}, ${g.reason})`);
     } catch (err) {
       const e = err instanceof Cdb2cosError ? err : new Cdb2cosError('ERR_IO', String(err), { cause: err });
