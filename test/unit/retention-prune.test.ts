@@ -90,3 +90,34 @@ test('prune deletes only recorded copies still in place; a key from an earlier t
   assert.deepEqual([...state.tombs.keys()].sort(), [`new/${INSTANCE}/data/2026-10-01/a.xb`, `old/${INSTANCE}/data/2026-10-03/c.xb`]);
   for (const tomb of state.tombs.values()) assert.equal(tomb.deletedAt, new Date(NOW).toISOString());
 });
+
+test('a rerun finishes the deletions an interrupted prune began: present → deleted, absent → only marked, replaced → left alone', async (t) => {
+  const dir = await tempDir(t, 'cdb2cos-prune-');
+  const { config } = parseConfig(
+    `[credentials]\nsecret_id = AKIDexample\nsecret_key = sk\n[cdb]\nregion = ap-shanghai\ninstances = ${INSTANCE}\n` +
+      `[cos]\nregion = ap-guangzhou\nbucket = backup-1250000000\n[transfer]\nstaging_dir = ${join(dir, 'staging')}\n[retention]\n`,
+    { path: join(dir, 'c.ini'), env: {} },
+  );
+  assert.ok(config);
+  const { cos, objects, deletes } = memoryBucket();
+  const k = (n: string): string => `${INSTANCE}/binlog/2026-10-01/${n}`;
+  objects.set(k('present'), { text: 'abcd', etag: '"p"' });
+  objects.set(k('replaced'), { text: 'abcd', etag: '"new"' });
+  const tomb = (etag: string) => ({ copiedAt: '2026-10-01T00:00:00Z', size: 4, etag, reason: 'binlog-age', markedAt: '2026-11-01T00:00:00Z' });
+  const deleted = { [k('present')]: tomb('"p"'), [k('absent')]: tomb('"a"'), [k('replaced')]: tomb('"old"') };
+  objects.set(manifestKey('', INSTANCE), { text: JSON.stringify({ version: 1, instance: INSTANCE, objects: {}, deleted }), etag: '"m0"' });
+  const summary = await pruneBackups(config, { dryRun: false }, {
+    cos,
+    log: pino({ level: 'silent' }),
+    report: { item: () => undefined, summary: () => undefined, warn: () => undefined },
+    now: () => NOW,
+    sleep: () => Promise.resolve(),
+    random: () => 0.5,
+    signal: new AbortController().signal,
+  });
+  assert.deepEqual(deletes, [k('present')]);
+  assert.deepEqual(summary.deleted.map((d) => d.key).sort(), [k('absent'), k('present')]);
+  assert.ok(objects.has(k('replaced')), 'an object that is not the recorded copy stays');
+  const state = parseManifestState(objects.get(manifestKey('', INSTANCE))!.text)!;
+  for (const key of [k('present'), k('absent'), k('replaced')]) assert.ok(state.tombs.get(key)?.deletedAt, `${key} is marked deleted`);
+});
