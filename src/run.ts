@@ -119,6 +119,8 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     const manifests = new Map<string, Manifest>();
     const listedInFull: ListedUnit[] = [];
     const copiedElsewhere = new Set<string>();
+    /** Staged data paths of items [retention] lets go: a copy begun earlier is never finished. */
+    const expiredStaged = new Set<string>();
     const queue: Array<PlannedCopy & { refresh: () => Promise<void> }> = [];
     for (const instance of instances) {
       if (deps.signal.aborted) break;
@@ -237,6 +239,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       for (const s of plan.skip) {
         noteSkip(s.item, s.key, s.reason);
         if (s.reason === 'already-copied') copiedElsewhere.add(stagedPaths(config.transfer.stagingDir, s.item).data);
+        if (s.reason === 'outside-retention') expiredStaged.add(stagedPaths(config.transfer.stagingDir, s.item).data);
       }
       // One line per instance says what each skip line (at debug for copies already made) would.
       const skipped: Partial<Record<SkipReason, number>> = {};
@@ -312,7 +315,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       await flushManifests(manifests);
       await cleanVerifiedStates();
       if (!deps.signal.aborted && summary.worst !== 'auth') {
-        await cleanLeftovers(listedInFull, copiedElsewhere);
+        await cleanLeftovers(listedInFull, copiedElsewhere, expiredStaged);
         await abortStaleUploads();
       }
     }
@@ -433,7 +436,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
    * keeps everything. An upload that cannot be aborted now keeps its state file, so the next run tries
    * again (and stale_upload_age bounds it anyway); the staged bytes go either way.
    */
-  async function cleanLeftovers(units: ListedUnit[], copied: ReadonlySet<string>): Promise<void> {
+  async function cleanLeftovers(units: ListedUnit[], copied: ReadonlySet<string>, expired: ReadonlySet<string>): Promise<void> {
     for (const unit of units) {
       const dir = dirname(stagedPaths(config.transfer.stagingDir, { instance: unit.instance, type: unit.type, id: 'x', name: 'x' }).data);
       let entries;
@@ -447,12 +450,14 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         const live = unit.byPath.get(data);
         const statePath = `${data}.cdb2cos-state.json`;
         const st = await readState(statePath);
-        let reason: 'vanished' | 'changed' | 'already-copied';
+        let reason: 'vanished' | 'changed' | 'already-copied' | 'outside-retention';
         if (live === undefined) {
           if (unit.narrowed) continue;
           reason = 'vanished';
         } else if (copied.has(data)) {
           reason = 'already-copied';
+        } else if (expired.has(data)) {
+          reason = 'outside-retention';
         } else if (st !== undefined && (st.key !== live.key || st.size !== live.item.size || !st.fingerprint.startsWith(fingerprint(live.item)))) {
           // startsWith: the copy may append a tag of the source to the item's fingerprint.
           reason = 'changed';
