@@ -8,7 +8,10 @@ import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
 import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
-import { openFileLogger, type FileLogger, type Logger } from './log.js';
+import { pruneBackups } from './commands/prune.js';
+import { lifecycleFor } from './core/lifecycle.js';
+import { manifestKey } from './cos/manifest.js';
+import { openFileLogger, removeOldLogs, type FileLogger, type Logger } from './log.js';
 import { proxyPolicyFromEnv, RoutedDispatcher, type ProxyPolicy } from './net/proxy.js';
 import { sleep } from './retry.js';
 import { RunEnd } from './run-end.js';
@@ -236,6 +239,11 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
   toStdout().attachLog(log);
   toStderr().attachLog(log);
   for (const w of config.warnings) log.warn({ config: config.path }, w);
+  if (config.log.keepDays !== undefined && flags.dryRun !== true) {
+    const old = await removeOldLogs(config.log.dir, config.log.file, config.log.keepDays, new Date());
+    for (const file of old.removed) log.info({ file }, 'log removed');
+    for (const f of old.failed) log.warn({ file: f.path, code: f.code }, 'log removal failed');
+  }
 
   const tty = process.stdout.isTTY === true;
   const showItems = flags.dryRun === true || flags.verbose === true || (tty && flags.quiet !== true);
@@ -329,6 +337,99 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
   }
 }
 
+interface PruneFlags {
+  config: string;
+  dryRun?: boolean;
+  instance?: string[];
+  json?: boolean;
+  lifecycle?: boolean;
+  quiet?: boolean;
+}
+
+async function pruneCommand(flags: PruneFlags): Promise<number> {
+  const config = await readConfig(flags.config);
+  for (const w of config.warnings.slice(0, MAX_PRINTED_PROBLEMS)) toStderr().write(`cdb2cos: warning: ${clip(w, MAX_PROBLEM_CHARS)}\n`);
+  if (config.retention === undefined) throw new Cdb2cosError('ERR_CONFIG', `retention: ${config.path} has no [retention] section; prune deletes nothing without one`);
+  if (flags.instance) {
+    const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
+    if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
+  }
+  if (flags.lifecycle === true) {
+    const lc = lifecycleFor(
+      { keyTemplate: config.cos.key, prefix: config.cos.prefix, instances: flags.instance ?? config.cdb.instances, types: config.cdb.types, manifestPrefix: manifestKey(config.cos.prefix, '') },
+      config.retention,
+    );
+    toStdout().write(lc.xml);
+    for (const n of lc.notes) toStderr().write(`cdb2cos: note: ${n}\n`);
+    return EXIT.ok;
+  }
+  const proxy = proxyPolicyFromEnv(process.env);
+  if (!config.credentials) {
+    throw new Cdb2cosError('ERR_CONFIG', `credentials: none in ${config.path} ([credentials] secret_id, secret_key) and none in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY`);
+  }
+  let logger: FileLogger;
+  try {
+    logger = openFileLogger(config.log.dir, config.log.file, config.log.level, new Date(), (f) =>
+      toStderr().write(`cdb2cos: warning: cannot write the log file ${f.path}: ${f.code}; prune goes on without its log\n`),
+    );
+  } catch (err) {
+    throw new Cdb2cosError('ERR_IO', `log.dir: cannot write the log in ${config.log.dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  const log = logger.log;
+  toStdout().attachLog(log);
+  toStderr().attachLog(log);
+  const text = flags.json !== true;
+  const report: Reporter = {
+    item: (line) => {
+      if (text && (flags.dryRun === true || flags.quiet !== true)) toStdout().write(line + '\n');
+    },
+    summary: (line) => {
+      if (text && flags.quiet !== true) toStdout().write(line + '\n');
+    },
+    warn: (line) => toStderr().write(`cdb2cos: ${line}\n`),
+  };
+  const ctl = new AbortController();
+  let signalCode: number | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (signalCode !== undefined) return;
+    signalCode = sig === 'SIGINT' ? EXIT.sigint : EXIT.sigterm;
+    process.exitCode = signalCode;
+    log.warn({ signal: sig }, 'interrupted');
+    ctl.abort(new Cdb2cosError('ERR_ABORTED', `stopped by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await pruneBackups(
+      config,
+      { dryRun: flags.dryRun === true, instances: flags.instance },
+      {
+        cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs: config.transfer.requestTimeoutMs, proxy }),
+        log,
+        report,
+        now: () => Date.now(),
+        sleep,
+        random: Math.random,
+        signal: ctl.signal,
+      },
+    );
+    if (!text) toStdout().write(JSON.stringify(summary) + '\n');
+    if (signalCode !== undefined) return signalCode;
+    if (summary.worst === 'auth') return EXIT.auth;
+    if (summary.worst === 'config') return EXIT.usage;
+    if (summary.worst === 'item') return EXIT.itemsFailed;
+    return logger.failure ? EXIT.logFailed : EXIT.ok;
+  } catch (err) {
+    if (signalCode !== undefined) return signalCode;
+    log.error({ err: { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, 'failed');
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await logger.close();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('cdb2cos')
     .description('Copy Tencent Cloud CDB (MySQL) backups, binlogs and slow logs into a COS bucket: streamed, resumable, verified.')
@@ -349,6 +450,19 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'print a line per item even when not on a terminal')
     .action(async (flags: RunFlags) => {
       process.exitCode = await runCommand(flags);
+    });
+
+  program
+    .command('prune')
+    .description('delete the copies [retention] lets go (only objects this tool recorded), or print the lifecycle rule')
+    .requiredOption('-c, --config <file>', 'INI config file with a [retention] section')
+    .option('--dry-run', 'list what would be deleted; delete nothing')
+    .option('--instance <id>', 'only this instance (repeatable, or comma-separated)', collect)
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .option('--lifecycle', 'print the equivalent COS bucket lifecycle rules (XML) and what they cannot express')
+    .option('-q, --quiet', 'print nothing when all is well')
+    .action(async (flags: PruneFlags) => {
+      process.exitCode = await pruneCommand(flags);
     });
 
   program

@@ -1,6 +1,7 @@
 // The dated log file holds JSON lines, one event per step; people at a terminal get a readable view
 // from the reporter in run.ts. Secrets are redacted by pino before anything is written.
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { lstat, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
@@ -124,4 +125,58 @@ export function openFileLogger(dir: string, file: string, level: string, now: Da
       return Promise.resolve();
     },
   };
+}
+
+/** The file system calls log retention makes (tests pass a fake folder). */
+export interface LogDirFs {
+  readdir(dir: string): Promise<string[]>;
+  isFile(path: string): Promise<boolean>;
+  unlink(path: string): Promise<void>;
+}
+
+const realLogDirFs: LogDirFs = {
+  readdir: (dir) => readdir(dir),
+  // lstat: a symlink named like a log is not ours to follow.
+  isFile: async (path) => (await lstat(path)).isFile(),
+  unlink: (path) => unlink(path),
+};
+
+/**
+ * [log] keep_days: removes `<dir>/YYYY-MM-DD-<file>` files (this config's `file` only, exactly that
+ * pattern, regular files only) whose local date is more than keepDays days before the local date of
+ * `now`. Never throws: what cannot be listed or removed is returned in `failed`.
+ */
+export async function removeOldLogs(dir: string, file: string, keepDays: number, now: Date, fs: LogDirFs = realLogDirFs): Promise<{ removed: string[]; failed: Array<{ path: string; code: string }> }> {
+  const removed: string[] = [];
+  const failed: Array<{ path: string; code: string }> = [];
+  // The oldest date kept, as YYYY-MM-DD: comparing names avoids time zones and DST entirely.
+  const oldest = new Date(now.getFullYear(), now.getMonth(), now.getDate() - keepDays);
+  const oldestName = `${oldest.getFullYear()}-${String(oldest.getMonth() + 1).padStart(2, '0')}-${String(oldest.getDate()).padStart(2, '0')}`;
+  const pattern = new RegExp(`^(\\d{4}-\\d{2}-\\d{2})-${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (err) {
+    return { removed, failed: [{ path: dir, code: (err as NodeJS.ErrnoException).code ?? String(err) }] };
+  }
+  for (const name of names.sort()) {
+    const date = pattern.exec(name)?.[1];
+    // A real calendar date only: 2026-13-45-cdb2cos.log is not a dated log of ours.
+    if (date === undefined || date >= oldestName || !isCalendarDate(date)) continue;
+    const path = join(dir, name);
+    try {
+      if (!(await fs.isFile(path))) continue;
+      await fs.unlink(path);
+      removed.push(path);
+    } catch (err) {
+      failed.push({ path, code: (err as NodeJS.ErrnoException).code ?? String(err) });
+    }
+  }
+  return { removed, failed };
+}
+
+function isCalendarDate(ymd: string): boolean {
+  const [y, m, d] = ymd.split('-').map(Number) as [number, number, number];
+  const t = new Date(Date.UTC(y, m - 1, d));
+  return t.getUTCFullYear() === y && t.getUTCMonth() === m - 1 && t.getUTCDate() === d;
 }

@@ -13,7 +13,7 @@ export interface KnownObject {
   verified: boolean;
 }
 
-export type SkipReason = 'already-copied' | 'running' | 'archived' | 'failed-at-source' | 'outside-window';
+export type SkipReason = 'already-copied' | 'running' | 'archived' | 'failed-at-source' | 'outside-window' | 'outside-retention';
 
 export interface PlannedCopy {
   item: CatalogItem;
@@ -32,6 +32,8 @@ export interface PlanOptions {
   until?: number | undefined;
   prefix: string;
   keyTemplate: string;
+  /** Keys that [retention] lets go (src/core/retention.ts): copying them would only feed the next prune. */
+  outsideRetention?: ReadonlySet<string> | undefined;
 }
 
 const FINISHED = new Set(['SUCCESS', 'FINISHED']);
@@ -151,6 +153,10 @@ export function planCopies(items: CatalogItem[], existing: Map<string, KnownObje
     const key = substitute(opts.keyTemplate, opts.prefix, item);
     if (!inWindow(item, opts)) {
       plan.skip.push({ item, key, reason: 'outside-window' });
+      continue;
+    }
+    if (opts.outsideRetention?.has(key) === true) {
+      plan.skip.push({ item, key, reason: 'outside-retention' });
       continue;
     }
     if (item.status === 'RUNNING' || item.status === '' || item.status === 'UPLOADING') {

@@ -8,6 +8,7 @@ import { listItems } from './cdb/catalog.js';
 import type { CdbApi } from './cdb/client.js';
 import type { CosApi } from './cos/client.js';
 import { Manifest } from './cos/manifest.js';
+import { keyFieldsReader, keysOutsideRetention } from './core/retention.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from './errors.js';
 import { acquireLock, type Lock } from './lock.js';
 import { keyPattern, listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from './plan.js';
@@ -132,6 +133,8 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     const manifests = new Map<string, Manifest>();
     const listedInFull: ListedUnit[] = [];
     const copiedElsewhere = new Set<string>();
+    /** Staged data paths of items [retention] lets go: a copy begun earlier is never finished. */
+    const expiredStaged = new Set<string>();
     const queue: Array<PlannedCopy & { refresh: () => Promise<void> }> = [];
     for (const instance of instances) {
       if (deps.signal.aborted) break;
@@ -202,7 +205,18 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       const { objects, pages } = await apiRetry('list bucket', () => deps.cos.listObjects(prefix));
       summary.listRequests += pages;
       const listed = new Map(objects.map((o) => [o.key, { size: o.size, etag: o.etag }]));
-      const plan = planCopies(items, manifest.known(), listed, { since: opts.since, until: opts.until, prefix: config.cos.prefix, keyTemplate: config.cos.key });
+      let outsideRetention: Set<string> | undefined;
+      if (config.retention !== undefined) {
+        const keyed = items.flatMap((item) => {
+          try {
+            return [{ item, key: renderKey(config.cos.key, config.cos.prefix, item) }];
+          } catch {
+            return [];
+          }
+        });
+        outsideRetention = keysOutsideRetention(keyed, manifest.recorded(), keyFieldsReader(config.cos.key, config.cos.prefix, instance), config.retention, deps.now());
+      }
+      const plan = planCopies(items, manifest.known(), listed, { since: opts.since, until: opts.until, prefix: config.cos.prefix, keyTemplate: config.cos.key, outsideRetention });
       // What the end-of-run clean-up may judge: the types listed in full, with each item's key.
       for (const [type, known] of byType) {
         const byPath = new Map<string, { item: CatalogItem; key: string }>();
@@ -230,7 +244,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
             if (ok) {
               // A run stopped between Complete and clean-up leaves its staged copy behind.
               if (!opts.dryRun) await removeStaged(stagedPaths(config.transfer.stagingDir, c.item)).catch(() => undefined);
-              manifest.record(c.key, { size: c.item.size, etag: ok.etag, crc64: ok.crc64, md5: c.item.md5, id: c.item.id, copiedAt: new Date(deps.now()).toISOString() });
+              manifest.record(c.key, { size: c.item.size, etag: ok.etag, crc64: ok.crc64, md5: c.item.md5, id: c.item.id, copiedAt: new Date(deps.now()).toISOString(), ...itemFacts(c.item) });
               plan.skip.push({ item: c.item, key: c.key, reason: 'already-copied' });
             } else plan.copy.push(c);
           }
@@ -240,6 +254,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       for (const s of plan.skip) {
         noteSkip(s.item, s.key, s.reason);
         if (s.reason === 'already-copied') copiedElsewhere.add(stagedPaths(config.transfer.stagingDir, s.item).data);
+        if (s.reason === 'outside-retention') expiredStaged.add(stagedPaths(config.transfer.stagingDir, s.item).data);
       }
       // One line per instance says what each skip line (at debug for copies already made) would.
       const skipped: Partial<Record<SkipReason, number>> = {};
@@ -302,6 +317,10 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         summary.skipped++;
         tally(summary.units, item.instance, item.type, 'skipped', item.size);
         log.debug(ctx, 'skipped');
+      } else if (reason === 'outside-retention') {
+        // At debug like already-copied: once retention is shorter than CDB's own, every run meets them all.
+        summary.skipped++;
+        log.debug(ctx, 'skipped');
       } else {
         log.debug(ctx, 'skipped');
       }
@@ -316,7 +335,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       await flushManifests(manifests);
       await cleanVerifiedStates();
       if (!deps.signal.aborted && summary.worst !== 'auth') {
-        await cleanLeftovers(listedInFull, copiedElsewhere);
+        await cleanLeftovers(listedInFull, copiedElsewhere, expiredStaged);
         await abortStaleUploads();
       }
     }
@@ -383,7 +402,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
             },
             { ...copyDeps, log: ilog },
           );
-          manifests.get(item.instance)?.record(key, { size: item.size, etag: res.etag, crc64: res.crc64, md5: item.md5, id: item.id, copiedAt: new Date(deps.now()).toISOString() });
+          manifests.get(item.instance)?.record(key, { size: item.size, etag: res.etag, crc64: res.crc64, md5: item.md5, id: item.id, copiedAt: new Date(deps.now()).toISOString(), ...itemFacts(item) });
           summary.copied++;
           tally(summary.units, item.instance, item.type, 'copied', item.size);
           summary.bytes += item.size;
@@ -440,7 +459,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
    * keeps everything. An upload that cannot be aborted now keeps its state file, so the next run tries
    * again (and stale_upload_age bounds it anyway); the staged bytes go either way.
    */
-  async function cleanLeftovers(units: ListedUnit[], copied: ReadonlySet<string>): Promise<void> {
+  async function cleanLeftovers(units: ListedUnit[], copied: ReadonlySet<string>, expired: ReadonlySet<string>): Promise<void> {
     for (const unit of units) {
       const dir = dirname(stagedPaths(config.transfer.stagingDir, { instance: unit.instance, type: unit.type, id: 'x', name: 'x' }).data);
       let entries;
@@ -454,12 +473,14 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         const live = unit.byPath.get(data);
         const statePath = `${data}.cdb2cos-state.json`;
         const st = await readState(statePath);
-        let reason: 'vanished' | 'changed' | 'already-copied';
+        let reason: 'vanished' | 'changed' | 'already-copied' | 'outside-retention';
         if (live === undefined) {
           if (unit.narrowed) continue;
           reason = 'vanished';
         } else if (copied.has(data)) {
           reason = 'already-copied';
+        } else if (expired.has(data)) {
+          reason = 'outside-retention';
         } else if (st !== undefined && (st.key !== live.key || st.size !== live.item.size || !st.fingerprint.startsWith(fingerprint(live.item)))) {
           // startsWith: the copy may append a tag of the source to the item's fingerprint.
           reason = 'changed';
@@ -506,6 +527,11 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       log.warn({ err: errInfo(err) }, 'stale upload clean-up failed');
     }
   }
+}
+
+/** What retention needs to know of a recorded copy: its type and the item's time. */
+function itemFacts(item: CatalogItem): { type: BackupType; time?: string } {
+  return Number.isFinite(item.time) ? { type: item.type, time: new Date(item.time).toISOString() } : { type: item.type };
 }
 
 function bucketError(err: unknown, config: Config): unknown {

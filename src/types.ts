@@ -74,13 +74,26 @@ export interface Config {
     /** Base name; the file written is <dir>/YYYY-MM-DD-<file> (local date). */
     file: string;
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+    /** Dated log files older than this many days are removed when a run starts; undefined: kept forever. */
+    keepDays: number | undefined;
   };
   /** [notify]: no targets and no health check when the file has no such section. */
   notify: NotifyOptions;
   /** [metrics]: no textfile and no Pushgateway when the file has no such section. */
   metrics: MetricsOptions;
+  /** [retention]; undefined when the file has no such section (nothing is ever pruned). */
+  retention: RetentionConfig | undefined;
   /** Non-fatal findings, e.g. a config file others can read that holds a secret key. */
   warnings: string[];
+}
+
+/** How long each type is kept in the bucket (days; undefined: forever). See src/core/retention.ts. */
+export interface RetentionConfig {
+  dataDays: number | undefined;
+  binlogDays: number | undefined;
+  slowlogDays: number | undefined;
+  /** The newest this many data backups of each instance are always kept (≥ 1). */
+  keepDataMin: number;
 }
 
 /** One thing CDB lists and we may copy. */

@@ -55,6 +55,13 @@ export const SECTIONS: readonly SectionDef[] = [
     use: 'present',
     doc: 'Prometheus metrics of each run (not on --dry-run): a textfile for node_exporter and/or a Pushgateway.',
   },
+  {
+    name: 'retention',
+    use: 'present',
+    doc:
+      'What `cdb2cos prune` deletes (and `run` then no longer copies); see Retention in the README. Without ' +
+      'this section nothing is ever deleted. A type whose key is unset is kept forever.',
+  },
 ];
 
 /** The 2018 format's sections, in the order its files have them. */
@@ -84,6 +91,14 @@ function region(example: string, doc: string, legacy: string): KeyDef<string> {
       return undefined;
     },
   });
+}
+
+/**
+ * A whole number of days. Not a `duration`: there a plain number is seconds, and `data_days = 30` read
+ * as 30 seconds would prune everything.
+ */
+function days(o: { doc: string; defaultDoc: string; example: string }): KeyDef<number> {
+  return integer({ ...o, min: 1, max: 36500, range: '1–36500 (days)' });
 }
 
 const allowedTypes = (ctx: ReadContext): string =>
@@ -365,6 +380,37 @@ export const KEYS = {
       doc: 'Log level.',
       default: 'info',
       values: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const,
+    }),
+    keep_days: days({
+      doc: 'Dated log files (`<dir>/YYYY-MM-DD-<file>`) older than this many days are removed when a run starts.',
+      defaultDoc: 'unset (kept forever)',
+      example: '90',
+    }),
+  }),
+  ...keys('retention', {
+    data_days: days({
+      doc: 'Data backups older than this many days are pruned, except the newest `keep_data_min`.',
+      defaultDoc: 'unset (kept forever)',
+      example: '30',
+    }),
+    binlog_days: days({
+      doc:
+        'Binlogs that ended more than this many days ago are pruned, except those needed to roll forward ' +
+        'from the oldest data backup kept.',
+      defaultDoc: 'unset (kept forever)',
+      example: '30',
+    }),
+    slowlog_days: days({
+      doc: 'Slow logs of days more than this many days ago are pruned.',
+      defaultDoc: 'unset (kept forever)',
+      example: '90',
+    }),
+    keep_data_min: integer({
+      doc: 'The newest this many data backups of each instance are never pruned, however old.',
+      note: 'At least 1: a source whose backups stopped months ago must not leave the bucket with none.',
+      default: '3',
+      min: 1,
+      max: 10000,
     }),
   }),
   ...keys('notify', {

@@ -237,7 +237,7 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
       staleUploadMs: must(v['transfer.stale_upload_age']),
       lockStaleAfterMs: must(v['transfer.lock_stale_after']),
     },
-    log: { dir: must(v['log.dir']), file: must(v['log.file']), level: must(v['log.level']) },
+    log: { dir: must(v['log.dir']), file: must(v['log.file']), level: must(v['log.level']), keepDays: v['log.keep_days'] },
     // [notify] and [metrics] are read only when the file has them: their keys' defaults apply otherwise.
     notify: {
       onFailure: v['notify.on_failure'] ?? [],
@@ -253,6 +253,16 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
       timeoutMs: v['notify.timeout'] ?? METRICS_DEFAULTS.timeoutMs,
       retries: v['notify.retries'] ?? METRICS_DEFAULTS.retries,
     },
+    // keep_data_min has a default, so it is set exactly when the section is in the file.
+    retention:
+      v['retention.keep_data_min'] === undefined
+        ? undefined
+        : {
+            dataDays: v['retention.data_days'],
+            binlogDays: v['retention.binlog_days'],
+            slowlogDays: v['retention.slowlog_days'],
+            keepDataMin: v['retention.keep_data_min'],
+          },
     warnings,
   };
 }

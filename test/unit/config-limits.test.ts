@@ -58,7 +58,7 @@ test('a key or section name of a megabyte is cut short in its message', () => {
   assert.equal(errors.length, 2, errors.join('\n').slice(0, 2000));
   for (const e of errors) assert.ok(e.length <= MAX_PROBLEM_CHARS, `${e.length} characters`);
   assert.match(errors[1] ?? '', /^cdb\.kkk+ … k+: unknown key$/);
-  assert.match(errors[0] ?? '', /^\[kkk+ … .*\[log\], \[notify\], \[metrics\]\)$/);
+  assert.match(errors[0] ?? '', /^\[kkk+ … .*\[log\], \[notify\], \[metrics\], \[retention\]\)$/);
 });
 
 test('a line of blanks after "[" is read in linear time', () => {

@@ -69,9 +69,10 @@ test('parses a minimal file and fills every default', () => {
       staleUploadMs: 7 * 86400_000,
       lockStaleAfterMs: 5 * 60_000,
     },
-    log: { dir: '/etc/cdb2cos/logs', file: 'cdb2cos.log', level: 'info' },
+    log: { dir: '/etc/cdb2cos/logs', file: 'cdb2cos.log', level: 'info', keepDays: undefined },
     notify: { onFailure: [], onSuccess: [], healthcheck: undefined, timeoutMs: 10_000, retries: 2 },
     metrics: { textfile: undefined, pushgateway: undefined, job: 'cdb2cos', timeoutMs: 10_000, retries: 2 },
+    retention: undefined,
     warnings: [],
   });
 });
@@ -149,7 +150,7 @@ level = DEBUG
     staleUploadMs: 2 * 86400_000,
     lockStaleAfterMs: 90_000,
   });
-  assert.deepEqual(c.log, { dir: '/etc/log', file: 'backup.log', level: 'debug' });
+  assert.deepEqual(c.log, { dir: '/etc/log', file: 'backup.log', level: 'debug', keepDays: undefined });
   assert.deepEqual(c.warnings, []);
 });
 
@@ -263,7 +264,7 @@ test('an unknown key is an error and a close typo gets a suggestion', () => {
 test('an unknown section is an error with a suggestion', () => {
   const errors = fail(MINIMAL + '[credential]\nsecret_id = a\n[extra]\nx = 1\n');
   hasError(errors, '[credential]: unknown section; did you mean [credentials]?');
-  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [cos], [transfer], [log], [notify], [metrics])');
+  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [cos], [transfer], [log], [notify], [metrics], [retention])');
   // Keys under an unknown section are not reported one by one.
   assert.equal(errors.length, 2, errors.join('\n'));
   // ini would nest "[cdb.extra]" under [cdb]; here it is just an unknown section.
@@ -318,7 +319,7 @@ test('parses the 2018 format with all four sections and maps it', () => {
   assert.equal(c.cos.region, 'ap-beijing');
   assert.equal(c.cos.bucket, 'oldbackup-1250000000');
   assert.equal(c.cos.key, '{prefix}{instance}/{type}/{date}/{name}');
-  assert.deepEqual(c.log, { dir: '/var/log/cdb2cos', file: 'cdb2cos.log', level: 'info' });
+  assert.deepEqual(c.log, { dir: '/var/log/cdb2cos', file: 'cdb2cos.log', level: 'info', keepDays: undefined });
   assert.equal(c.transfer.stagingDir, '/etc/cdb2cos/staging');
 });
 
@@ -514,5 +515,7 @@ test('config.example.ini parses as shipped, and with every setting uncommented',
   assert.equal(all.metrics.pushgateway, 'http://pushgateway.monitoring:9091');
   // Every key of the new format appears in the example.
   const keys = [...uncommented.matchAll(/^([a-z_]+) *=/gm)].map((m) => m[1]);
-  assert.equal(keys.length, 39);
+  assert.equal(keys.length, 44);
+  assert.deepEqual(all.retention, { dataDays: 30, binlogDays: 30, slowlogDays: 90, keepDataMin: 3 });
+  assert.equal(all.log.keepDays, 90);
 });
