@@ -12,6 +12,7 @@ import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from './errors.js';
 import { acquireLock, type Lock } from './lock.js';
 import { keyPattern, listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from './plan.js';
 import { requestRetry } from './retry.js';
+import { verifiedByHead } from './core/verified-copy.js';
 import { copyItem, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
 import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
 import { fingerprint, freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
@@ -241,12 +242,8 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
 
     async function isVerifiedCopy(c: PlannedCopy): Promise<{ etag: string; crc64: string } | undefined> {
       const head = await apiRetry('head', () => deps.cos.headObject(c.key));
-      if (!head || head.size !== c.item.size || head.crc64 === undefined) return undefined;
-      if (c.item.md5 !== undefined && head.meta['cdb2cos-md5'] !== undefined && head.meta['cdb2cos-md5'] !== c.item.md5) return undefined;
-      const st = opts.dryRun ? undefined : await readState(stagedPaths(config.transfer.stagingDir, c.item).state);
-      const expected = head.meta['cdb2cos-crc64'] ?? st?.verified?.crc64 ?? st?.expectedCrc64;
-      if (expected === undefined || expected !== head.crc64) return undefined;
-      return { etag: head.etag, crc64: head.crc64 };
+      const st = opts.dryRun || head === undefined ? undefined : await readState(stagedPaths(config.transfer.stagingDir, c.item).state);
+      return verifiedByHead(c.item, head, st?.verified?.crc64 ?? st?.expectedCrc64);
     }
 
     function noteListingFailure(instance: string, type: BackupType, err: Cdb2cosError): void {
