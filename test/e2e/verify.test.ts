@@ -1,0 +1,127 @@
+// End to end: `cdb2cos verify` after a run finds every recorded object as recorded and the binlog chain
+// whole (exit 0). Then, with an object deleted, an object replaced by other bytes of the same size, and a
+// binlog removed from the middle of the chain (bucket and manifest), it reports exactly those (exit 1).
+// A corruption of the stored bytes that keeps the object's record (size, ETag, CRC-64: what HEAD
+// reports) is invisible to HEAD and caught by --deep, which reads and hashes every byte.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { open } from 'node:fs/promises';
+import { createCosApi } from '../../src/cos/client.js';
+import { manifestKey } from '../../src/cos/manifest.js';
+import type { VerifyReport } from '../../src/commands/verify.js';
+import { eventsOf, readLog, runCli } from '../helpers/harness.js';
+import { assertExit, keyOf, KiB, MiB, runFixture } from './expect.js';
+
+const A = 'cdb-e2everi01';
+
+test('verify reports exactly a missing object, a replaced object and a binlog gap; --deep also catches bytes corrupted behind an intact record', async (t) => {
+  const fx = await runFixture(t, [
+    {
+      id: A,
+      items: [
+        // The oldest kept data backup is at -600 min; binlogs chain from -720 min (the first ends before it).
+        { type: 'data', size: 17 * MiB + 3, minutesAgo: 600 },
+        { type: 'data', size: 64 * KiB, minutesAgo: 300 },
+        { type: 'binlog', size: 2 * KiB, minutesAgo: 660 },
+        { type: 'binlog', size: 3 * KiB, minutesAgo: 540 },
+        { type: 'binlog', size: 4 * KiB, minutesAgo: 420 },
+        { type: 'binlog', size: 5 * KiB, minutesAgo: 300 },
+        { type: 'binlog', size: 6 * KiB, minutesAgo: 180 },
+        { type: 'slowlog', size: 1 * KiB, minutesAgo: 24 * 60 },
+      ],
+    },
+  ]);
+  const { emu } = fx;
+  assertExit(await fx.run(), 0);
+  const verify = async (args: string[] = []) => {
+    const res = await runCli(['verify', '--config', fx.config, '--json', ...args]);
+    return { res, report: JSON.parse(res.stdout) as VerifyReport };
+  };
+
+  const clean = await verify();
+  assertExit(clean.res, 0);
+  assert.equal(clean.report.ok, true);
+  assert.deepEqual(clean.report.totals, { objects: 8, ok: 8, missing: 0, mismatched: 0, errors: 0, gaps: 0 });
+  const chain = clean.report.instances[0]!.chain!;
+  assert.deepEqual([chain.first, chain.last, chain.checked, chain.ignored], ['mysql-bin.000002', 'mysql-bin.000005', 4, 1]);
+  const deepClean = await verify(['--deep']);
+  assertExit(deepClean.res, 0);
+  assert.ok(deepClean.report.objects.every((o) => o.deep && o.result === 'ok'));
+  // Every byte was read, the 17 MiB object in two ranges.
+  const big = emu.catalog.list(A, 'data').find((d) => d.size > MiB)!;
+  const gets = emu.cos.requests.filter((q) => q.op === 'GetObject' && q.key === keyOf(big));
+  assert.equal(gets.length, 2, 'the large object is read in 16 MiB ranges');
+  assert.equal(gets.reduce((n, q) => n + q.bytesOut, 0), big.size);
+
+  const cos = createCosApi({ credentials: { secretId: emu.info.secretId, secretKey: emu.info.secretKey }, region: emu.info.cosRegion, bucket: emu.info.bucket, endpoint: emu.info.cosEndpoint, timeoutMs: 10_000 });
+  const [slowlog] = emu.catalog.list(A, 'slowlog');
+  const [newData, oldData] = emu.catalog.list(A, 'data');
+  const binlogs = emu.catalog.list(A, 'binlog').reverse();
+  const middle = binlogs[2]!;
+  assert.equal(middle.name, 'mysql-bin.000003');
+  // 1. A missing object.
+  await cos.deleteObject(keyOf(slowlog!));
+  // 2. An object replaced by other bytes of the same size, with its metadata kept: ETag and CRC-64 change.
+  const stored = emu.cos.objects(emu.info.bucket).find((o) => o.key === keyOf(newData!))!;
+  const meta = Object.fromEntries(Object.entries(stored.meta));
+  await cos.putObject(keyOf(newData!), Buffer.alloc(newData!.size, 0x5a), newData!.size, meta);
+  // 3. A binlog gone from the middle of the chain, from the bucket and the manifest.
+  await cos.deleteObject(keyOf(middle));
+  const mkey = manifestKey('', A);
+  const manifest = JSON.parse((await cos.getObjectText(mkey))!) as { objects: Record<string, unknown> };
+  delete manifest.objects[keyOf(middle)];
+  const body = Buffer.from(JSON.stringify(manifest));
+  await cos.putObject(mkey, body, body.length, { 'Content-Type': 'application/json' });
+
+  const broken = await verify();
+  assertExit(broken.res, 1);
+  const r = broken.report;
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.totals, { objects: 7, ok: 5, missing: 1, mismatched: 1, errors: 0, gaps: 1 });
+  const bad = r.objects.filter((o) => o.result !== 'ok').sort((a, b) => (a.key < b.key ? -1 : 1));
+  assert.deepEqual(
+    bad.map((o) => [o.result, o.key]),
+    [
+      ['mismatch', keyOf(newData!)],
+      ['missing', keyOf(slowlog!)],
+    ],
+  );
+  assert.deepEqual(bad[0]!.problems.map((p) => p.split(':')[0]), ['etag', 'crc64']);
+  assert.deepEqual(r.instances[0]!.chain!.gaps.map((g) => [g.kind, g.after, g.before, g.missing]), [['number', 'mysql-bin.000002', 'mysql-bin.000004', { first: 'mysql-bin.000003', last: 'mysql-bin.000003', count: 1 }]]);
+
+  // The table says the same for a person.
+  const table = await runCli(['verify', '--config', fx.config]);
+  assertExit(table, 1);
+  assert.match(table.stdout, new RegExp(`^MISSING ${A} ${keyOf(slowlog!).replace(/\./g, '\\.')}: no such object`, 'm'));
+  assert.match(table.stdout, /^GAP cdb-e2everi01: between mysql-bin\.000002 and mysql-bin\.000004, missing mysql-bin\.000003 /m);
+  assert.match(table.stdout, /^NOT OK: 7 objects, 5 ok, 1 missing, 1 mismatched, 0 errors, 1 binlog gaps$/m);
+
+  // 4. Bytes corrupted in the store behind an intact record: HEAD still reports the recorded size, ETag and
+  // CRC-64 (the emulator, like COS, reports the CRC-64 computed at write time), so only --deep sees it.
+  const [file] = emu.cos.objectFiles(emu.info.bucket, keyOf(oldData!));
+  const fh = await open(file!, 'r+');
+  try {
+    const one = Buffer.alloc(1);
+    await fh.read(one, 0, 1, 5 * MiB);
+    one[0] = one[0]! ^ 0xff;
+    await fh.write(one, 0, 1, 5 * MiB);
+  } finally {
+    await fh.close();
+  }
+  const shallow = await verify();
+  assert.deepEqual(shallow.report.totals, r.totals, 'HEAD cannot see bytes corrupted behind an intact record');
+  const deep = await verify(['--deep']);
+  assertExit(deep.res, 1);
+  assert.deepEqual(deep.report.totals, { objects: 7, ok: 4, missing: 1, mismatched: 2, errors: 0, gaps: 1 });
+  const rot = deep.report.objects.find((o) => o.key === keyOf(oldData!))!;
+  assert.equal(rot.result, 'mismatch');
+  assert.deepEqual(rot.problems.map((p) => p.split(':')[0]), ['bytes', 'bytes']);
+  assert.match(rot.problems[0]!, /^bytes: CRC-64 of the \d+ bytes read is \d+, manifest \d+$/);
+
+  const events = await readLog(fx.logDir);
+  assert.ok(eventsOf(events, 'verified object').length > 0);
+  const failed = eventsOf(events, 'verify failed').filter((e) => e['key'] === keyOf(oldData!));
+  assert.equal(failed.length, 1, 'the deep run logs the corrupted object');
+  assert.ok(eventsOf(events, 'binlog gap found').some((e) => e['after'] === 'mysql-bin.000002' && e['before'] === 'mysql-bin.000004'));
+  assert.ok(eventsOf(events, 'verify finished').length >= 6);
+});
