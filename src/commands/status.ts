@@ -213,7 +213,7 @@ export function formatStatus(r: StatusReport): string {
       rows.push([inst.instance, u.type, u.listed, u.copied, u.missing, u.differs, u.waiting, u.archived, u.failedAtSource, note]);
     }
   }
-  let text = formatTable(['INSTANCE', 'TYPE', 'LISTED', 'COPIED', 'MISSING', 'DIFFERS', 'WAITING', 'ARCHIVED', 'FAILED', 'NOTE'], rows);
+  let text = formatTable(['INSTANCE', 'TYPE', 'LISTED', 'COPIED', 'MISSING', 'DIFFERS', 'WAITING', 'ARCHIVED', 'SRC-FAILED', 'NOTE'], rows);
   const lines: string[] = [];
   for (const inst of r.instances) {
     for (const u of inst.units) {

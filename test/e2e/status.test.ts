@@ -52,7 +52,7 @@ test('status after a run reports every item copied (exit 0); items CDB lists lat
   // A person's table on stdout.
   const table = await status();
   assertExit(table, 0);
-  assert.match(table.stdout, /^INSTANCE\s+TYPE\s+LISTED\s+COPIED\s+MISSING\s+DIFFERS\s+WAITING\s+ARCHIVED\s+FAILED/m);
+  assert.match(table.stdout, /^INSTANCE\s+TYPE\s+LISTED\s+COPIED\s+MISSING\s+DIFFERS\s+WAITING\s+ARCHIVED\s+SRC-FAILED\s+NOTE$/m);
   assert.match(table.stdout, new RegExp(`^${A}\\s+binlog\\s+3\\s+3\\s+0\\s+0\\s+0\\s+0\\s+0`, 'm'));
   assert.match(table.stdout, new RegExp(`^newest data of ${A}: ${newestData.name.replace(/\./g, '\\.')}, .* \\(5h 0m ago\\)$`, 'm'));
   assert.match(table.stdout, /^ok: 6 copied, 0 missing/m);

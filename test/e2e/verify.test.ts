@@ -125,3 +125,31 @@ test('verify reports exactly a missing object, a replaced object and a binlog ga
   assert.ok(eventsOf(events, 'binlog gap found').some((e) => e['after'] === 'mysql-bin.000002' && e['before'] === 'mysql-bin.000004'));
   assert.ok(eventsOf(events, 'verify finished').length >= 6);
 });
+
+test('verify finds a time gap in a chain whose numbers are contiguous, from the finish times CDB lists', async (t) => {
+  const B = 'cdb-e2everi02';
+  const fx = await runFixture(t, [
+    {
+      id: B,
+      items: [
+        { type: 'data', size: 4 * KiB, minutesAgo: 330 },
+        { type: 'binlog', size: 1 * KiB, minutesAgo: 300 },
+        { type: 'binlog', size: 1 * KiB, minutesAgo: 200 },
+        // Starts 30 minutes after the previous binlog finished: events of those 30 minutes are nowhere.
+        { type: 'binlog', size: 1 * KiB, minutesAgo: 100, binlogStartTime: Date.now() - 170 * 60_000 },
+      ],
+    },
+  ]);
+  assertExit(await fx.run(), 0);
+  const res = await runCli(['verify', '--config', fx.config, '--json']);
+  assertExit(res, 1);
+  const r = JSON.parse(res.stdout) as VerifyReport;
+  assert.deepEqual(r.totals, { objects: 4, ok: 4, missing: 0, mismatched: 0, errors: 0, gaps: 1 });
+  const [b2, b3] = fx.emu.catalog.list(B, 'binlog').reverse().slice(1);
+  const gap = r.instances[0]!.chain!.gaps[0]!;
+  assert.deepEqual([gap.kind, gap.after, gap.before], ['time', 'mysql-bin.000002', 'mysql-bin.000003']);
+  // Both as CDB lists them, in whole seconds.
+  assert.equal(gap.from, Math.floor(b2!.binlogFinishTime! / 1000) * 1000);
+  // The start time comes from the object's metadata, written from CDB's BinlogStartTime (whole seconds).
+  assert.equal(gap.to, Math.floor(b3!.binlogStartTime! / 1000) * 1000);
+});
