@@ -31,6 +31,8 @@ export interface ObjectResult {
   problems: string[];
   /** True when every byte was read and hashed (--deep). */
   deep: boolean;
+  /** Why --deep could not read it (an object in COS's archive storage classes must be restored first). */
+  note?: string | undefined;
 }
 
 export interface InstanceVerify {
@@ -113,7 +115,7 @@ export async function verifyBucket(ctx: CommandContext, opts: VerifyOptions): Pr
   }
   const t = report.totals;
   report.ok = t.missing === 0 && t.mismatched === 0 && t.errors === 0 && t.gaps === 0;
-  log.info({ ...t, deep: opts.deep, ok: report.ok }, 'verify finished');
+  log.info({ ...t, deep: opts.deep, clean: report.ok }, 'verify finished');
   return report;
 }
 
@@ -150,7 +152,7 @@ async function verifyInstance(ctx: CommandContext, instance: string, opts: Verif
   } catch (err) {
     if (err instanceof Cdb2cosError && (err.code === 'ERR_AUTH' || err.code === 'ERR_PERMISSION')) throw err;
     // Without it the chain is still checked by file number and start time.
-    log.warn({ instance, type: 'binlog', err: errInfo(err) }, 'listing failed; binlog finish times unknown');
+    log.warn({ instance, type: 'binlog', err: errInfo(err) }, 'binlog times unavailable');
   }
 
   const found: Array<{ type: BackupType | null; name: string; key: string; start: number | undefined }> = [];
@@ -207,22 +209,28 @@ async function verifyObject(ctx: CommandContext, instance: string, key: string, 
   const start = dateMeta !== undefined && Number.isFinite(parseCdbTime(dateMeta)) ? parseCdbTime(dateMeta) : listed?.time;
   const problems = headProblems(instance, e, head);
   let deep = false;
+  let note: string | undefined;
   if (opts.deep) {
     try {
       problems.push(...(await deepProblems(ctx, key, e, head.size)));
       deep = true;
     } catch (err) {
-      if (isFatal(err)) throw err;
+      // ARCHIVE and DEEP_ARCHIVE objects are not readable until restored: checked by HEAD only, and said so.
+      if (err instanceof Cdb2cosError && err.serviceCode === 'InvalidObjectState') {
+        note = 'in an archive storage class: not read (restore it to read it); checked by HEAD only';
+      } else {
+        if (isFatal(err)) throw err;
       ctx.log.error({ instance, key, err: errInfo(err) }, 'verify failed');
-      return { ...base, type, name, start, result: 'error', problems: [...problems, `read failed: ${errInfo(err)['message'] as string}`] };
+        return { ...base, type, name, start, result: 'error', problems: [...problems, `read failed: ${errInfo(err)['message'] as string}`] };
+      }
     }
   }
   if (problems.length > 0) {
-    ctx.log.error({ instance, key, type, problems, deep }, 'verify failed');
-    return { ...base, type, name, start, result: 'mismatch', problems, deep };
+    ctx.log.error({ instance, key, type, problems, deep, note }, 'verify failed');
+    return { ...base, type, name, start, result: 'mismatch', problems, deep, ...(note ? { note } : {}) };
   }
-  ctx.log.info({ instance, key, type, bytes: e.size, crc64: e.crc64, deep }, 'verified object');
-  return { ...base, type, name, start, result: 'ok', problems, deep };
+  ctx.log.info({ instance, key, type, bytes: e.size, crc64: e.crc64, deep, note }, 'verified object');
+  return { ...base, type, name, start, result: 'ok', problems, deep, ...(note ? { note } : {}) };
 }
 
 /**
@@ -256,8 +264,8 @@ async function deepProblems(ctx: CommandContext, key: string, e: ManifestEntry, 
 export function formatVerify(r: VerifyReport, verbose: boolean): string {
   const lines: string[] = [];
   for (const o of [...r.objects].sort((a, b) => (a.key < b.key ? -1 : 1))) {
-    if (o.result === 'ok' && !verbose) continue;
-    lines.push(`${o.result === 'ok' ? 'ok' : o.result.toUpperCase()} ${o.instance} ${o.key}${o.problems.length > 0 ? `: ${o.problems.join('; ')}` : ''}`);
+    if (o.result === 'ok' && !verbose && o.note === undefined) continue;
+    lines.push(`${o.result === 'ok' ? 'ok' : o.result.toUpperCase()} ${o.instance} ${o.key}${o.problems.length > 0 ? `: ${o.problems.join('; ')}` : ''}${o.note ? ` (${o.note})` : ''}`);
   }
   let text = lines.length > 0 ? lines.join('\n') + '\n\n' : '';
   const rows: Array<Array<string | number>> = r.instances.map((i) => [

@@ -153,3 +153,16 @@ test('verify finds a time gap in a chain whose numbers are contiguous, from the 
   // The start time comes from the object's metadata, written from CDB's BinlogStartTime (whole seconds).
   assert.equal(gap.to, Math.floor(b3!.binlogStartTime! / 1000) * 1000);
 });
+
+test('verify --deep checks objects in an archive storage class by HEAD only, and says so', async (t) => {
+  const C = 'cdb-e2everi03';
+  const fx = await runFixture(t, [{ id: C, items: [{ type: 'data', size: 4 * KiB, minutesAgo: 60 }] }], { cos: { storage_class: 'ARCHIVE' } });
+  assertExit(await fx.run(), 0);
+  const res = await runCli(['verify', '--config', fx.config, '--json', '--deep']);
+  assertExit(res, 0);
+  const r = JSON.parse(res.stdout) as VerifyReport;
+  assert.deepEqual(r.objects.map((o) => [o.result, o.deep, o.note]), [['ok', false, 'in an archive storage class: not read (restore it to read it); checked by HEAD only']]);
+  const table = await runCli(['verify', '--config', fx.config, '--deep']);
+  assertExit(table, 0);
+  assert.match(table.stdout, /^ok cdb-e2everi03 \S+ \(in an archive storage class: not read/m);
+});
