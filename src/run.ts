@@ -493,7 +493,7 @@ function bucketError(err: unknown, config: Config): unknown {
  * This process's peak RSS. Linux's VmHWM, not getrusage: ru_maxrss survives exec, so a CLI started by a
  * large parent would report the parent's peak.
  */
-function peakRssBytes(): number {
+export function peakRssBytes(): number {
   try {
     const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
     if (m) return Number(m[1]) * 1024;

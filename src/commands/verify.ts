@@ -12,6 +12,7 @@ import { Cdb2cosError, errInfo } from '../errors.js';
 import { crc64ToString, newCrc64 } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
 import { renderKey } from '../plan.js';
+import { peakRssBytes } from '../run.js';
 import { BACKUP_TYPES, type BackupType, type CatalogItem } from '../types.js';
 import { formatTable, isFatal, type CommandContext } from './context.js';
 
@@ -115,7 +116,7 @@ export async function verifyBucket(ctx: CommandContext, opts: VerifyOptions): Pr
   }
   const t = report.totals;
   report.ok = t.missing === 0 && t.mismatched === 0 && t.errors === 0 && t.gaps === 0;
-  log.info({ ...t, deep: opts.deep, clean: report.ok }, 'verify finished');
+  log.info({ ...t, deep: opts.deep, clean: report.ok, maxRssBytes: peakRssBytes() }, 'verify finished');
   return report;
 }
 

@@ -166,3 +166,22 @@ test('verify --deep checks objects in an archive storage class by HEAD only, and
   assertExit(table, 0);
   assert.match(table.stdout, /^ok cdb-e2everi03 \S+ \(in an archive storage class: not read/m);
 });
+
+test('verify --deep reads a 200 MiB object in ranges without holding it: the process stays far below its size', async (t) => {
+  const D = 'cdb-e2everi04';
+  const size = 200 * MiB + 11;
+  const fx = await runFixture(t, [{ id: D, items: [{ type: 'data', size, minutesAgo: 60 }] }]);
+  assertExit(await fx.run(), 0);
+  const res = await runCli(['verify', '--config', fx.config, '--json', '--deep']);
+  assertExit(res, 0);
+  const r = JSON.parse(res.stdout) as VerifyReport;
+  assert.deepEqual(r.objects.map((o) => [o.result, o.deep, o.size]), [['ok', true, size]]);
+  const key = r.objects[0]!.key;
+  const gets = fx.emu.cos.requests.filter((q) => q.op === 'GetObject' && q.key === key);
+  assert.equal(gets.length, Math.ceil(size / (16 * MiB)));
+  assert.equal(gets.reduce((n, q) => n + q.bytesOut, 0), size);
+  const done = eventsOf(await readLog(fx.logDir), 'verify finished').at(-1)!;
+  const rss = done['maxRssBytes'] as number;
+  t.diagnostic(`peak RSS of verify --deep: ${Math.round(rss / MiB)} MiB`);
+  assert.ok(rss > 0 && rss < 160 * MiB, `peak RSS ${Math.round(rss / MiB)} MiB for a ${Math.round(size / MiB)} MiB object`);
+});
