@@ -114,6 +114,7 @@ export async function verifyBucket(ctx: CommandContext, opts: VerifyOptions): Pr
     report.totals.errors += inst.errors + (inst.error !== undefined ? 1 : 0);
     report.totals.gaps += inst.chain?.gaps.length ?? 0;
   }
+  report.objects.sort((a, b) => (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const t = report.totals;
   report.ok = t.missing === 0 && t.mismatched === 0 && t.errors === 0 && t.gaps === 0;
   log.info({ ...t, deep: opts.deep, clean: report.ok, maxRssBytes: peakRssBytes() }, 'verify finished');
@@ -151,8 +152,9 @@ async function verifyInstance(ctx: CommandContext, instance: string, opts: Verif
       }
     }
   } catch (err) {
-    if (err instanceof Cdb2cosError && (err.code === 'ERR_AUTH' || err.code === 'ERR_PERMISSION')) throw err;
-    // Without it the chain is still checked by file number and start time.
+    if (err instanceof Cdb2cosError && err.code === 'ERR_AUTH') throw err;
+    // Without it (a key allowed to read the bucket but not CDB, an instance since deleted) the chain is
+    // still checked by file number and start time.
     log.warn({ instance, type: 'binlog', err: errInfo(err) }, 'binlog times unavailable');
   }
 

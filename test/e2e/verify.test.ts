@@ -185,3 +185,29 @@ test('verify --deep reads a 200 MiB object in ranges without holding it: the pro
   t.diagnostic(`peak RSS of verify --deep: ${Math.round(rss / MiB)} MiB`);
   assert.ok(rss > 0 && rss < 160 * MiB, `peak RSS ${Math.round(rss / MiB)} MiB for a ${Math.round(size / MiB)} MiB object`);
 });
+
+test('verify still checks every object when CDB refuses its binlog listing (a key allowed to read the bucket only)', async (t) => {
+  const E = 'cdb-e2everi05';
+  const fx = await runFixture(t, [
+    {
+      id: E,
+      items: [
+        { type: 'data', size: 4 * KiB, minutesAgo: 330 },
+        { type: 'binlog', size: 1 * KiB, minutesAgo: 300 },
+        { type: 'binlog', size: 1 * KiB, minutesAgo: 200 },
+        { type: 'binlog', size: 1 * KiB, minutesAgo: 100 },
+      ],
+    },
+  ]);
+  assertExit(await fx.run(), 0);
+  const b2 = fx.emu.item(E, 'binlog', 'mysql-bin.000002');
+  const cos = createCosApi({ credentials: { secretId: fx.emu.info.secretId, secretKey: fx.emu.info.secretKey }, region: fx.emu.info.cosRegion, bucket: fx.emu.info.bucket, endpoint: fx.emu.info.cosEndpoint, timeoutMs: 10_000 });
+  await cos.deleteObject(keyOf(b2));
+  fx.emu.cdb.faults.apiError({ code: 'UnauthorizedOperation.PermissionDenied', action: 'DescribeBinlogs', times: Infinity });
+  const res = await runCli(['verify', '--config', fx.config, '--json']);
+  assertExit(res, 1);
+  const r = JSON.parse(res.stdout) as VerifyReport;
+  assert.deepEqual(r.totals, { objects: 4, ok: 3, missing: 1, mismatched: 0, errors: 0, gaps: 1 });
+  assert.deepEqual(r.instances[0]!.chain!.gaps.map((g) => [g.kind, g.missing?.first]), [['number', 'mysql-bin.000002']]);
+  assert.equal(eventsOf(await readLog(fx.logDir), 'binlog times unavailable').length, 1);
+});
