@@ -180,7 +180,17 @@ async function instanceStatus(ctx: CommandContext, instance: string, opts: Statu
     await Promise.all(
       Array.from({ length: Math.min(HEAD_CONCURRENCY, checks.length) }, async () => {
         for (let c = checks.shift(); c; c = checks.shift()) {
-          const head = await ctx.apiRetry('head', () => ctx.cos.headObject(c.key));
+          let head;
+          try {
+            head = await ctx.apiRetry('head', () => ctx.cos.headObject(c.key));
+          } catch (err) {
+            if (isFatal(err)) throw err;
+            const unit = units.get(c.item.type)!;
+            unit.error ??= `HEAD failed: ${errInfo(err)['message'] as string}`;
+            log.error({ instance, type: c.item.type, key: c.key, err: errInfo(err) }, 'failed');
+            note(c.item, c.key, 'differs', 'head');
+            continue;
+          }
           const st = head === undefined ? undefined : await readState(stagedPaths(config.transfer.stagingDir, c.item).state);
           if (verifiedByHead(c.item, head, st?.verified?.crc64 ?? st?.expectedCrc64)) note(c.item, c.key, 'copied');
           else note(c.item, c.key, head === undefined ? 'missing' : 'differs', head === undefined ? undefined : 'head');

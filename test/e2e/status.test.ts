@@ -101,3 +101,26 @@ test('status after a run reports every item copied (exit 0); items CDB lists lat
   assertExit(bad, 2);
   assert.match(bad.stderr, /^cdb2cos: error: --instance cdb-nothere1: not in cdb.instances/m);
 });
+
+test('status --head: a HEAD that fails is reported on its unit (exit 1), the other units still judged', async (t) => {
+  const B = 'cdb-e2estat02';
+  const fx = await runFixture(t, [{ id: B, items: [{ type: 'data', size: 2 * KiB, minutesAgo: 60 }, { type: 'binlog', size: 1 * KiB, minutesAgo: 30 }] }]);
+  const { emu } = fx;
+  assertExit(await fx.run(), 0);
+  // Replaced under its key: the manifest no longer vouches for it, so --head asks COS about it.
+  const data = emu.catalog.list(B, 'data')[0]!;
+  const { createCosApi } = await import('../../src/cos/client.js');
+  const cos = createCosApi({ credentials: { secretId: emu.info.secretId, secretKey: emu.info.secretKey }, region: emu.info.cosRegion, bucket: emu.info.bucket, endpoint: emu.info.cosEndpoint, timeoutMs: 10_000 });
+  await cos.putObject(keyOf(data), Buffer.alloc(data.size, 1), data.size, {});
+  // No retry budget: the failure is final at once (a jittered delay of 0 ms may still allow one retry).
+  const config = await emu.writeConfig(`${emu.info.dataDir}/no-retry.ini`, { transfer: { retry_budget: '0' } });
+  emu.cos.faults.failOp({ op: 'HeadObject', status: 500, code: 'InternalError', times: 50 });
+  const res = await runCli(['status', '--config', config, '--json', '--head']);
+  assertExit(res, 1);
+  const r = JSON.parse(res.stdout) as StatusReport;
+  const [dataUnit, binlogUnit] = r.instances[0]!.units;
+  assert.match(dataUnit!.error ?? '', /^HEAD failed: COS headObject .*HTTP 500/);
+  assert.deepEqual(dataUnit!.items.map((i) => [i.state, i.why]), [['differs', 'head']]);
+  assert.deepEqual([binlogUnit!.copied, binlogUnit!.error], [1, undefined]);
+  assert.equal(r.totals.errors, 1);
+});
