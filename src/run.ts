@@ -482,7 +482,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
   }
 }
 
-function bucketError(err: unknown, config: Config): unknown {
+export function bucketError(err: unknown, config: Config): unknown {
   if (!(err instanceof Cdb2cosError)) return err;
   if (err.code === 'ERR_NOT_FOUND') return new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${config.cos.bucket} does not exist in region ${config.cos.region}`, { cause: err, serviceCode: err.serviceCode });
   if (err.code === 'ERR_PERMISSION') return new Cdb2cosError('ERR_PERMISSION', `COS denied access to bucket ${config.cos.bucket}: check the credentials (secret id and key) and their permissions on the bucket`, { cause: err, serviceCode: err.serviceCode });

@@ -7,6 +7,7 @@ import { Manifest } from '../cos/manifest.js';
 import { verifiedByHead } from '../core/verified-copy.js';
 import { Cdb2cosError, errInfo } from '../errors.js';
 import { listPrefix, planCopies, type PlannedCopy } from '../plan.js';
+import { bucketError } from '../run.js';
 import { readState, stagedPaths } from '../transfer/staging.js';
 import type { BackupType, CatalogItem } from '../types.js';
 import { formatAge, formatTable, isFatal, type CommandContext } from './context.js';
@@ -93,8 +94,7 @@ export async function collectStatus(ctx: CommandContext, opts: StatusOptions): P
   try {
     await ctx.apiRetry('head bucket', () => ctx.cos.headBucket());
   } catch (err) {
-    if (err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND') throw new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${config.cos.bucket} does not exist in region ${config.cos.region}`, { cause: err });
-    throw err;
+    throw bucketError(err, config);
   }
   for (const instance of ctx.instances) report.instances.push(await instanceStatus(ctx, instance, opts));
   for (const inst of report.instances) {

@@ -12,7 +12,7 @@ import { Cdb2cosError, errInfo } from '../errors.js';
 import { crc64ToString, newCrc64 } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
 import { renderKey } from '../plan.js';
-import { peakRssBytes } from '../run.js';
+import { bucketError, peakRssBytes } from '../run.js';
 import { BACKUP_TYPES, type BackupType, type CatalogItem } from '../types.js';
 import { formatTable, isFatal, type CommandContext } from './context.js';
 
@@ -101,8 +101,7 @@ export async function verifyBucket(ctx: CommandContext, opts: VerifyOptions): Pr
   try {
     await ctx.apiRetry('head bucket', () => ctx.cos.headBucket());
   } catch (err) {
-    if (err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND') throw new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${config.cos.bucket} does not exist in region ${config.cos.region}`, { cause: err });
-    throw err;
+    throw bucketError(err, config);
   }
   for (const instance of ctx.instances) {
     const inst = await verifyInstance(ctx, instance, opts, report.objects);
@@ -229,10 +228,10 @@ async function verifyObject(ctx: CommandContext, instance: string, key: string, 
     }
   }
   if (problems.length > 0) {
-    ctx.log.error({ instance, key, type, problems, deep, note }, 'verify failed');
+    ctx.log.error({ instance, type, name, key, problems, deep, note }, 'verify failed');
     return { ...base, type, name, start, result: 'mismatch', problems, deep, ...(note ? { note } : {}) };
   }
-  ctx.log.info({ instance, key, type, bytes: e.size, crc64: e.crc64, deep, note }, 'verified object');
+  ctx.log.info({ instance, type, name, key, bytes: e.size, crc64: e.crc64, deep, note }, 'verified object');
   return { ...base, type, name, start, result: 'ok', problems, deep, ...(note ? { note } : {}) };
 }
 

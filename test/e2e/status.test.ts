@@ -123,4 +123,13 @@ test('status --head: a HEAD that fails is reported on its unit (exit 1), the oth
   assert.deepEqual(dataUnit!.items.map((i) => [i.state, i.why]), [['differs', 'head']]);
   assert.deepEqual([binlogUnit!.copied, binlogUnit!.error], [1, undefined]);
   assert.equal(r.totals.errors, 1);
+
+  // A wrong secret key: exit 3 as for run, for both commands, the secret nowhere in the output.
+  const wrong = await emu.writeConfig(`${emu.info.dataDir}/wrong-key.ini`, { credentials: { secret_key: 'wrongWrongWrongWrongWrongWrong12' } });
+  for (const cmd of ['status', 'verify']) {
+    const denied = await runCli([cmd, '--config', wrong]);
+    assertExit(denied, 3);
+    assert.match(denied.stderr, /^cdb2cos: error: COS denied access to bucket backup-1250000000: check the credentials/m);
+    assert.ok(!`${denied.stdout}${denied.stderr}`.includes('wrongWrongWrong'));
+  }
 });
