@@ -7,6 +7,7 @@ import { formatCdbTime, parseCdbTime } from './cdb/catalog.js';
 import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
+import { openCommandContext, type CommandContext } from './commands/context.js';
 import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
 import { pruneBackups } from './commands/prune.js';
 import { lifecycleFor } from './core/lifecycle.js';
@@ -430,6 +431,31 @@ async function pruneCommand(flags: PruneFlags): Promise<number> {
   }
 }
 
+interface ReportFlags {
+  config: string;
+  json?: boolean;
+  instance?: string[];
+  type?: string[];
+}
+
+/** `status` and `verify`: read only; exit 0 when the report is clean, 1 when it is not (2, 3 and 5 as for run). */
+async function reportCommand(flags: ReportFlags, produce: (ctx: CommandContext) => Promise<{ ok: boolean; json: unknown; text: string }>): Promise<number> {
+  const ctx = await openCommandContext(flags, (line) => toStderr().write(`cdb2cos: ${clip(line, MAX_PROBLEM_CHARS)}\n`));
+  toStdout().attachLog(ctx.log);
+  toStderr().attachLog(ctx.log);
+  try {
+    const r = await produce(ctx);
+    toStdout().write(flags.json === true ? JSON.stringify(r.json) + '\n' : r.text);
+    if (!r.ok) return EXIT.itemsFailed;
+    return ctx.logger.failure ? EXIT.logFailed : EXIT.ok;
+  } catch (err) {
+    ctx.log.error({ err: { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }, 'failed');
+    throw err;
+  } finally {
+    await ctx.logger.close();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('cdb2cos')
     .description('Copy Tencent Cloud CDB (MySQL) backups, binlogs and slow logs into a COS bucket: streamed, resumable, verified.')
@@ -463,6 +489,38 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'print nothing when all is well')
     .action(async (flags: PruneFlags) => {
       process.exitCode = await pruneCommand(flags);
+    });
+
+  program
+    .command('status')
+    .description('per instance and type, what CDB lists beside what the bucket holds (reads only)')
+    .requiredOption('-c, --config <file>', 'INI config file')
+    .option('--json', 'print the report as one JSON object')
+    .option('--head', 'HEAD the objects the manifest does not vouch for, as a run would')
+    .option('--instance <id>', 'only this instance (repeatable, or comma-separated)', collect)
+    .option('--type <type>', 'only this type: data, binlog, slowlog (repeatable)', collect)
+    .action(async (flags: ReportFlags & { head?: boolean }) => {
+      process.exitCode = await reportCommand(flags, async (ctx) => {
+        const { collectStatus, formatStatus } = await import('./commands/status.js');
+        const r = await collectStatus(ctx, { head: flags.head === true });
+        return { ok: r.ok, json: r, text: formatStatus(r) };
+      });
+    });
+
+  program
+    .command('verify')
+    .description('re-check every object recorded in the manifests, and the binlog chain for gaps')
+    .requiredOption('-c, --config <file>', 'INI config file')
+    .option('--deep', 'read every object and hash every byte')
+    .option('--json', 'print the report as one JSON object')
+    .option('--instance <id>', 'only this instance (repeatable, or comma-separated)', collect)
+    .option('-v, --verbose', 'a line for every object, not only those that failed')
+    .action(async (flags: ReportFlags & { deep?: boolean; verbose?: boolean }) => {
+      process.exitCode = await reportCommand(flags, async (ctx) => {
+        const { verifyBucket, formatVerify } = await import('./commands/verify.js');
+        const r = await verifyBucket(ctx, { deep: flags.deep === true });
+        return { ok: r.ok, json: r, text: formatVerify(r, flags.verbose === true) };
+      });
     });
 
   program

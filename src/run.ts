@@ -14,6 +14,7 @@ import { acquireLock, type Lock } from './lock.js';
 import { keyPattern, listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from './plan.js';
 import { requestRetry } from './retry.js';
 import { formatBytes, tally, type FailedItem, type UnitTally } from './run-report.js';
+import { verifiedByHead } from './core/verified-copy.js';
 import { copyItem, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
 import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
 import { fingerprint, freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
@@ -271,12 +272,8 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
 
     async function isVerifiedCopy(c: PlannedCopy): Promise<{ etag: string; crc64: string } | undefined> {
       const head = await apiRetry('head', () => deps.cos.headObject(c.key));
-      if (!head || head.size !== c.item.size || head.crc64 === undefined) return undefined;
-      if (c.item.md5 !== undefined && head.meta['cdb2cos-md5'] !== undefined && head.meta['cdb2cos-md5'] !== c.item.md5) return undefined;
-      const st = opts.dryRun ? undefined : await readState(stagedPaths(config.transfer.stagingDir, c.item).state);
-      const expected = head.meta['cdb2cos-crc64'] ?? st?.verified?.crc64 ?? st?.expectedCrc64;
-      if (expected === undefined || expected !== head.crc64) return undefined;
-      return { etag: head.etag, crc64: head.crc64 };
+      const st = opts.dryRun || head === undefined ? undefined : await readState(stagedPaths(config.transfer.stagingDir, c.item).state);
+      return verifiedByHead(c.item, head, st?.verified?.crc64 ?? st?.expectedCrc64);
     }
 
     function noteListingFailure(instance: string, type: BackupType, err: Cdb2cosError): void {
@@ -534,7 +531,7 @@ function itemFacts(item: CatalogItem): { type: BackupType; time?: string } {
   return Number.isFinite(item.time) ? { type: item.type, time: new Date(item.time).toISOString() } : { type: item.type };
 }
 
-function bucketError(err: unknown, config: Config): unknown {
+export function bucketError(err: unknown, config: Config): unknown {
   if (!(err instanceof Cdb2cosError)) return err;
   if (err.code === 'ERR_NOT_FOUND') return new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${config.cos.bucket} does not exist in region ${config.cos.region}`, { cause: err, serviceCode: err.serviceCode });
   if (err.code === 'ERR_PERMISSION') return new Cdb2cosError('ERR_PERMISSION', `COS denied access to bucket ${config.cos.bucket}: check the credentials (secret id and key) and their permissions on the bucket`, { cause: err, serviceCode: err.serviceCode });
@@ -545,7 +542,7 @@ function bucketError(err: unknown, config: Config): unknown {
  * This process's peak RSS. Linux's VmHWM, not getrusage: ru_maxrss survives exec, so a CLI started by a
  * large parent would report the parent's peak.
  */
-function peakRssBytes(): number {
+export function peakRssBytes(): number {
   try {
     const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
     if (m) return Number(m[1]) * 1024;

@@ -109,6 +109,8 @@ export interface CatalogItem {
   date: string;
   /** Epoch ms of `date`, read as UTC+8 (CDB's clock). */
   time: number;
+  /** Binlogs: epoch ms of BinlogFinishTime (the last event), when CDB lists one. */
+  finishTime?: number | undefined;
   /** SUCCESS, FINISHED, RUNNING, FAILED … */
   status: string;
   /** 0 regular, 1 archive (cannot be downloaded), 2 standard (intranet only). */

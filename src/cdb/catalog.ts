@@ -98,6 +98,7 @@ export function toItem(instance: string, type: BackupType, r: Record<string, unk
     size,
     date,
     time: parseCdbTime(date),
+    ...(type === 'binlog' && Number.isFinite(parseCdbTime(str(r['BinlogFinishTime']))) ? { finishTime: parseCdbTime(str(r['BinlogFinishTime'])) } : {}),
     status: str(r['Status']) || (type === 'slowlog' ? 'SUCCESS' : ''),
     cosStorageType: Number(r['CosStorageType'] ?? 0),
     md5: /^[0-9a-f]{32}$/.test(md5) ? md5 : undefined,

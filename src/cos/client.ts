@@ -1,6 +1,6 @@
 // The destination: cos-nodejs-sdk-v5's low-level calls, promisified, with a timeout on every request,
 // failures mapped to our error types, and the response headers we verify against (ETag, CRC64).
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import COS from 'cos-nodejs-sdk-v5';
 import { Cdb2cosError } from '../errors.js';
 import { proxyPolicyFromEnv, type ProxyPolicy } from '../net/proxy.js';
@@ -43,6 +43,8 @@ export interface CosApi {
   listObjects(prefix: string): Promise<{ objects: ListedObject[]; pages: number }>;
   headObject(key: string): Promise<ObjectHead | undefined>;
   getObjectText(key: string): Promise<string | undefined>;
+  /** Streams bytes start..end (inclusive) of the object to `onData`, chunk by chunk (nothing held whole); resolves with the byte count. */
+  readObjectRange(key: string, start: number, end: number, onData: (chunk: Buffer) => void): Promise<number>;
   putObject(key: string, body: Readable | Buffer, size: number, headers: Record<string, string>): Promise<{ etag: string; crc64: string | undefined }>;
   initUpload(key: string, headers: Record<string, string>): Promise<string>;
   uploadPart(key: string, uploadId: string, partNumber: number, body: Readable, size: number, md5Base64: string): Promise<{ etag: string; crc64: string | undefined }>;
@@ -145,6 +147,24 @@ export function createCosApi(opts: CosClientOptions): CosApi {
         if (err instanceof Cdb2cosError && err.serviceCode === 'NoSuchKey') return undefined;
         throw err;
       }
+    },
+    async readObjectRange(key, start, end, onData) {
+      // The SDK pipes the reply into `Output` (it must have .pipe, so a PassThrough) and calls back at its end.
+      const out = new PassThrough();
+      let bytes = 0;
+      out.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        onData(chunk);
+      });
+      const drained = new Promise<void>((resolve, reject) => {
+        out.on('end', resolve);
+        out.on('error', reject);
+      });
+      // A failed request also errors `out`: that rejection is the call's own, reported by `call`.
+      drained.catch(() => undefined);
+      await call('getObject', { Key: key, Output: out, Headers: { Range: `bytes=${start}-${end}` } }, key);
+      await drained;
+      return bytes;
     },
     async putObject(key, body, size, headers) {
       const data = await call('putObject', { Key: key, Body: body, ContentLength: size, Headers: { ...headers, 'Content-Length': String(size) } }, key);

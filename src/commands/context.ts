@@ -1,0 +1,88 @@
+// What `status` and `verify` share with `run` before they do anything: the config read and checked, the
+// --instance/--type selection, the dated log, the CDB and COS clients, and the retry policy of API calls.
+import { createCdbApi, type CdbApi } from '../cdb/client.js';
+import { readConfig } from '../config.js';
+import { createCosApi, type CosApi } from '../cos/client.js';
+import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
+import { openFileLogger, type FileLogger } from '../log.js';
+import { proxyPolicyFromEnv } from '../net/proxy.js';
+import { requestRetry, sleep } from '../retry.js';
+import { BACKUP_TYPES, type BackupType, type Config, type Runtime } from '../types.js';
+
+export interface CommandContext extends Runtime {
+  config: Config;
+  instances: string[];
+  types: BackupType[];
+  cdb: CdbApi;
+  cos: CosApi;
+  logger: FileLogger;
+  /** Every listing, HEAD or GET: the run's policy, at most 10 minutes of retries each. */
+  apiRetry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+/** Reads the config and opens what a read-only command needs; throws Cdb2cosError (exit 2/3) on bad input. */
+export async function openCommandContext(
+  flags: { config: string; instance?: string[] | undefined; type?: string[] | undefined },
+  warn: (line: string) => void,
+): Promise<CommandContext> {
+  const config = await readConfig(flags.config);
+  for (const w of config.warnings.slice(0, 20)) warn(`warning: ${w}`);
+  const proxy = proxyPolicyFromEnv(process.env);
+  const types = flags.type?.map((t) => {
+    if (!(BACKUP_TYPES as readonly string[]).includes(t)) throw new Cdb2cosError('ERR_USAGE', `--type ${t}: must be one of ${BACKUP_TYPES.join(', ')}`);
+    return t as BackupType;
+  });
+  if (flags.instance) {
+    const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
+    if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
+  }
+  if (!config.credentials) {
+    throw new Cdb2cosError('ERR_CONFIG', `credentials: none in ${config.path} ([credentials] secret_id, secret_key) and none in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY`);
+  }
+  let logger: FileLogger;
+  try {
+    logger = openFileLogger(config.log.dir, config.log.file, config.log.level, new Date(), (f) => warn(`warning: cannot write the log file ${f.path}: ${f.code}; going on without its log`));
+  } catch (err) {
+    throw new Cdb2cosError('ERR_IO', `log.dir: cannot write the log in ${config.log.dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  const log = logger.log;
+  const timeoutMs = config.transfer.requestTimeoutMs;
+  const signal = new AbortController().signal;
+  const rt = { now: () => Date.now(), sleep, random: Math.random, signal };
+  return {
+    ...rt,
+    log,
+    logger,
+    config,
+    instances: flags.instance ?? config.cdb.instances,
+    types: types ?? config.cdb.types,
+    cdb: createCdbApi({ credentials: config.credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
+    cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
+    apiRetry: requestRetry({ ...rt, onRetry: ({ err, ...info }) => log.warn({ ...info, err: errInfo(err) }, 'retrying') }, () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000), ERROR_CLASSIFIER),
+  };
+}
+
+/** Auth, permission and a bucket or instance that does not exist end the command; anything else is reported per unit. */
+export function isFatal(err: unknown): boolean {
+  return err instanceof Cdb2cosError && ['ERR_AUTH', 'ERR_PERMISSION', 'ERR_ABORTED', 'ERR_CONFIG'].includes(err.code);
+}
+
+/** "3d 4h", "2h 5m", "45s": an age for a person. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
+
+/** Left-aligned text columns, right-aligned numbers: a table for a terminal. */
+export function formatTable(header: string[], rows: Array<Array<string | number>>): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number'));
+  return cells.map((r) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+}
