@@ -7,12 +7,15 @@ import { formatCdbTime, parseCdbTime } from './cdb/catalog.js';
 import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
-import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
+import { resolveCredentials } from './credentials/chain.js';
+import type { CredentialProvider } from './credentials/holder.js';
+import { DEFAULT_STS_ENDPOINT } from './credentials/sts.js';
+import { Cdb2cosError, ConfigError, errInfo, redactSecrets } from './errors.js';
 import { openFileLogger, type FileLogger, type Logger } from './log.js';
 import { proxyPolicyFromEnv, RoutedDispatcher } from './net/proxy.js';
 import { sleep } from './retry.js';
 import { runBackup, type Reporter } from './run.js';
-import { BACKUP_TYPES, type BackupType } from './types.js';
+import { BACKUP_TYPES, type BackupType, type Config, type Credentials } from './types.js';
 
 /** Exit codes: a contract for cron wrappers and monitoring (see README). */
 export const EXIT = {
@@ -178,9 +181,6 @@ async function runCommand(flags: RunFlags): Promise<number> {
     const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
     if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
   }
-  if (!config.credentials) {
-    throw new Cdb2cosError('ERR_CONFIG', `credentials: none in ${config.path} ([credentials] secret_id, secret_key) and none in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY`);
-  }
 
   let logger: FileLogger;
   try {
@@ -232,12 +232,13 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const timeoutMs = config.transfer.requestTimeoutMs;
   const dispatcher = new RoutedDispatcher(proxy, { connections: config.transfer.maxConnections, keepAliveTimeout: 10_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   try {
+    const creds = await resolveRunCredentials(config, dispatcher, timeoutMs, log);
     const summary = await runBackup(
       config,
       { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types },
       {
-        cdb: createCdbApi({ credentials: config.credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
-        cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
+        cdb: createCdbApi({ credentials: creds, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
+        cos: createCosApi({ credentials: creds, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
         dispatcher,
         log,
         report,
@@ -265,6 +266,37 @@ async function runCommand(flags: RunFlags): Promise<number> {
     await dispatcher.close().catch(() => undefined);
     await logger.close();
   }
+}
+
+/**
+ * Runs the credentials chain (src/credentials/chain.ts) and logs which link won, never the keys. Keys that
+ * never expire go to the clients as they are; temporary ones as a provider that renews them in time.
+ */
+async function resolveRunCredentials(config: Config, dispatcher: RoutedDispatcher, timeoutMs: number, log: Logger): Promise<Credentials | CredentialProvider> {
+  const chain = config.credentialChain;
+  const resolved = await resolveCredentials(
+    {
+      fileKeys: chain.fileKeys,
+      profile: chain.profile,
+      roleArn: chain.roleArn,
+      roleSessionName: chain.roleSessionName,
+      stsEndpoint: chain.stsEndpoint ?? DEFAULT_STS_ENDPOINT,
+      region: config.cdb.region,
+    },
+    {
+      env: process.env,
+      now: () => Date.now(),
+      stsDispatcher: dispatcher,
+      timeoutMs: Math.min(timeoutMs, 30_000),
+      onRefresh: (i) => log.info({ source: i.source, assumedRole: i.assumedRole, expiresAt: i.expiresAt === undefined ? undefined : new Date(i.expiresAt).toISOString() }, 'credentials refreshed'),
+      onRefreshFailed: (i) => log.warn({ source: i.source, err: errInfo(i.err) }, 'credentials refresh failed'),
+    },
+  );
+  const expiresAt = resolved.expiresAt === undefined ? undefined : new Date(resolved.expiresAt).toISOString();
+  log.info({ source: resolved.source, assumedRole: resolved.assumedRole, temporary: expiresAt !== undefined, expiresAt, skipped: resolved.skipped }, 'credentials resolved');
+  if (resolved.expiresAt !== undefined) return resolved.provider;
+  const k = await resolved.provider.get();
+  return { secretId: k.secretId, secretKey: k.secretKey, ...(k.token ? { token: k.token } : {}) };
 }
 
 export function buildProgram(): Command {
