@@ -42,6 +42,8 @@ export class CredentialHolder implements CredentialProvider {
   #current: KeyPair;
   #obtainedAt: number;
   #refreshing: Promise<KeyPair> | undefined;
+  /** No new attempt before this time: a source that hands back the same keys is not asked on every request. */
+  #nextTryAt = 0;
 
   constructor(
     first: KeyPair,
@@ -59,6 +61,7 @@ export class CredentialHolder implements CredentialProvider {
     const now = this.opts.now();
     const margin = refreshMarginMs(Math.max(0, cur.expiresAt - this.#obtainedAt));
     if (now < cur.expiresAt - margin) return cur;
+    if (this.#refreshing === undefined && now < this.#nextTryAt && now < cur.expiresAt - 1000) return cur;
     this.#refreshing ??= this.#refresh().finally(() => {
       this.#refreshing = undefined;
     });
@@ -75,6 +78,10 @@ export class CredentialHolder implements CredentialProvider {
   }
 
   async #refresh(): Promise<KeyPair> {
+    const started = this.opts.now();
+    const cur = this.#current;
+    // At most one attempt per second for a 20 s key, per 10 s for keys of an hour or more.
+    this.#nextTryAt = started + Math.min(10_000, refreshMarginMs(Math.max(0, (cur.expiresAt ?? started) - this.#obtainedAt)) / 10);
     const next = await this.fetchKeys!();
     this.#current = next;
     this.#obtainedAt = this.opts.now();
