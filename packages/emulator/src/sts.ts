@@ -154,17 +154,24 @@ export class StsServer {
     const cred = this.opts.findCredential(secretId);
     if (cred === undefined) throw new StsError('AuthFailure.SecretIdNotFound', 'The SecretId is not found, please ensure that your SecretId is correct.');
     if (date !== new Date(ts * 1000).toISOString().slice(0, 10)) throw new StsError('AuthFailure.SignatureFailure', 'The credential date is not the UTC date of X-TC-Timestamp.');
-    if (service !== 'sts') throw new StsError('AuthFailure.SignatureFailure', `The credential scope's service \`${service}\` is not \`sts\`.`);
+    // As the CDB API's emulator: the Node SDK signs the endpoint's first label as the service ("127" for
+    // 127.0.0.1:PORT), and the host with or without its port; accept exactly those variants.
+    const hostHeader = header(req, 'host').toLowerCase();
+    const hostname = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.replace(/:\d+$/, '');
+    if (!new Set(['sts', hostname.split('.')[0]]).has(service)) throw new StsError('AuthFailure.SignatureFailure', `The credential scope's service \`${service}\` is not \`sts\`.`);
     const signedHeaders = signedHeaderList.split(';');
     if (!signedHeaders.includes('host') || !signedHeaders.includes('content-type')) throw new StsError('AuthFailure.InvalidAuthorization', 'SignedHeaders must include content-type and host.');
     if (cred.token !== undefined && cred.token !== '' && header(req, 'x-tc-token') !== cred.token) throw new StsError('AuthFailure.TokenFailure', 'The session token (X-TC-Token) is missing or invalid.');
     if (cred.expiresAt !== undefined && nowMs >= cred.expiresAt) throw new StsError('AuthFailure.TokenFailure', 'The session token has expired.');
-    const canonicalHeaders = signedHeaders.map((h) => `${h}:${header(req, h).trim().toLowerCase()}\n`).join('');
-    const canonicalRequest = ['POST', '/', '', canonicalHeaders, signedHeaderList, sha256Hex(body)].join('\n');
-    const stringToSign = `TC3-HMAC-SHA256\n${ts}\n${date}/${service}/tc3_request\n${sha256Hex(canonicalRequest)}`;
     const kSigning = hmac(hmac(hmac('TC3' + cred.secretKey, date), service), 'tc3_request');
-    const expected = createHmac('sha256', kSigning).update(stringToSign).digest();
-    if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) throw new StsError('AuthFailure.SignatureFailure', 'The provided credentials could not be validated. Please check your signature is correct.');
+    const given = Buffer.from(signature, 'hex');
+    const matches = [hostHeader, hostname].some((host) => {
+      const canonicalHeaders = signedHeaders.map((h) => `${h}:${(h === 'host' ? host : header(req, h)).trim().toLowerCase()}\n`).join('');
+      const canonicalRequest = ['POST', '/', '', canonicalHeaders, signedHeaderList, sha256Hex(body)].join('\n');
+      const stringToSign = `TC3-HMAC-SHA256\n${ts}\n${date}/${service}/tc3_request\n${sha256Hex(canonicalRequest)}`;
+      return timingSafeEqual(createHmac('sha256', kSigning).update(stringToSign).digest(), given);
+    });
+    if (!matches) throw new StsError('AuthFailure.SignatureFailure', 'The provided credentials could not be validated. Please check your signature is correct.');
     return secretId;
   }
 }
