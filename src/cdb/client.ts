@@ -68,6 +68,9 @@ export function createCdbApi(opts: CdbClientOptions): CdbApi {
   });
   return {
     async call(action, params, signal) {
+      // Renew (or fail) here, not inside the SDK: it would turn our ERR_AUTH into a retryable network error.
+      const creds = opts.credentials;
+      if ('get' in creds) await creds.get();
       try {
         // The generic request() is the one SDK entry point that takes an AbortSignal.
         return (await client.request(action, params, { signal })) as Record<string, unknown>;

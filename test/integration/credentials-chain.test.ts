@@ -136,3 +136,12 @@ test('keys that expire mid-use are renewed for CDB and COS; fixed ones stop work
   const refused = emu.cos.requests.filter((q) => (q as { errorCode?: string }).errorCode === 'ExpiredToken');
   assert.ok(refused.length >= 1, 'COS refused the expired token with ExpiredToken');
 });
+
+test('keys that cannot be renewed fail CDB and COS requests with ERR_AUTH (exit 3), not a retryable network error', async (t) => {
+  const emu = await startTestEmulator(t);
+  const broken = { get: async () => Promise.reject(new Cdb2cosError('ERR_AUTH', 'credentials: the temporary keys expired and could not be renewed: STS down')) };
+  await assert.rejects(cdbWith(emu, broken).call('DescribeBackups', { InstanceId: emu.info.instances[0], Offset: 0, Limit: 10 }), (e: unknown) => e instanceof Cdb2cosError && e.code === 'ERR_AUTH' && !e.retryable);
+  const cos = createCosApi({ credentials: broken, region: emu.info.cosRegion, bucket: emu.info.bucket, endpoint: emu.info.cosEndpoint, timeoutMs: 5000, proxy: proxyPolicyFromEnv({}) });
+  await assert.rejects(cos.headBucket(), (e: unknown) => e instanceof Cdb2cosError && e.code === 'ERR_AUTH' && /STS down/.test(e.message));
+  assert.equal(emu.cos.requests.length, 0, 'nothing reached COS');
+});
