@@ -171,7 +171,9 @@ async function getMetadata(agent: Dispatcher, url: string): Promise<{ status: nu
     const res = await request(url, { dispatcher: agent, headersTimeout: METADATA_TOTAL_TIMEOUT_MS, bodyTimeout: METADATA_TOTAL_TIMEOUT_MS, signal: AbortSignal.timeout(METADATA_TOTAL_TIMEOUT_MS), reset: true });
     return { status: res.statusCode, text: await res.body.text() };
   } catch (err) {
-    throw new Unreachable((err as NodeJS.ErrnoException).code ?? (err as Error).name);
+    const e = err as Error & { code?: unknown };
+    // AbortSignal.timeout's DOMException has the numeric code 23: name it.
+    throw new Unreachable(e.name === 'TimeoutError' ? 'timed out' : typeof e.code === 'string' ? e.code : e.name);
   }
 }
 
@@ -191,7 +193,8 @@ export function cvmRoleLink(env: Env): Link {
         role = listing.text.split('\n')[0]!.trim();
         if (role === '' || /[/\s]/.test(role)) return { skip: 'the metadata service names no role' };
       } catch (err) {
-        await agent.close();
+        // destroy, not close: close() waits for the request a silent service never answers.
+        await agent.destroy();
         if (err instanceof Unreachable) return { skip: `no instance metadata service at ${new URL(base).host} (${err.message}): not on a CVM` };
         throw err;
       }

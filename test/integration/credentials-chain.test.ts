@@ -145,3 +145,21 @@ test('keys that cannot be renewed fail CDB and COS requests with ERR_AUTH (exit 
   await assert.rejects(cos.headBucket(), (e: unknown) => e instanceof Cdb2cosError && e.code === 'ERR_AUTH' && /STS down/.test(e.message));
   assert.equal(emu.cos.requests.length, 0, 'nothing reached COS');
 });
+
+test('a metadata service that accepts connections but never answers is given up after 2 s: skipped, not a hang', async (t) => {
+  const emu = await startTestEmulator(t);
+  const hung = createServer(() => undefined);
+  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+  const sockets: import('node:net').Socket[] = [];
+  hung.on('connection', (s) => sockets.push(s));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => hung.close(() => r()));
+  });
+  const started = Date.now();
+  const err = await chain(t, emu, { CDB2COS_METADATA_ENDPOINT: `http://127.0.0.1:${(hung.address() as { port: number }).port}` }).catch((e: unknown) => e);
+  const ms = Date.now() - started;
+  assert.ok(err instanceof Cdb2cosError && err.code === 'ERR_CONFIG');
+  assert.match(err.message, /cvm-role: no instance metadata service at 127\.0\.0\.1:\d+ \(.+\): not on a CVM/);
+  assert.ok(ms >= 1500 && ms < 4000, `gave up after ${ms} ms`);
+});
