@@ -87,7 +87,7 @@ function keys<S extends string, T extends Record<string, KeyDef<unknown>>>(
 export const KEYS = {
   ...keys('credentials', {
     secret_id: secret({
-      doc: 'CAM API key id. Set it with `secret_key`, or set neither to use the environment.',
+      doc: 'CAM API key id. Set it with `secret_key`, or set neither to use the credentials chain (environment, profile, CVM role, TKE OIDC).',
       defaultDoc: 'none',
       example: 'AKIDxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
       env: { name: 'TENCENTCLOUD_SECRET_ID', mode: 'fallback' },

@@ -69,3 +69,12 @@ test('AssumeRoleWithWebIdentity needs no signature but the right provider and to
   assert.equal((await post(emu.info.stsEndpoint, 'AssumeRoleWithWebIdentity', params, { 'x-tc-version': '2017-01-01' })).Response['Error'].Code, 'NoSuchVersion');
   assert.equal((await post(emu.info.stsEndpoint, 'AssumeRoleWithWebIdentity', params, { 'x-tc-region': '' })).Response['Error'].Code, 'MissingParameter');
 });
+
+test('failNext answers the next requests with the given error codes, once each', async (t) => {
+  const emu = await startEmulator();
+  t.after(() => emu.close());
+  emu.sts.failNext.push('InternalError');
+  const params = { ProviderId: emu.info.oidcProviderId, WebIdentityToken: emu.info.webIdentityToken, RoleArn: emu.info.roleArn, RoleSessionName: 'pod-1' };
+  assert.equal((await post(emu.info.stsEndpoint, 'AssumeRoleWithWebIdentity', params)).Response['Error'].Code, 'InternalError');
+  assert.equal((await post(emu.info.stsEndpoint, 'AssumeRoleWithWebIdentity', params)).Response['Error'], undefined);
+});
