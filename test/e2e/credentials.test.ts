@@ -82,3 +82,21 @@ test('a broken profile file: exit 2 with one line, no fall-through to the CVM ro
   assert.match(r.stderr, /^cdb2cos: error: credentials: .*\.tencentcloud\/credentials \[default\]: needs secret_id and secret_key\n$/);
   assert.equal(fx.emu.metadata.requests.length, 0);
 });
+
+test('on TKE (TKE_* set, no keys anywhere else) the pod\'s OIDC identity is exchanged at STS and the copy completes', async (t) => {
+  const fx = await runFixture(t, [{ id: 'cdb-e2ecred06', items: [{ type: 'binlog', size: 2 * MiB, minutesAgo: 30 }] }], NO_KEYS);
+  const { emu } = fx;
+  const dir = await tempDir(t);
+  const tokenFile = join(dir, 'token');
+  await writeFile(tokenFile, emu.info.webIdentityToken);
+  const r = await fx.run([], {
+    env: { HOME: dir, CDB2COS_STS_ENDPOINT: emu.info.stsEndpoint, TKE_REGION: 'ap-shanghai', TKE_PROVIDER_ID: emu.info.oidcProviderId, TKE_WEB_IDENTITY_TOKEN_FILE: tokenFile, TKE_ROLE_ARN: emu.info.roleArn },
+    secrets: [emu.info.webIdentityToken],
+  });
+  assertExit(r, 0);
+  for (const item of emu.catalog.all()) await assertCopied(emu, item);
+  const ev = eventsOf(r.events, 'credentials resolved')[0]!;
+  assert.equal(ev['source'], 'tke-oidc');
+  assert.deepEqual((ev['skipped'] as Array<{ source: string }>).map((s) => s.source), ['config', 'environment', 'profile', 'cvm-role']);
+  assert.deepEqual(emu.sts.requests.map((q) => [q.action, q.errorCode]), [['AssumeRoleWithWebIdentity', undefined]]);
+});

@@ -12,7 +12,7 @@ async function get(url: string, method = 'GET'): Promise<{ status: number; text:
 }
 
 test('names the role, then issues keys with a token and ExpiredTime that COS accepts until they expire (400 ExpiredToken after)', async (t) => {
-  const emu = await startEmulator({ tempCredentialTtlMs: 1500 });
+  const emu = await startEmulator({ tempCredentialTtlMs: 4000 });
   t.after(() => emu.close());
   const base = emu.info.metadataEndpoint;
   assert.deepEqual(await get(base + ROLE_PATH), { status: 200, text: emu.info.roleName });
@@ -50,4 +50,23 @@ test('404 for an unbound role, an unknown role or path; 405 for anything but GET
   emu.metadata.failing = true;
   assert.equal((await get(base + ROLE_PATH + 'r1')).status, 500);
   assert.equal(emu.issuer.issued.length, 0);
+});
+
+test('`cdb2cos emulator`: the first JSON line carries the metadata and STS endpoints, role and OIDC identity', async () => {
+  const { runEmulatorCommand } = await import('../src/command.js');
+  const { PassThrough } = await import('node:stream');
+  const stdout = new PassThrough();
+  let text = '';
+  stdout.on('data', (c: Buffer) => (text += c.toString()));
+  const ac = new AbortController();
+  let ready!: () => void;
+  const up = new Promise<void>((r) => (ready = r));
+  const done = runEmulatorCommand({ stdout, signal: ac.signal, onReady: () => ready() });
+  await up;
+  const info = JSON.parse(text.split('\n')[0]!) as Record<string, unknown>;
+  for (const k of ['cdbEndpoint', 'cosEndpoint', 'downloadEndpoint', 'secretId', 'configPath', 'metadataEndpoint', 'stsEndpoint', 'roleName', 'roleArn', 'oidcProviderId', 'webIdentityToken']) assert.ok(k in info, `${k} in the first line`);
+  assert.equal((await get(`${String(info['metadataEndpoint'])}${ROLE_PATH}`)).text, info['roleName']);
+  assert.match(text, /metadata +http:\/\/127\.0\.0\.1:\d+ +CVM role cdb2cos-emulator-role/);
+  ac.abort();
+  await done;
 });

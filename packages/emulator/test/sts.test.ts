@@ -27,7 +27,7 @@ async function post(endpoint: string, action: string, body: object, headers: Rec
 }
 
 test('AssumeRole through the official SDK issues keys that the CDB API accepts with their token, then refuses once expired', async (t) => {
-  const emu = await startEmulator({ tempCredentialTtlMs: 2000 });
+  const emu = await startEmulator({ tempCredentialTtlMs: 4000 });
   t.after(() => emu.close());
   const r = await stsClient(emu.info.stsEndpoint, { secretId: emu.info.secretId, secretKey: emu.info.secretKey }).AssumeRole({ RoleArn: emu.info.roleArn, RoleSessionName: 'test-session' });
   const c = r.Credentials!;
