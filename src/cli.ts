@@ -8,10 +8,11 @@ import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
 import { openCommandContext, type CommandContext } from './commands/context.js';
-import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
 import { pruneBackups } from './commands/prune.js';
 import { lifecycleFor } from './core/lifecycle.js';
 import { manifestKey } from './cos/manifest.js';
+import { resolveRunCredentials } from './credentials/for-run.js';
+import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
 import { openFileLogger, removeOldLogs, type FileLogger, type Logger } from './log.js';
 import { proxyPolicyFromEnv, RoutedDispatcher, type ProxyPolicy } from './net/proxy.js';
 import { sleep } from './retry.js';
@@ -222,9 +223,6 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
     const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
     if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
   }
-  if (!config.credentials) {
-    throw new Cdb2cosError('ERR_CONFIG', `credentials: none in ${config.path} ([credentials] secret_id, secret_key) and none in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY`);
-  }
 
   let logger: FileLogger;
   try {
@@ -288,12 +286,13 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
   let failure: { err: unknown } | undefined;
   let code: number;
   try {
+    const creds = await resolveRunCredentials(config, dispatcher, timeoutMs, log);
     summary = await runBackup(
       config,
       { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types },
       {
-        cdb: createCdbApi({ credentials: config.credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
-        cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
+        cdb: createCdbApi({ credentials: creds, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
+        cos: createCosApi({ credentials: creds, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
         dispatcher,
         log,
         report,
@@ -365,9 +364,6 @@ async function pruneCommand(flags: PruneFlags): Promise<number> {
     return EXIT.ok;
   }
   const proxy = proxyPolicyFromEnv(process.env);
-  if (!config.credentials) {
-    throw new Cdb2cosError('ERR_CONFIG', `credentials: none in ${config.path} ([credentials] secret_id, secret_key) and none in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY`);
-  }
   let logger: FileLogger;
   try {
     logger = openFileLogger(config.log.dir, config.log.file, config.log.level, new Date(), (f) =>
@@ -401,11 +397,13 @@ async function pruneCommand(flags: PruneFlags): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    const sts = new RoutedDispatcher(proxy, { keepAliveTimeout: 1000, headersTimeout: config.transfer.requestTimeoutMs, bodyTimeout: config.transfer.requestTimeoutMs });
+    const credentials = await resolveRunCredentials(config, sts, config.transfer.requestTimeoutMs, log);
     const summary = await pruneBackups(
       config,
       { dryRun: flags.dryRun === true, instances: flags.instance },
       {
-        cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs: config.transfer.requestTimeoutMs, proxy }),
+        cos: createCosApi({ credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs: config.transfer.requestTimeoutMs, proxy }),
         log,
         report,
         now: () => Date.now(),

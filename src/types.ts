@@ -20,6 +20,16 @@ export interface Config {
   legacy: boolean;
   /** From the file, else from TENCENTCLOUD_SECRET_ID / _SECRET_KEY / _SESSION_TOKEN; null when neither has them. */
   credentials: Credentials | null;
+  /** How the credentials chain (src/credentials/) runs: the file's own keys and the [credentials] settings. */
+  credentialChain: {
+    /** secret_id / secret_key / token from the file itself (not the environment). */
+    fileKeys: Credentials | undefined;
+    profile: string | undefined;
+    roleArn: string | undefined;
+    roleSessionName: string;
+    /** CDB2COS_STS_ENDPOINT applied; undefined = the public endpoint. */
+    stsEndpoint: string | undefined;
+  };
   cdb: {
     region: string;
     instances: string[];

@@ -4,6 +4,7 @@ import https from 'node:https';
 import * as tccdb from 'tencentcloud-sdk-nodejs/tencentcloud/services/cdb/index.js';
 import { Cdb2cosError } from '../errors.js';
 import { proxyPolicyFromEnv, type ProxyPolicy } from '../net/proxy.js';
+import type { CredentialProvider } from '../credentials/holder.js';
 import type { Credentials } from '../types.js';
 
 /** What the catalog needs from CDB; tests may pass an in-memory one. */
@@ -12,7 +13,8 @@ export interface CdbApi {
 }
 
 export interface CdbClientOptions {
-  credentials: Credentials;
+  /** Fixed keys, or a provider asked before each request (it refreshes temporary keys before they expire). */
+  credentials: Credentials | CredentialProvider;
   region: string;
   /** "https://cdb.tencentcloudapi.com" or "http://127.0.0.1:9000"; undefined = the public endpoint. */
   endpoint: string | undefined;
@@ -32,12 +34,28 @@ export function cdbTransport(endpoint: URL, policy: ProxyPolicy): { proxy: strin
   return { agent: endpoint.protocol === 'http:' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true }) };
 }
 
+/**
+ * The SDK calls getCredential() before signing each request (abstract_client.js): handing it the provider
+ * rather than fixed keys is what lets a run outlive its temporary keys.
+ */
+function sdkCredential(c: Credentials | CredentialProvider): { secretId: string; secretKey: string; token: string | undefined } | { getCredential(): Promise<{ secretId: string; secretKey: string; token: string | undefined }> } {
+  if ('get' in c) {
+    return {
+      async getCredential() {
+        const k = await c.get();
+        return { secretId: k.secretId, secretKey: k.secretKey, token: k.token };
+      },
+    };
+  }
+  return { secretId: c.secretId, secretKey: c.secretKey, token: c.token };
+}
+
 export function createCdbApi(opts: CdbClientOptions): CdbApi {
   const url = new URL(opts.endpoint ?? 'https://cdb.tencentcloudapi.com');
   const protocol = url.protocol === 'http:' ? 'http://' : 'https://';
   const transport = cdbTransport(url, opts.proxy ?? proxyPolicyFromEnv());
   const client = new tccdb.cdb.v20170320.Client({
-    credential: { secretId: opts.credentials.secretId, secretKey: opts.credentials.secretKey, token: opts.credentials.token },
+    credential: sdkCredential(opts.credentials),
     region: opts.region,
     profile: {
       httpProfile: {
@@ -50,6 +68,9 @@ export function createCdbApi(opts: CdbClientOptions): CdbApi {
   });
   return {
     async call(action, params, signal) {
+      // Renew (or fail) here, not inside the SDK: it would turn our ERR_AUTH into a retryable network error.
+      const creds = opts.credentials;
+      if ('get' in creds) await creds.get();
       try {
         // The generic request() is the one SDK entry point that takes an AbortSignal.
         return (await client.request(action, params, { signal })) as Record<string, unknown>;

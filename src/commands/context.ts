@@ -5,7 +5,8 @@ import { readConfig } from '../config.js';
 import { createCosApi, type CosApi } from '../cos/client.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { openFileLogger, type FileLogger } from '../log.js';
-import { proxyPolicyFromEnv } from '../net/proxy.js';
+import { resolveRunCredentials } from '../credentials/for-run.js';
+import { proxyPolicyFromEnv, RoutedDispatcher } from '../net/proxy.js';
 import { requestRetry, sleep } from '../retry.js';
 import { BACKUP_TYPES, type BackupType, type Config, type Runtime } from '../types.js';
 
@@ -36,9 +37,6 @@ export async function openCommandContext(
     const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
     if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
   }
-  if (!config.credentials) {
-    throw new Cdb2cosError('ERR_CONFIG', `credentials: none in ${config.path} ([credentials] secret_id, secret_key) and none in TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY`);
-  }
   let logger: FileLogger;
   try {
     logger = openFileLogger(config.log.dir, config.log.file, config.log.level, new Date(), (f) => warn(`warning: cannot write the log file ${f.path}: ${f.code}; going on without its log`));
@@ -47,6 +45,15 @@ export async function openCommandContext(
   }
   const log = logger.log;
   const timeoutMs = config.transfer.requestTimeoutMs;
+  // STS (role_arn, TKE OIDC) follows the proxy policy like every other service.
+  const sts = new RoutedDispatcher(proxy, { keepAliveTimeout: 1000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  let credentials: Awaited<ReturnType<typeof resolveRunCredentials>>;
+  try {
+    credentials = await resolveRunCredentials(config, sts, timeoutMs, log);
+  } catch (err) {
+    await logger.close();
+    throw err;
+  }
   const signal = new AbortController().signal;
   const rt = { now: () => Date.now(), sleep, random: Math.random, signal };
   return {
@@ -56,8 +63,8 @@ export async function openCommandContext(
     config,
     instances: flags.instance ?? config.cdb.instances,
     types: types ?? config.cdb.types,
-    cdb: createCdbApi({ credentials: config.credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
-    cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
+    cdb: createCdbApi({ credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
+    cos: createCosApi({ credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
     apiRetry: requestRetry({ ...rt, onRetry: ({ err, ...info }) => log.warn({ ...info, err: errInfo(err) }, 'retrying') }, () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000), ERROR_CLASSIFIER),
   };
 }

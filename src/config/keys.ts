@@ -35,9 +35,9 @@ export const SECTIONS: readonly SectionDef[] = [
     name: 'credentials',
     use: 'always',
     doc:
-      'A Tencent Cloud API key (CAM) allowed to read CDB backups and write to the bucket. Give secret_id ' +
-      'and secret_key together, or neither: then TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY and ' +
-      'TENCENTCLOUD_SESSION_TOKEN are read from the environment.',
+      'Keys allowed to read CDB backups and write to the bucket. Give secret_id and secret_key together, or ' +
+      'neither: then the chain tries the environment (TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, ' +
+      'TENCENTCLOUD_SESSION_TOKEN), ~/.tencentcloud/credentials, the CVM role and TKE OIDC, in this order.',
   },
   { name: 'cdb', use: 'always' },
   { name: 'cos', use: 'always' },
@@ -143,7 +143,7 @@ function keys<S extends string, T extends Record<string, KeyDef<unknown>>>(
 export const KEYS = {
   ...keys('credentials', {
     secret_id: secret({
-      doc: 'CAM API key id. Set it with `secret_key`, or set neither to use the environment.',
+      doc: 'CAM API key id. Set it with `secret_key`, or set neither to use the credentials chain (environment, profile, CVM role, TKE OIDC).',
       defaultDoc: 'none',
       example: 'AKIDxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
       env: { name: 'TENCENTCLOUD_SECRET_ID', mode: 'fallback' },
@@ -161,6 +161,46 @@ export const KEYS = {
       defaultDoc: 'none',
       example: 'xxxxxxxxxxxxxxxx',
       env: { name: 'TENCENTCLOUD_SESSION_TOKEN', mode: 'fallback' },
+    }),
+    profile: string({
+      doc: 'Profile of `~/.tencentcloud/credentials` to use when neither the file nor the environment has keys.',
+      note: 'Unset: `[default]`, and a missing file is skipped. Set: the file and the profile must exist.',
+      defaultDoc: '`default`',
+      example: 'backup',
+      range: 'letters, digits, `_ . -`',
+      check(text, ctx) {
+        if (/^[A-Za-z0-9_.-]{1,64}$/.test(text)) return text;
+        ctx.problem('must be a profile name (letters, digits, _ . -)');
+        return undefined;
+      },
+    }),
+    role_arn: string({
+      doc: 'A CAM role to assume (STS AssumeRole) with whichever keys the chain found.',
+      defaultDoc: 'none',
+      example: 'qcs::cam::uin/100000000001:roleName/cdb2cos',
+      range: '`qcs::cam::uin/<uin>:roleName/<name>`',
+      check(text, ctx) {
+        if (/^qcs::cam::uin\/\d+:role(Name)?\/[\w+=,.@-]{1,128}$/.test(text)) return text;
+        ctx.problem('must be a role ARN like qcs::cam::uin/100000000001:roleName/cdb2cos');
+        return undefined;
+      },
+    }),
+    role_session_name: string({
+      doc: 'Session name sent to STS (a timestamp is appended); shows in CloudAudit.',
+      default: 'cdb2cos',
+      range: '`[A-Za-z0-9_+=,.@-]`, 2–40 chars',
+      check(text, ctx) {
+        if (/^[\w+=,.@-]{2,40}$/.test(text)) return text;
+        ctx.problem('must be 2 to 40 of A-Z a-z 0-9 _ + = , . @ -');
+        return undefined;
+      },
+    }),
+    sts_endpoint: endpoint({
+      doc: 'STS endpoint for `role_arn` and TKE OIDC.',
+      note: 'From inside Tencent Cloud without internet access: `https://sts.internal.tencentcloudapi.com`.',
+      defaultDoc: '`https://sts.tencentcloudapi.com`',
+      example: 'https://sts.internal.tencentcloudapi.com',
+      env: { name: 'CDB2COS_STS_ENDPOINT', mode: 'override' },
     }),
   }),
   ...keys('cdb', {

@@ -14,7 +14,7 @@ import type { Config } from '../types.js';
 import { headerNames, scanIni, type Entry } from './ini.js';
 import type { Env, KeyDef, ReadContext } from './key-types.js';
 import { KEYS, LEGACY_SECTIONS, nameOf, SECTIONS, sectionOf, type SectionDef, type Slot, type Values } from './keys.js';
-import { credentialsOf, envValue, RULES, WARNINGS, type Field, type RuleInput } from './rules.js';
+import { credentialsOf, envValue, fileCredentialsOf, RULES, WARNINGS, type Field, type RuleInput } from './rules.js';
 import { Problems } from './problems.js';
 import { closest, shown } from './units.js';
 
@@ -206,6 +206,13 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
     path: input.path,
     legacy,
     credentials: credentialsOf(input),
+    credentialChain: {
+      fileKeys: fileCredentialsOf(input),
+      profile: v['credentials.profile'],
+      roleArn: v['credentials.role_arn'],
+      roleSessionName: must(v['credentials.role_session_name']),
+      stsEndpoint: v['credentials.sts_endpoint'],
+    },
     cdb: {
       region: must(v['cdb.region']),
       instances: must(v['cdb.instances']),

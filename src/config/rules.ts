@@ -140,3 +140,12 @@ export function credentialsOf({ values, fields, env }: RuleInput): Credentials |
   if (envId === undefined || envKey === undefined) return null;
   return { secretId: envId, secretKey: envKey, ...(envToken ? { token: envToken } : {}) };
 }
+
+/** The keys the config file itself sets (secret_id and secret_key both), not the environment's. */
+export function fileCredentialsOf({ values, fields }: RuleInput): Credentials | undefined {
+  const id = values['credentials.secret_id'];
+  const key = values['credentials.secret_key'];
+  const token = values['credentials.token'];
+  if (!fields.has('credentials.secret_id') || !fields.has('credentials.secret_key') || id === undefined || key === undefined) return undefined;
+  return { secretId: id, secretKey: key, ...(token ? { token } : {}) };
+}

@@ -4,6 +4,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import COS from 'cos-nodejs-sdk-v5';
 import { Cdb2cosError } from '../errors.js';
 import { proxyPolicyFromEnv, type ProxyPolicy } from '../net/proxy.js';
+import type { CredentialProvider } from '../credentials/holder.js';
 import type { Credentials } from '../types.js';
 
 export interface CosTarget {
@@ -56,7 +57,8 @@ export interface CosApi {
 }
 
 export interface CosClientOptions extends CosTarget {
-  credentials: Credentials;
+  /** Fixed keys, or a provider of temporary keys (handed to the SDK through getAuthorization). */
+  credentials: Credentials | CredentialProvider;
   /** undefined = https://cos.<region>.myqcloud.com; else the connection goes to this address. */
   endpoint: string | undefined;
   timeoutMs: number;
@@ -67,11 +69,41 @@ export interface CosClientOptions extends CosTarget {
 type Cb = (err: unknown, data: any) => void;
 type SdkFn = (params: Record<string, unknown>, cb: Cb) => void;
 
+type StsAuth = { TmpSecretId: string; TmpSecretKey: string; SecurityToken: string; StartTime: number; ExpiredTime: number };
+
+/**
+ * Fixed keys go to the SDK as they are. A provider goes through getAuthorization, with the keys' real
+ * ExpiredTime: cos-nodejs-sdk-v5 3.0.0 (base.js getAuthorizationAsync) caches what it returns and asks
+ * again only once fewer than 60 s remain, and signs with q-key-time = StartTime;ExpiredTime, so a key it
+ * holds is never used past its expiry. A provider's keys without an expiry (cannot happen from the
+ * chain, which passes fixed keys then) get a one-hour ExpiredTime, as the SDK insists on one.
+ */
+export function cosCredentialOptions(c: Credentials | CredentialProvider, onError: (err: unknown) => void = () => undefined): Record<string, unknown> {
+  if (!('get' in c)) return { SecretId: c.secretId, SecretKey: c.secretKey, SecurityToken: c.token };
+  return {
+    getAuthorization(_params: unknown, callback: (auth: StsAuth | { Authorization: string }) => void) {
+      c.get().then(
+        (k) => {
+          const now = Math.floor(Date.now() / 1000);
+          callback({ TmpSecretId: k.secretId, TmpSecretKey: k.secretKey, SecurityToken: k.token ?? '', StartTime: now, ExpiredTime: k.expiresAt !== undefined ? Math.floor(k.expiresAt / 1000) : now + 3600 });
+        },
+        // The SDK's callback has no error argument: an empty answer makes it fail the request (never
+        // sent) with its own "missing TmpSecretId", which call() replaces with our error.
+        (err: unknown) => {
+          onError(err);
+          callback({ Authorization: '' });
+        },
+      );
+    },
+  };
+}
+
 export function createCosApi(opts: CosClientOptions): CosApi {
+  let authError: unknown;
   const sdkOpts: Record<string, unknown> = {
-    SecretId: opts.credentials.secretId,
-    SecretKey: opts.credentials.secretKey,
-    SecurityToken: opts.credentials.token,
+    ...cosCredentialOptions(opts.credentials, (err) => {
+      authError = err;
+    }),
     // The SDK's default is no timeout at all: a stalled request would hang a cron job forever.
     Timeout: opts.timeoutMs,
     KeepAlive: true,
@@ -99,7 +131,16 @@ export function createCosApi(opts: CosClientOptions): CosApi {
     return new Promise((resolve, reject) => {
       const fn = cos[op];
       if (!fn) return reject(new Error(`COS SDK has no ${op}`));
-      fn.call(cos, { ...base, ...params }, (err, data) => (err ? reject(toCosError(op, what, err)) : resolve(data)));
+      fn.call(cos, { ...base, ...params }, (err, data) => {
+        if (!err) return resolve(data);
+        const msg = String((err as { message?: unknown }).message ?? (err as { error?: { message?: unknown } }).error?.message ?? '');
+        if (authError !== undefined && msg.includes('getAuthorization')) {
+          const e = authError;
+          authError = undefined;
+          return reject(e instanceof Cdb2cosError ? e : new Cdb2cosError('ERR_AUTH', `COS ${op} ${what}: no credentials: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+        }
+        reject(toCosError(op, what, err));
+      });
     });
   }
 

@@ -21,8 +21,15 @@ export async function tempDir(t: { after: (fn: () => Promise<void>) => void }, n
 
 /** The environment a CLI subprocess gets: no proxies, no cloud credentials leaking in from the host. */
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  for (const k of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY', 'TENCENTCLOUD_SESSION_TOKEN', 'CDB2COS_CDB_ENDPOINT', 'CDB2COS_COS_ENDPOINT']) {
+  // CDB2COS_TEST=1: the credentials chain never asks the real instance metadata address.
+  const env: NodeJS.ProcessEnv = { ...process.env, CDB2COS_TEST: '1', ...extra };
+  for (const k of [
+    'http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY',
+    'TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY', 'TENCENTCLOUD_SESSION_TOKEN',
+    'TENCENTCLOUD_SECRETID', 'TENCENTCLOUD_SECRETKEY', 'TENCENTCLOUD_SESSIONTOKEN', 'TENCENTCLOUD_TOKEN',
+    'TKE_REGION', 'TKE_PROVIDER_ID', 'TKE_WEB_IDENTITY_TOKEN_FILE', 'TKE_ROLE_ARN',
+    'CDB2COS_CDB_ENDPOINT', 'CDB2COS_COS_ENDPOINT', 'CDB2COS_METADATA_ENDPOINT', 'CDB2COS_STS_ENDPOINT',
+  ]) {
     if (!(k in extra)) delete env[k];
   }
   return env;

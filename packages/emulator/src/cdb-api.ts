@@ -38,6 +38,8 @@ export interface ApiCredential {
   secretKey: string;
   /** When set, requests must carry it in X-TC-Token (an STS session). */
   token?: string | undefined;
+  /** ms since the epoch: temporary keys are refused from then on (AuthFailure.TokenFailure). */
+  expiresAt?: number | undefined;
 }
 
 export interface CdbApiOptions {
@@ -127,13 +129,13 @@ export class CdbApi {
   /** Instances whose DescribeSlowLogs answers UnsupportedOperation, as for single-node and cluster editions. */
   readonly noSlowLogs = new Set<string>();
   readonly #catalog: Catalog;
-  readonly #credentials: readonly ApiCredential[];
+  readonly #credentials: ApiCredential[];
   readonly #issueUrls: (item: EmulatorItem) => IssuedUrls;
   readonly #now: () => number;
 
   constructor(opts: CdbApiOptions) {
     this.#catalog = opts.catalog;
-    this.#credentials = opts.credentials;
+    this.#credentials = [...opts.credentials];
     this.#issueUrls = opts.issueUrls;
     this.#now = opts.now ?? Date.now;
   }
@@ -177,6 +179,11 @@ export class CdbApi {
   setSlowLogs(instance: string, mode: 'supported' | 'unsupported'): void {
     if (mode === 'unsupported') this.noSlowLogs.add(instance);
     else this.noSlowLogs.delete(instance);
+  }
+
+  /** Accepts more keys from now on (the metadata and STS servers' temporary ones). */
+  addCredential(c: ApiCredential): void {
+    this.#credentials.push({ ...c });
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -266,6 +273,11 @@ export class CdbApi {
     }
     if (cred.token !== undefined && cred.token !== '' && header(req, 'x-tc-token') !== cred.token) {
       throw new ApiError('AuthFailure.TokenFailure', 'The session token (X-TC-Token) is missing or invalid.');
+    }
+    // An expired STS token: the real API answers AuthFailure.TokenFailure (common error codes), whatever
+    // the signature; refuse before checking it, strictly, from the second of ExpiredTime on.
+    if (cred.expiresAt !== undefined && this.#now() >= cred.expiresAt) {
+      throw new ApiError('AuthFailure.TokenFailure', 'The session token (X-TC-Token) has expired.');
     }
 
     const rawUrl = req.url ?? '/';

@@ -49,6 +49,8 @@ function summary(emulator: Emulator, configPath: string, rate: number): string {
     `  CDB API    ${i.cdbEndpoint}   region ${i.cdbRegion}`,
     `  downloads  ${i.downloadEndpoint}   ${rate > 0 ? `${rate} bytes/s per connection` : 'no rate limit'}`,
     `  COS        ${i.cosEndpoint}   bucket ${i.bucket} in ${i.cosRegion}`,
+    `  metadata   ${i.metadataEndpoint}   CVM role ${i.roleName ?? '(none)'}`,
+    `  STS        ${i.stsEndpoint}   role ${i.roleArn}`,
     `  control    ${i.cdbEndpoint}/_emulator/state`,
     `  secret id  ${i.secretId}`,
     `  data dir   ${i.dataDir}`,

@@ -14,6 +14,9 @@ import { contentAt, contentCrc64, contentMd5, contentStream, knownContentCrc64, 
 import { handleControl, type ControlTarget } from './control.js';
 import { CosEmulator } from './cos/index.js';
 import { DownloadServer } from './downloads.js';
+import { CredentialIssuer } from './issuer.js';
+import { MetadataServer } from './metadata.js';
+import { StsServer } from './sts.js';
 
 export { contentAt, contentStream, contentMd5, contentCrc64 } from './content.js';
 export { formatCdbTime, parseCdbTime } from './catalog.js';
@@ -22,12 +25,21 @@ export type { ApiCredential, ApiRequestRecord } from './cdb-api.js';
 export type { DownloadRequestRecord } from './downloads.js';
 export { CdbApi } from './cdb-api.js';
 export { DownloadServer } from './downloads.js';
+export { CredentialIssuer, type IssuedCredential } from './issuer.js';
+export { MetadataServer } from './metadata.js';
+export { StsServer } from './sts.js';
 
 export const DEMO_SECRET_ID = 'AKIDcdb2cosEMULATOR0000000000000000';
 export const DEMO_SECRET_KEY = 'emuK3y0cdb2cosQx7Lr9Vb2Nw4Hs6Jd8Fm1Z';
 export const DEMO_BUCKET = 'backup-1250000000';
 export const DEMO_CDB_REGION = 'ap-shanghai';
 export const DEMO_COS_REGION = 'ap-guangzhou';
+export const DEMO_ROLE_NAME = 'cdb2cos-emulator-role';
+export const DEMO_ROLE_ARN = 'qcs::cam::uin/100000000001:roleName/cdb2cos-emulator';
+export const DEMO_OIDC_PROVIDER_ID = 'cdb2cos-emulator-oidc';
+export const DEMO_WEB_IDENTITY_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.cdb2cos-emulator-web-identity.c2lnbmF0dXJl';
+/** Lifetime of the temporary keys the metadata and STS servers issue (the real default: 2 h). */
+export const DEFAULT_TEMP_CREDENTIAL_TTL_MS = 2 * 3600_000;
 
 export interface EmulatorInstanceSpec {
   id: string;
@@ -60,6 +72,10 @@ export interface EmulatorOptions {
   urlTtlMs?: number;
   /** The emulator's clock (signature skew, URL expiry, "minutes ago"). */
   now?: () => number;
+  /** Lifetime of the temporary keys from the metadata and STS servers (default 2 h). */
+  tempCredentialTtlMs?: number;
+  /** The CVM role the metadata server names; null: no role bound (404). Default DEMO_ROLE_NAME. */
+  roleName?: string | null;
 }
 
 /** What a client needs to reach the emulator; `cdb2cos emulator` prints it as its first line. */
@@ -74,6 +90,17 @@ export interface EmulatorInfo {
   bucket: string;
   instances: string[];
   dataDir: string;
+  /** Instance metadata base URL (CDB2COS_METADATA_ENDPOINT); port N+3 with --port N. */
+  metadataEndpoint: string;
+  /** STS endpoint (CDB2COS_STS_ENDPOINT, [credentials] sts_endpoint); port N+4 with --port N. */
+  stsEndpoint: string;
+  /** The CVM role the metadata server names (null: none bound). */
+  roleName: string | null;
+  /** The role STS AssumeRole / AssumeRoleWithWebIdentity accept. */
+  roleArn: string;
+  /** TKE_PROVIDER_ID and the web identity token AssumeRoleWithWebIdentity accepts. */
+  oidcProviderId: string;
+  webIdentityToken: string;
 }
 
 /** What should have landed for an item. */
@@ -119,6 +146,9 @@ export class Emulator implements ControlTarget {
   readonly cdb: CdbApi;
   readonly downloads: DownloadServer;
   readonly cos: CosEmulator;
+  readonly issuer: CredentialIssuer;
+  readonly metadata: MetadataServer;
+  readonly sts: StsServer;
   readonly #servers: Server[];
   readonly #removeDataDir: boolean;
   #closed: Promise<void> | undefined;
@@ -130,9 +160,15 @@ export class Emulator implements ControlTarget {
     cdb: CdbApi;
     downloads: DownloadServer;
     cos: CosEmulator;
+    issuer: CredentialIssuer;
+    metadata: MetadataServer;
+    sts: StsServer;
     servers: Server[];
     removeDataDir: boolean;
   }) {
+    this.issuer = parts.issuer;
+    this.metadata = parts.metadata;
+    this.sts = parts.sts;
     this.info = parts.info;
     this.catalog = parts.catalog;
     this.cdb = parts.cdb;
@@ -214,9 +250,12 @@ export class Emulator implements ControlTarget {
         cosRequests: this.cos.requests.length,
         bytesServed: this.downloads.bytesServed(),
         cosBytesIn: this.cos.requests.reduce((n, r) => n + r.bytesIn, 0),
+        metadataRequests: this.metadata.requests.length,
+        stsRequests: this.sts.requests.length,
       },
+      temporaryCredentials: this.issuer.describe(),
       faults: this.faultState(),
-      log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200) },
+      log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200), metadata: this.metadata.requests.slice(-200), sts: this.sts.requests.slice(-200) },
     };
   }
 
@@ -236,6 +275,8 @@ export class Emulator implements ControlTarget {
     this.cdb.clearRequests();
     this.downloads.clearRequests();
     this.cos.clearRequests();
+    this.metadata.requests.length = 0;
+    this.sts.requests.length = 0;
   }
 
   close(): Promise<void> {
@@ -298,7 +339,7 @@ async function closeServer(server: Server): Promise<void> {
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const now = opts.now ?? Date.now;
   const port = opts.port ?? 0;
-  if (!Number.isSafeInteger(port) || port < 0 || port > 65533) throw new RangeError(`port must be 0 or 1..65533: ${port}`);
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65531) throw new RangeError(`port must be 0 or 1..65531: ${port}`);
   const cdbRegion = opts.cdbRegion ?? DEMO_CDB_REGION;
   const cosRegion = opts.cosRegion ?? DEMO_COS_REGION;
   const bucket = opts.bucket ?? DEMO_BUCKET;
@@ -328,6 +369,27 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   for (const spec of instances) if (spec.slowLogs !== undefined) cdb.setSlowLogs(spec.id, spec.slowLogs);
   const cos = new CosEmulator({ dataDir: join(dataDir, 'cos'), credentials, buckets: [], now });
   cos.createBucket(bucket, cosRegion);
+  const issued = new Map<string, { secretId: string; secretKey: string; token?: string; expiresAt?: number }>();
+  const issuer = new CredentialIssuer(
+    (c) => {
+      const k = { secretId: c.secretId, secretKey: c.secretKey, token: c.token, expiresAt: c.expiresAt };
+      issued.set(c.secretId, k);
+      cdb.addCredential(k);
+      cos.addCredential(k);
+    },
+    now,
+    opts.tempCredentialTtlMs ?? DEFAULT_TEMP_CREDENTIAL_TTL_MS,
+  );
+  const roleName = opts.roleName === undefined ? DEMO_ROLE_NAME : opts.roleName;
+  const metadata = new MetadataServer(issuer, now, roleName);
+  const sts = new StsServer({
+    issuer,
+    now,
+    findCredential: (id) => issued.get(id) ?? credentials.find((c) => c.secretId === id),
+    roleArn: DEMO_ROLE_ARN,
+    oidcProviderId: DEMO_OIDC_PROVIDER_ID,
+    webIdentityToken: DEMO_WEB_IDENTITY_TOKEN,
+  });
 
   const servers: Server[] = [];
   let emulator: Emulator | undefined;
@@ -346,6 +408,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const cdbEndpoint = await listen(cdbServer, port);
     const cosEndpoint = await listen(cosServer, port === 0 ? 0 : port + 1);
     const downloadEndpoint = await downloads.listen(port === 0 ? 0 : port + 2);
+    const metadataServer = createServer((req, res) => metadata.handle(req, res));
+    servers.push(metadataServer);
+    const stsServer = createServer((req, res) => sts.handle(req, res));
+    servers.push(stsServer);
+    const metadataEndpoint = await listen(metadataServer, port === 0 ? 0 : port + 3);
+    const stsEndpoint = await listen(stsServer, port === 0 ? 0 : port + 4);
     emulator = new Emulator({
       info: {
         cdbEndpoint,
@@ -358,11 +426,20 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         bucket,
         instances: catalog.instances().map((i) => i.id),
         dataDir,
+        metadataEndpoint,
+        stsEndpoint,
+        roleName,
+        roleArn: DEMO_ROLE_ARN,
+        oidcProviderId: DEMO_OIDC_PROVIDER_ID,
+        webIdentityToken: DEMO_WEB_IDENTITY_TOKEN,
       },
       catalog,
       cdb,
       downloads,
       cos,
+      issuer,
+      metadata,
+      sts,
       servers,
       removeDataDir,
     });

@@ -15,6 +15,8 @@ export interface CosCredential {
   secretId: string;
   secretKey: string;
   token?: string | undefined;
+  /** ms since the epoch: temporary keys are refused from then on (400 ExpiredToken). */
+  expiresAt?: number | undefined;
 }
 
 /** encodeURIComponent plus the five characters it leaves alone, as the SDK does. */
@@ -178,6 +180,11 @@ export function verifyRequest(req: AuthRequest, findCredential: (secretId: strin
     if (sent !== credential.token) {
       return { ok: false, status: 403, code: 'InvalidAccessKeyId', message: 'The x-cos-security-token you provided is invalid or missing.' };
     }
+  }
+  // COS's error table: 400 ExpiredToken "The provided token has expired". Refused even while the
+  // signature's q-key-time still covers now: the token's own expiry wins (strict).
+  if (credential.expiresAt !== undefined && req.nowMs >= credential.expiresAt) {
+    return { ok: false, status: 400, code: 'ExpiredToken', message: 'The provided token has expired.' };
   }
   return { ok: true, credential, presigned };
 }

@@ -239,7 +239,7 @@ export class CosEmulator {
   }
 
   /** Adds (or replaces) a key pair, e.g. to test a rotated secret. */
-  addCredential(c: { secretId: string; secretKey: string; token?: string }): void {
+  addCredential(c: { secretId: string; secretKey: string; token?: string; expiresAt?: number }): void {
     this.#credentials.set(c.secretId, { ...c });
   }
 
