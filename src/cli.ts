@@ -7,6 +7,7 @@ import { formatCdbTime, parseCdbTime } from './cdb/catalog.js';
 import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
+import { resolveShard } from './core/shard.js';
 import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
 import { openFileLogger, type FileLogger, type Logger } from './log.js';
 import { proxyPolicyFromEnv, RoutedDispatcher } from './net/proxy.js';
@@ -156,6 +157,8 @@ interface RunFlags {
   dryRun?: boolean;
   instance?: string[];
   type?: string[];
+  shard?: string;
+  shards?: string;
   quiet?: boolean;
   verbose?: boolean;
 }
@@ -164,6 +167,8 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const since = flags.since !== undefined ? parseWhen(flags.since, false) : undefined;
   const until = flags.until !== undefined ? parseWhen(flags.until, true) : undefined;
   if (since !== undefined && until !== undefined && since > until) throw new Cdb2cosError('ERR_USAGE', `--since ${flags.since} is after --until ${flags.until}`);
+  // Before the config: a malformed shard is a usage error whatever the file says.
+  const shard = resolveShard({ shard: flags.shard, shards: flags.shards, env: process.env });
   const config = await readConfig(flags.config);
   const shownWarnings = config.warnings.slice(0, MAX_PRINTED_PROBLEMS);
   for (const w of shownWarnings) toStderr().write(`cdb2cos: warning: ${clip(w, MAX_PROBLEM_CHARS)}\n`);
@@ -174,7 +179,8 @@ async function runCommand(flags: RunFlags): Promise<number> {
     if (!(BACKUP_TYPES as readonly string[]).includes(t)) throw new Cdb2cosError('ERR_USAGE', `--type ${t}: must be one of ${BACKUP_TYPES.join(', ')}`);
     return t as BackupType;
   });
-  if (flags.instance) {
+  // With cdb.instances = *, the run checks --instance against what it discovers.
+  if (flags.instance && !config.cdb.instances.includes('*')) {
     const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
     if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
   }
@@ -234,7 +240,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
   try {
     const summary = await runBackup(
       config,
-      { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types },
+      { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types, shard },
       {
         cdb: createCdbApi({ credentials: config.credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
         cos: createCosApi({ credentials: config.credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
@@ -283,6 +289,8 @@ export function buildProgram(): Command {
     .option('--dry-run', 'print what would be copied; write nothing')
     .option('--instance <id>', 'only this instance (repeatable, or comma-separated)', collect)
     .option('--type <type>', 'only this type: data, binlog, slowlog (repeatable)', collect)
+    .option('--shard <i/n>', 'only the instances of shard i of n (0 ≤ i < n); env CDB2COS_SHARD')
+    .option('--shards <n>', 'shard count; the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Job); env CDB2COS_SHARDS')
     .option('-q, --quiet', 'print nothing when all is well (errors still go to stderr)')
     .option('-v, --verbose', 'print a line per item even when not on a terminal')
     .action(async (flags: RunFlags) => {

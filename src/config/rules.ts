@@ -66,7 +66,22 @@ export function kmsNeedsSse({ fields }: RuleInput): string[] {
   return [`${kms.label}: is used only with sse = cos/kms`];
 }
 
-export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse];
+/** `*` (discovery) stands alone; instance_tags and exclude narrow a discovery only. */
+export function discoveryKeys({ values, fields }: RuleInput): string[] {
+  const instances = values['cdb.instances'];
+  const label = fields.get('cdb.instances')?.label ?? 'cdb.instances';
+  if (instances === undefined) return [];
+  const discover = instances.includes('*');
+  if (discover && instances.length > 1) return [`${label}: * means every instance of the region; list ids or write * alone`];
+  const found: string[] = [];
+  for (const slot of ['cdb.instance_tags', 'cdb.exclude'] as const) {
+    const field = fields.get(slot);
+    if (field !== undefined && !discover) found.push(`${field.label}: is used only with instances = * (an explicit list is copied as it is)`);
+  }
+  return found;
+}
+
+export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryKeys];
 
 export function prefixUnused({ values }: RuleInput): string[] {
   const prefix = values['cos.prefix'];
@@ -78,9 +93,10 @@ export function prefixUnused({ values }: RuleInput): string[] {
 export function instancesShareKeys({ values }: RuleInput): string[] {
   const instances = values['cdb.instances'] ?? [];
   const key = values['cos.key'];
-  if (instances.length <= 1 || key === undefined || key.includes('{instance}')) return [];
+  const many = instances.length > 1 || instances.includes('*');
+  if (!many || key === undefined || key.includes('{instance}')) return [];
   return [
-    `cos.key: has no {instance} while ${instances.length} instances are copied; ` +
+    `cos.key: has no {instance} while ${instances.includes('*') ? 'every instance of the region is' : `${instances.length} instances are`} copied; ` +
       'their files (binlogs especially) may land on the same key',
   ];
 }
