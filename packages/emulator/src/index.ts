@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Catalog, formatCdbTime, type EmulatorItem, type EmulatorItemSpec, type EmulatorItemType } from './catalog.js';
+import { Catalog, formatCdbTime, type EmulatorInstanceAttributes, type EmulatorItem, type EmulatorItemSpec, type EmulatorItemType } from './catalog.js';
 import { CdbApi, type ApiCredential } from './cdb-api.js';
 import { contentAt, contentCrc64, contentMd5, contentStream, knownContentCrc64, knownContentMd5 } from './content.js';
 import { handleControl, type ControlTarget } from './control.js';
@@ -17,7 +17,7 @@ import { DownloadServer } from './downloads.js';
 
 export { contentAt, contentStream, contentMd5, contentCrc64 } from './content.js';
 export { formatCdbTime, parseCdbTime } from './catalog.js';
-export type { EmulatorItem, EmulatorItemSpec, EmulatorItemType } from './catalog.js';
+export type { EmulatorInstanceAttributes, EmulatorItem, EmulatorItemSpec, EmulatorItemType } from './catalog.js';
 export type { ApiCredential, ApiRequestRecord } from './cdb-api.js';
 export type { DownloadRequestRecord } from './downloads.js';
 export { CdbApi } from './cdb-api.js';
@@ -29,7 +29,7 @@ export const DEMO_BUCKET = 'backup-1250000000';
 export const DEMO_CDB_REGION = 'ap-shanghai';
 export const DEMO_COS_REGION = 'ap-guangzhou';
 
-export interface EmulatorInstanceSpec {
+export interface EmulatorInstanceSpec extends EmulatorInstanceAttributes {
   id: string;
   /** Default: the emulator's cdbRegion. */
   region?: string;
@@ -143,12 +143,20 @@ export class Emulator implements ControlTarget {
   }
 
   /** Adds items to an instance, creating the instance (in `region`, default cdbRegion) if needed. */
-  addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string): EmulatorItem[] {
+  addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string, attrs: EmulatorInstanceAttributes = {}): EmulatorItem[] {
     if (this.catalog.instance(instance) === undefined) {
-      this.catalog.addInstance(instance, region ?? this.info.cdbRegion);
+      this.catalog.addInstance(instance, region ?? this.info.cdbRegion, attrs);
       this.info.instances.push(instance);
-    }
+    } else if (Object.keys(attrs).length > 0) this.catalog.setAttributes(instance, attrs);
     return warmDigests(this.catalog.add(instance, items));
+  }
+
+  /** Deletes an instance and its items (the real one destroyed): DescribeDBInstances no longer lists it. */
+  removeInstance(instance: string): void {
+    this.catalog.removeInstance(instance);
+    this.cdb.noSlowLogs.delete(instance);
+    const at = this.info.instances.indexOf(instance);
+    if (at !== -1) this.info.instances.splice(at, 1);
   }
 
   item(instance: string, type: EmulatorItemType, name: string): EmulatorItem {
@@ -201,6 +209,10 @@ export class Emulator implements ControlTarget {
     const items = this.catalog.instances().map((inst) => ({
       id: inst.id,
       region: inst.region,
+      name: inst.name,
+      tags: Object.fromEntries(inst.tags),
+      instanceType: inst.instanceType,
+      status: inst.status,
       ...(this.cdb.noSlowLogs.has(inst.id) ? { slowLogs: 'unsupported' } : {}),
       items: (['data', 'binlog', 'slowlog'] as const).flatMap((t) => this.catalog.list(inst.id, t)).map(describeItem),
     }));
@@ -214,6 +226,8 @@ export class Emulator implements ControlTarget {
         cosRequests: this.cos.requests.length,
         bytesServed: this.downloads.bytesServed(),
         cosBytesIn: this.cos.requests.reduce((n, r) => n + r.bytesIn, 0),
+        // Most CDB API requests seen within one second, per action and per caller (secret id) and action.
+        apiPeakRate: this.cdb.peakRates,
       },
       faults: this.faultState(),
       log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200) },
@@ -313,7 +327,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const catalog = new Catalog(now);
   const instances = opts.instances ?? sampleInstances(cdbRegion);
   for (const spec of instances) {
-    catalog.addInstance(spec.id, spec.region ?? cdbRegion);
+    const { id, region, items: _items, slowLogs: _slow, ...attrs } = spec;
+    catalog.addInstance(id, region ?? cdbRegion, attrs);
     warmDigests(catalog.add(spec.id, spec.items ?? []));
   }
 
