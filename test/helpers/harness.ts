@@ -22,7 +22,7 @@ export async function tempDir(t: { after: (fn: () => Promise<void>) => void }, n
 /** The environment a CLI subprocess gets: no proxies, no cloud credentials leaking in from the host. */
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  for (const k of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY', 'TENCENTCLOUD_SESSION_TOKEN', 'CDB2COS_CDB_ENDPOINT', 'CDB2COS_COS_ENDPOINT']) {
+  for (const k of ['http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY', 'TENCENTCLOUD_SESSION_TOKEN', 'CDB2COS_CDB_ENDPOINT', 'CDB2COS_COS_ENDPOINT', 'CDB2COS_SHARD', 'CDB2COS_SHARDS', 'JOB_COMPLETION_INDEX']) {
     if (!(k in extra)) delete env[k];
   }
   return env;
