@@ -67,6 +67,8 @@ export interface CdbApiOptions {
   /** Signs fresh download URLs for an item (the download server). */
   issueUrls: (item: EmulatorItem) => IssuedUrls;
   now?: () => number;
+  /** Requests per second per action (0: none); default DEFAULT_RATE_LIMITS; false: no limits at all. */
+  rateLimits?: Readonly<Record<string, number>> | false;
 }
 
 export interface ApiRequestRecord {
@@ -94,7 +96,13 @@ export class ApiFaults {
   /** @internal */ readonly errors: Array<Fault<ApiErrorParams>> = [];
   /** @internal */ latencyMs = 0;
   /** @internal Requests per second per action; 0 = no limit. */
-  readonly rateLimits = new Map<string, number>(Object.entries(DEFAULT_RATE_LIMITS));
+  readonly rateLimits: Map<string, number>;
+  readonly #defaultRates: Readonly<Record<string, number>>;
+
+  constructor(defaultRates: Readonly<Record<string, number>> = DEFAULT_RATE_LIMITS) {
+    this.#defaultRates = defaultRates;
+    this.rateLimits = new Map(Object.entries(defaultRates));
+  }
 
   /** Sets an action's limit in requests per second (0: none); `clear()` restores the defaults. */
   apiRateLimit(opts: { action: string; perSecond: number }): void {
@@ -123,7 +131,7 @@ export class ApiFaults {
     this.errors.length = 0;
     this.latencyMs = 0;
     this.rateLimits.clear();
-    for (const [a, n] of Object.entries(DEFAULT_RATE_LIMITS)) this.rateLimits.set(a, n);
+    for (const [a, n] of Object.entries(this.#defaultRates)) this.rateLimits.set(a, n);
   }
 
   toJSON(): object {
@@ -152,7 +160,7 @@ const DEFAULT_MESSAGES: Record<string, string> = {
 type Params = Record<string, unknown>;
 
 export class CdbApi {
-  readonly faults = new ApiFaults();
+  readonly faults: ApiFaults;
   readonly requests: ApiRequestRecord[] = [];
   /** What DescribeBackupDownloadRestriction answers. */
   downloadRestriction: DownloadRestriction = { LimitType: 'NoLimit', VpcComparisonSymbol: 'In', IpComparisonSymbol: 'In', LimitVpc: [], LimitIp: [] };
@@ -174,6 +182,11 @@ export class CdbApi {
     this.#credentials = opts.credentials;
     this.#issueUrls = opts.issueUrls;
     this.#now = opts.now ?? Date.now;
+    const rates = opts.rateLimits === false ? {} : { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
+    for (const [action, n] of Object.entries(rates)) {
+      if (ACTION_PARAMS[action] === undefined || !Number.isSafeInteger(n) || n < 0) throw new RangeError(`rateLimits: ${action}: ${n} is not a limit of a known action`);
+    }
+    this.faults = new ApiFaults(rates);
   }
 
   clearRequests(): void {

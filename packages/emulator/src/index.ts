@@ -20,7 +20,7 @@ export { formatCdbTime, parseCdbTime } from './catalog.js';
 export type { EmulatorInstanceAttributes, EmulatorItem, EmulatorItemSpec, EmulatorItemType } from './catalog.js';
 export type { ApiCredential, ApiRequestRecord } from './cdb-api.js';
 export type { DownloadRequestRecord } from './downloads.js';
-export { CdbApi } from './cdb-api.js';
+export { CdbApi, DEFAULT_RATE_LIMITS } from './cdb-api.js';
 export { DownloadServer } from './downloads.js';
 
 export const DEMO_SECRET_ID = 'AKIDcdb2cosEMULATOR0000000000000000';
@@ -60,6 +60,11 @@ export interface EmulatorOptions {
   urlTtlMs?: number;
   /** The emulator's clock (signature skew, URL expiry, "minutes ago"). */
   now?: () => number;
+  /**
+   * CDB API requests per second per action and account, answered RequestLimitExceeded above it (default:
+   * the real API's, see DEFAULT_RATE_LIMITS in cdb-api.ts); false: none, for tests of something else.
+   */
+  apiRateLimits?: Readonly<Record<string, number>> | false;
 }
 
 /** What a client needs to reach the emulator; `cdb2cos emulator` prints it as its first line. */
@@ -339,7 +344,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     ...(opts.maxConnectionsPerClient !== undefined ? { maxConnectionsPerClient: opts.maxConnectionsPerClient } : {}),
     ...(opts.urlTtlMs !== undefined ? { urlTtlMs: opts.urlTtlMs } : {}),
   });
-  const cdb = new CdbApi({ catalog, credentials, now, issueUrls: (item) => downloads.issueUrls(item) });
+  const cdb = new CdbApi({ catalog, credentials, now, issueUrls: (item) => downloads.issueUrls(item), ...(opts.apiRateLimits !== undefined ? { rateLimits: opts.apiRateLimits } : {}) });
   for (const spec of instances) if (spec.slowLogs !== undefined) cdb.setSlowLogs(spec.id, spec.slowLogs);
   const cos = new CosEmulator({ dataDir: join(dataDir, 'cos'), credentials, buckets: [], now });
   cos.createBucket(bucket, cosRegion);
