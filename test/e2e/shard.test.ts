@@ -135,3 +135,17 @@ test('JOB_COMPLETION_INDEX with --shards picks the shard, as in a Kubernetes Ind
   landed.delete('.cdb2cos');
   assert.deepEqual([...landed].sort(), want);
 });
+
+test('RequestLimitExceeded from a shared account is retried after a backoff and the run completes', async (t) => {
+  const emu = await startTestEmulator(t, { instances: INSTANCES.slice(0, 4), apiRateLimits: { DescribeBackups: 1 } });
+  const dir = await tempDir(t);
+  // api_rate above what the account allows, as when other processes use the same account.
+  const config = await emu.writeConfig(join(dir, 'c.ini'), { cdb: { instances: '*', types: 'data', api_rate: 20 }, transfer: { staging_dir: join(dir, 'staging') }, log: { dir: join(dir, 'logs') } });
+  const res = await runCli(['run', '-c', config]);
+  assertExit(res, 0);
+  const refused = emu.cdb.requests.filter((r) => r.errorCode === 'RequestLimitExceeded');
+  assert.ok(refused.length > 0, 'the account limit was hit');
+  const retries = eventsOf(await readLog(join(dir, 'logs')), 'retrying').filter((e) => (e['err'] as { code?: string }).code === 'ERR_THROTTLED');
+  assert.equal(retries.length, refused.length, 'each refusal was retried');
+  assert.equal(emu.cos.objects(emu.info.bucket).filter((o) => !o.key.startsWith('.cdb2cos/')).length, 4);
+});

@@ -79,11 +79,36 @@ test('the call-rate limiter never lets more than `rate` calls start within one w
   const limiter = new CallRateLimiter(5, () => clock, async (ms) => {
     clock += ms;
   });
-  const api = rateLimitedCdbApi({ call: async () => (starts.push(clock), {}) }, limiter);
+  const ends: number[] = [];
+  // Each call takes 300 ms: the window counts from its end, so a call sent late cannot crowd the next second.
+  const api = rateLimitedCdbApi(
+    {
+      call: async () => {
+        starts.push(clock);
+        clock += 300;
+        ends.push(clock);
+        return {};
+      },
+    },
+    limiter,
+  );
   await Promise.all(Array.from({ length: 23 }, () => api.call('DescribeBackups', {})));
   assert.equal(starts.length, 23);
-  for (let i = 0; i + 5 < starts.length; i++) assert.ok(starts[i + 5]! - starts[i]! >= RATE_WINDOW_MS, `call ${i + 5} started ${starts[i + 5]! - starts[i]!} ms after call ${i}`);
-  assert.ok(clock >= 4 * RATE_WINDOW_MS && clock < 5 * RATE_WINDOW_MS, `23 calls at 5 per window take 4 windows (${clock} ms)`);
+  for (let i = 0; i + 5 < starts.length; i++) assert.ok(starts[i + 5]! - ends[i]! >= RATE_WINDOW_MS, `call ${i + 5} started ${starts[i + 5]! - ends[i]!} ms after call ${i} ended`);
+});
+
+test('a call in flight holds its place: with rate 1 the next waits for its end plus a window', async () => {
+  let clock = 0;
+  const limiter = new CallRateLimiter(1, () => clock, async (ms) => {
+    clock += ms;
+  });
+  const done = await limiter.take();
+  const next = limiter.take();
+  clock += 5000; // the first call takes 5 s
+  done();
+  const t = clock;
+  (await next)();
+  assert.ok(clock - t >= RATE_WINDOW_MS, `waited ${clock - t} ms after the first call ended`);
 });
 
 test('an aborted wait for the rate limiter does not block the callers after it', async () => {
@@ -91,7 +116,7 @@ test('an aborted wait for the rate limiter does not block the callers after it',
     const t = setTimeout(res, ms);
     signal?.addEventListener('abort', () => (clearTimeout(t), rej(signal.reason)), { once: true });
   }));
-  await limiter.take();
+  (await limiter.take())();
   const ctl = new AbortController();
   const waiting = limiter.take(ctl.signal);
   ctl.abort(new Error('stop'));
