@@ -66,22 +66,23 @@ export function kmsNeedsSse({ fields }: RuleInput): string[] {
   return [`${kms.label}: is used only with sse = cos/kms`];
 }
 
-/** `*` (discovery) stands alone; instance_tags and exclude narrow a discovery only. */
-export function discoveryKeys({ values, fields }: RuleInput): string[] {
+/** `*` (discovery) stands alone. */
+export function discoveryAlone({ values, fields }: RuleInput): string[] {
   const instances = values['cdb.instances'];
-  const label = fields.get('cdb.instances')?.label ?? 'cdb.instances';
-  if (instances === undefined) return [];
-  const discover = instances.includes('*');
-  if (discover && instances.length > 1) return [`${label}: * means every instance of the region; list ids or write * alone`];
-  const found: string[] = [];
-  for (const slot of ['cdb.instance_tags', 'cdb.exclude'] as const) {
-    const field = fields.get(slot);
-    if (field !== undefined && !discover) found.push(`${field.label}: is used only with instances = * (an explicit list is copied as it is)`);
-  }
-  return found;
+  if (instances === undefined || !instances.includes('*') || instances.length === 1) return [];
+  return [`${fields.get('cdb.instances')?.label ?? 'cdb.instances'}: * means every instance of the region; list ids or write * alone`];
 }
 
-export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryKeys];
+export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryAlone];
+
+/** instance_tags and exclude narrow a discovery only: with a list of ids they do nothing. */
+export function discoveryKeysUnused({ values, fields }: RuleInput): string[] {
+  const instances = values['cdb.instances'];
+  if (instances === undefined || instances.includes('*')) return [];
+  return (['cdb.instance_tags', 'cdb.exclude'] as const)
+    .filter((slot) => fields.has(slot))
+    .map((slot) => `${fields.get(slot)!.label}: is used only with instances = *; with a list of ids it has no effect`);
+}
 
 export function prefixUnused({ values }: RuleInput): string[] {
   const prefix = values['cos.prefix'];
@@ -127,6 +128,7 @@ export function secretFileReadable({ fields, fileMode, path }: RuleInput): strin
 
 export const WARNINGS: readonly Rule[] = [
   prefixUnused,
+  discoveryKeysUnused,
   instancesShareKeys,
   plainHttp,
   connectionsOverMax,

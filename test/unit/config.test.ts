@@ -44,7 +44,7 @@ test('parses a minimal file and fills every default', () => {
     path: PATH,
     legacy: false,
     credentials: null,
-    cdb: { region: 'ap-shanghai', instances: ['cdb-aaaa1111'], types: ['data', 'binlog'], url: 'internet', endpoint: undefined },
+    cdb: { region: 'ap-shanghai', instances: ['cdb-aaaa1111'], instanceTags: [], exclude: [], apiRate: 5, types: ['data', 'binlog'], url: 'internet', endpoint: undefined },
     cos: {
       region: 'ap-guangzhou',
       bucket: 'backup-1250000000',
@@ -119,6 +119,9 @@ level = DEBUG
   assert.deepEqual(c.cdb, {
     region: 'ap-shanghai',
     instances: ['cdb-aaaa1111', 'cdb-bbbb2222', 'cdbro-cccc3333'],
+    instanceTags: [],
+    exclude: [],
+    apiRate: 5,
     types: ['data', 'binlog', 'slowlog'],
     url: 'intranet',
     endpoint: 'https://cdb.tencentcloudapi.com',
@@ -312,7 +315,7 @@ test('parses the 2018 format with all four sections and maps it', () => {
   const c = ok(LEGACY);
   assert.equal(c.legacy, true);
   assert.deepEqual(c.credentials, { secretId: 'AKIDlegacy', secretKey: 'legacysecret' });
-  assert.deepEqual(c.cdb, { region: 'ap-beijing', instances: ['cdb-abcd1234'], types: ['data'], url: 'internet', endpoint: undefined });
+  assert.deepEqual(c.cdb, { region: 'ap-beijing', instances: ['cdb-abcd1234'], instanceTags: [], exclude: [], apiRate: 5, types: ['data'], url: 'internet', endpoint: undefined });
   assert.equal(c.cos.region, 'ap-beijing');
   assert.equal(c.cos.bucket, 'oldbackup-1250000000');
   assert.equal(c.cos.key, '{prefix}{instance}/{type}/{date}/{name}');
@@ -507,5 +510,5 @@ test('config.example.ini parses as shipped, and with every setting uncommented',
   assert.equal(all.cos.sse, 'cos/kms');
   // Every key of the new format appears in the example.
   const keys = [...uncommented.matchAll(/^([a-z_]+) *=/gm)].map((m) => m[1]);
-  assert.equal(keys.length, 31);
+  assert.equal(keys.length, 34);
 });

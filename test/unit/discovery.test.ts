@@ -146,11 +146,13 @@ test('config: instances = * with instance_tags, exclude and api_rate', () => {
   assert.ok(parse('instances = *').config?.warnings.length === 0, 'the default key has {instance}: no warning');
 });
 
-test('config: * alone; instance_tags and exclude only with *; malformed values refused', () => {
+test('config: * alone; instance_tags and exclude without * warned about; malformed values refused', () => {
   const errs = (cdb: string): string => parse(cdb).errors.join('\n');
   assert.match(errs('instances = *, cdb-aaaa1111'), /cdb.instances: \* means every instance of the region/);
-  assert.match(errs('instances = cdb-aaaa1111\ninstance_tags = env:prod'), /cdb.instance_tags: is used only with instances = \*/);
-  assert.match(errs('instances = cdb-aaaa1111\nexclude = cdb-bbbb2222'), /cdb.exclude: is used only with instances = \*/);
+  const warns = (cdb: string): string => parse(cdb).config?.warnings.join('\n') ?? 'no config';
+  assert.match(warns('instances = cdb-aaaa1111\ninstance_tags = env:prod'), /cdb.instance_tags: is used only with instances = \*; with a list of ids it has no effect/);
+  assert.match(warns('instances = cdb-aaaa1111\nexclude = cdb-bbbb2222'), /cdb.exclude: is used only with instances = \*/);
+  assert.equal(warns('instances = *\nexclude = cdb-bbbb2222'), '');
   for (const bad of ['env', 'env:', ':prod']) assert.match(errs(`instances = *\ninstance_tags = ${bad}`), /is not a tag like env:prod/);
   assert.match(errs('instances = *\nexclude = mysql-1'), /is not an instance id/);
   for (const bad of ['0', '101', '2.5', 'fast']) assert.match(errs(`instances = cdb-aaaa1111\napi_rate = ${bad}`), /cdb.api_rate: .*whole number from 1 to 100/);
