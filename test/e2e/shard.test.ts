@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import COS from 'cos-nodejs-sdk-v5';
 import type { EmulatorInstanceSpec } from '@cdb2cos/emulator';
 import { shardOf } from '../../src/core/shard.js';
 import { eventsOf, readLog, runCli, startCliFor, startTestEmulator, tempDir } from '../helpers/harness.js';
@@ -148,4 +149,32 @@ test('RequestLimitExceeded from a shared account is retried after a backoff and 
   const retries = eventsOf(await readLog(join(dir, 'logs')), 'retrying').filter((e) => (e['err'] as { code?: string }).code === 'ERR_THROTTLED');
   assert.equal(retries.length, refused.length, 'each refusal was retried');
   assert.equal(emu.cos.objects(emu.info.bucket).filter((o) => !o.key.startsWith('.cdb2cos/')).length, 4);
+});
+
+test('a shard aborts only its own instances\u2019 stale uploads and judges only its own staging', async (t) => {
+  // Two instances in different shards of 2 (ids fixed: which shard each is in is checked here).
+  const a = INSTANCES.find((s) => shardOf(s.id, 2) === 0)!.id;
+  const b = INSTANCES.find((s) => shardOf(s.id, 2) === 1)!.id;
+  let skewMs = 0;
+  const emu = await startTestEmulator(t, { now: () => Date.now() + skewMs, instances: [a, b].map((id) => ({ id, items: [{ type: 'data' as const, size: 2 * KiB, minutesAgo: 60 }] })) });
+  const initiate = (key: string): Promise<string> =>
+    new Promise((resolve, reject) =>
+      new COS({ SecretId: emu.info.secretId, SecretKey: emu.info.secretKey, Ip: new URL(emu.info.cosEndpoint).host, Protocol: 'http:', SystemClockOffset: skewMs, AutoSwitchHost: false } as ConstructorParameters<typeof COS>[0]).multipartInit(
+        { Bucket: emu.info.bucket, Region: emu.info.cosRegion, Key: key },
+        (err, data) => (err ? reject(err) : resolve(data.UploadId)),
+      ),
+    );
+  skewMs = -2 * 86_400_000;
+  const staleA = await initiate(`${a}/data/2026-01-01/stale.xb`);
+  const staleB = await initiate(`${b}/data/2026-01-01/stale.xb`);
+  skewMs = 0;
+  const dir = await tempDir(t);
+  const config = await emu.writeConfig(join(dir, 'c.ini'), { cdb: { instances: '*', types: 'data' }, transfer: { staging_dir: join(dir, 'staging'), stale_upload_age: '1d' }, log: { dir: join(dir, 'logs') } });
+  assertExit(await runCli(['run', '-c', config, '--shard', '0/2']), 0);
+  const aborted = emu.cos.requests.filter((q) => q.op === 'AbortMultipartUpload').map((q) => q.uploadId);
+  assert.deepEqual(aborted, [staleA], 'only shard 0\u2019s stale upload');
+  assert.deepEqual(emu.cos.openUploads(emu.info.bucket).map((u) => u.uploadId), [staleB]);
+  // Shard 1 then cleans up its own.
+  assertExit(await runCli(['run', '-c', config, '--shard', '1/2']), 0);
+  assert.deepEqual(emu.cos.openUploads(emu.info.bucket), []);
 });
