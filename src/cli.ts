@@ -12,6 +12,7 @@ import { pruneBackups } from './commands/prune.js';
 import { lifecycleFor } from './core/lifecycle.js';
 import { manifestKey } from './cos/manifest.js';
 import { resolveRunCredentials } from './credentials/for-run.js';
+import { resolveShard } from './core/shard.js';
 import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
 import { openFileLogger, removeOldLogs, type FileLogger, type Logger } from './log.js';
 import { proxyPolicyFromEnv, RoutedDispatcher, type ProxyPolicy } from './net/proxy.js';
@@ -167,6 +168,8 @@ interface RunFlags {
   dryRun?: boolean;
   instance?: string[];
   type?: string[];
+  shard?: string;
+  shards?: string;
   quiet?: boolean;
   verbose?: boolean;
 }
@@ -190,6 +193,8 @@ async function runCommand(flags: RunFlags): Promise<number> {
   const since = flags.since !== undefined ? parseWhen(flags.since, false) : undefined;
   const until = flags.until !== undefined ? parseWhen(flags.until, true) : undefined;
   if (since !== undefined && until !== undefined && since > until) throw new Cdb2cosError('ERR_USAGE', `--since ${flags.since} is after --until ${flags.until}`);
+  // Before the config: a malformed shard is a usage error whatever the file says.
+  const shard = resolveShard({ shard: flags.shard, shards: flags.shards, env: process.env });
   const config = await readConfig(flags.config);
   const shownWarnings = config.warnings.slice(0, MAX_PRINTED_PROBLEMS);
   for (const w of shownWarnings) toStderr().write(`cdb2cos: warning: ${clip(w, MAX_PROBLEM_CHARS)}\n`);
@@ -203,7 +208,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
       ? undefined
       : new RunEnd(config, { proxy, startedAt, now: () => Date.now(), sleep, random: Math.random, warn: (line) => toStderr().write(`cdb2cos: warning: ${clip(line, MAX_ERROR_CHARS)}\n`) });
   try {
-    return await runLogged(flags, config, proxy, { since, until }, runEnd);
+    return await runLogged(flags, config, proxy, { since, until, shard }, runEnd);
   } catch (err) {
     // Thrown before the run's log was open. Once it is, runLogged reports the end itself (once: this is then a no-op).
     if (runEnd && reportsEnd(err)) await runEnd.finished({ exitCode: exitCodeFor(err), error: errorOf(err) });
@@ -213,13 +218,14 @@ async function runCommand(flags: RunFlags): Promise<number> {
   }
 }
 
-async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, when: { since: number | undefined; until: number | undefined }, runEnd: RunEnd | undefined): Promise<number> {
-  const { since, until } = when;
+async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, when: { since: number | undefined; until: number | undefined; shard: ReturnType<typeof resolveShard> }, runEnd: RunEnd | undefined): Promise<number> {
+  const { since, until, shard } = when;
   const types = flags.type?.map((t) => {
     if (!(BACKUP_TYPES as readonly string[]).includes(t)) throw new Cdb2cosError('ERR_USAGE', `--type ${t}: must be one of ${BACKUP_TYPES.join(', ')}`);
     return t as BackupType;
   });
-  if (flags.instance) {
+  // With cdb.instances = *, the run checks --instance against what it discovers.
+  if (flags.instance && !config.cdb.instances.includes('*')) {
     const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
     if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
   }
@@ -289,7 +295,7 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
     const creds = await resolveRunCredentials(config, dispatcher, timeoutMs, log);
     summary = await runBackup(
       config,
-      { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types },
+      { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types, shard },
       {
         cdb: createCdbApi({ credentials: creds, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
         cos: createCosApi({ credentials: creds, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
@@ -470,6 +476,8 @@ export function buildProgram(): Command {
     .option('--dry-run', 'print what would be copied; write nothing')
     .option('--instance <id>', 'only this instance (repeatable, or comma-separated)', collect)
     .option('--type <type>', 'only this type: data, binlog, slowlog (repeatable)', collect)
+    .option('--shard <i/n>', 'only the instances of shard i of n (0 ≤ i < n); env CDB2COS_SHARD')
+    .option('--shards <n>', 'shard count; the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Job); env CDB2COS_SHARDS')
     .option('-q, --quiet', 'print nothing when all is well (errors still go to stderr)')
     .option('-v, --verbose', 'print a line per item even when not on a terminal')
     .action(async (flags: RunFlags) => {

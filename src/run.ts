@@ -6,6 +6,9 @@ import { basename, dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { listItems } from './cdb/catalog.js';
 import type { CdbApi } from './cdb/client.js';
+import { discoverInstances, manifestInstances } from './cdb/discovery.js';
+import { CallRateLimiter, rateLimitedCdbApi } from './cdb/rate.js';
+import { inShard, shardOf, type Shard } from './core/shard.js';
 import type { CosApi } from './cos/client.js';
 import { Manifest } from './cos/manifest.js';
 import { keyFieldsReader, keysOutsideRetention } from './core/retention.js';
@@ -26,6 +29,8 @@ export interface RunOptions {
   dryRun: boolean;
   instances?: string[] | undefined;
   types?: BackupType[] | undefined;
+  /** Only the instances of this shard (src/core/shard.ts); undefined: all. */
+  shard?: Shard | undefined;
 }
 
 /** Where a person sees progress; the CLI prints it, tests collect it. */
@@ -97,7 +102,6 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     tally(summary.units, instance, type, 'failed', item?.size ?? 0);
     summary.failures.push({ instance, type, ...(item ? { name: item.name, key: item.key } : {}), code, message });
   };
-  const instances = opts.instances ?? config.cdb.instances;
   const types = opts.types ?? config.cdb.types;
   // Listing and bookkeeping calls: the same policy as transfers, with a budget of at most 10 minutes each.
   const apiRetry = requestRetry(
@@ -105,6 +109,12 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000),
     ERROR_CLASSIFIER,
   );
+  // Every CDB call of the run (listings, URL refreshes, discovery, retries) waits for its turn.
+  const cdb = rateLimitedCdbApi(deps.cdb, new CallRateLimiter(config.cdb.apiRate, deps.now, deps.sleep));
+  const discover = config.cdb.instances.includes('*');
+  /** This run's units: the instances of its shard (all when unsharded), then those --instance names. */
+  let owned: string[] = inShard(config.cdb.instances, opts.shard);
+  let instances: string[] = opts.instances ? owned.filter((i) => opts.instances!.includes(i)) : owned;
 
   let lock: Lock | undefined;
   if (!opts.dryRun) {
@@ -122,9 +132,12 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       report.warn(lock.takeoverMessage ?? 'took over a stale lock');
     }
   }
-  log.info({ instances, types, since: opts.since, until: opts.until, dryRun: opts.dryRun, bucket: config.cos.bucket }, 'started');
+  // The lock is held: a health check may now hear that this run started (before discovery, which can fail).
   deps.onStarted?.();
   try {
+    if (discover) await discoverUnits();
+    const shard = opts.shard ? { shard: { index: opts.shard.index, count: opts.shard.count, units: instances.length } } : {};
+    log.info({ instances, types, since: opts.since, until: opts.until, dryRun: opts.dryRun, bucket: config.cos.bucket, ...shard }, 'started');
     try {
       await apiRetry('head bucket', () => deps.cos.headBucket());
     } catch (err) {
@@ -161,7 +174,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
       for (const type of types) {
         if (deps.signal.aborted) return;
         try {
-          const { items: listed, pages } = await listItems(deps.cdb, instance, type, {
+          const { items: listed, pages } = await listItems(cdb, instance, type, {
             since: opts.since,
             until: opts.until,
             url: config.cdb.url,
@@ -185,7 +198,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         let p = refreshing.get(type);
         if (!p) {
           p = (async () => {
-            const { items: again, pages } = await listItems(deps.cdb, instance, type, { since: opts.since, until: opts.until, url: config.cdb.url, signal: deps.signal, call: (fn) => apiRetry(`list ${type}`, fn) });
+            const { items: again, pages } = await listItems(cdb, instance, type, { since: opts.since, until: opts.until, url: config.cdb.url, signal: deps.signal, call: (fn) => apiRetry(`list ${type}`, fn) });
             summary.listRequests += pages;
             const known = byType.get(type);
             const relisted = new Map(again.map((i) => [`${i.id}\0${i.name}`, i]));
@@ -267,6 +280,41 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
           log.info({ instance, type: c.item.type, name: c.item.name, bytes: c.item.size, key: c.key }, 'would copy');
           report.item(`would copy ${instance} ${c.item.type} ${c.item.name} (${formatBytes(c.item.size)}) → cos://${config.cos.bucket}/${c.key}`);
         } else queue.push({ ...c, refresh: refresher(c.item.type) });
+      }
+    }
+
+    async function discoverUnits(): Promise<void> {
+      const found = await discoverInstances(cdb, {
+        tags: config.cdb.instanceTags,
+        exclude: config.cdb.exclude,
+        signal: deps.signal,
+        call: (fn) => apiRetry('discover instances', fn),
+      });
+      summary.listRequests += found.pages;
+      const ids = found.instances.map((i) => i.id);
+      log.info({ instances: ids, count: ids.length, listed: found.listed, pages: found.pages, tags: config.cdb.instanceTags.map((t) => `${t.key}:${t.value}`), exclude: config.cdb.exclude }, 'instances discovered');
+      if (opts.instances) {
+        const unknown = opts.instances.filter((i) => !ids.includes(i));
+        if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not among the ${ids.length} instances discovered in region ${config.cdb.region} (cdb.instances = *, after instance_tags and exclude)`);
+      }
+      owned = inShard(ids, opts.shard);
+      instances = opts.instances ? owned.filter((i) => opts.instances!.includes(i)) : owned;
+      // What the manifests say the earlier runs copied: an instance without one is new, a manifest without
+      // its instance is one that is gone (deleted, or no longer tagged). Each shard speaks of its own only.
+      const { objects, pages } = await apiRetry('list manifests', () => deps.cos.listObjects(`${config.cos.prefix}.cdb2cos/`));
+      summary.listRequests += pages;
+      const known = manifestInstances(objects.map((o) => o.key), config.cos.prefix);
+      const mine = (id: string): boolean => opts.shard === undefined || shardOf(id, opts.shard.count) === opts.shard.index;
+      // The first run of all has no manifests: nothing has appeared yet, everything is new.
+      if (known.length > 0) {
+        for (const id of owned.filter((i) => !known.includes(i))) {
+          log.warn({ instance: id }, 'instance appeared');
+          report.warn(`${id}: instance appeared since the last run (no manifest yet); it is copied from now on`);
+        }
+      }
+      for (const id of known.filter((i) => !ids.includes(i) && mine(i))) {
+        log.warn({ instance: id }, 'instance disappeared');
+        report.warn(`${id}: instance disappeared: it has a manifest in the bucket but is no longer discovered in region ${config.cdb.region}; its copies stay`);
       }
     }
 
@@ -510,8 +558,9 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     try {
       // Only uploads whose key has the shape this tool writes for a configured instance are ours to abort.
       const limit = deps.now() - config.transfer.staleUploadMs;
-      const ours = config.cdb.instances.map((i) => keyPattern(config.cos.key, config.cos.prefix, i));
-      const prefixes = [...new Set(config.cdb.instances.map((i) => listPrefix(config.cos.key, config.cos.prefix, i)))];
+      // The shard's own instances only (all of them, not just those --instance names, as before sharding).
+      const ours = owned.map((i) => keyPattern(config.cos.key, config.cos.prefix, i));
+      const prefixes = [...new Set(owned.map((i) => listPrefix(config.cos.key, config.cos.prefix, i)))];
       const uploads = (await Promise.all(prefixes.map((p) => apiRetry('list uploads', () => deps.cos.listUploads(p))))).flat();
       for (const u of uploads) {
         const started = Date.parse(u.initiated);

@@ -32,7 +32,14 @@ export interface Config {
   };
   cdb: {
     region: string;
+    /** Instance ids, or ['*']: every instance DescribeDBInstances lists (see src/cdb/discovery.ts). */
     instances: string[];
+    /** With '*': only instances carrying every one of these tags. */
+    instanceTags: Array<{ key: string; value: string }>;
+    /** With '*': never these. */
+    exclude: string[];
+    /** CDB API calls per second, at most, of this process. */
+    apiRate: number;
     types: BackupType[];
     url: 'internet' | 'intranet';
     /** e.g. "https://cdb.tencentcloudapi.com" or "http://127.0.0.1:9000"; CDB2COS_CDB_ENDPOINT overrides. */

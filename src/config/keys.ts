@@ -206,12 +206,42 @@ export const KEYS = {
   ...keys('cdb', {
     region: region('ap-shanghai', 'Region of the instances.', 'cdbinfo.cdb_region'),
     instances: list({
-      doc: 'Instance ids like `cdb-aaaa1111`. Duplicates are dropped.',
+      doc: 'Instance ids like `cdb-aaaa1111`, or `*` for every instance of the region. Duplicates are dropped.',
+      note: '`*`: see [Discovery](#discovery); narrowed by `instance_tags` and `exclude`.',
       required: true,
       example: 'cdb-aaaa1111, cdb-bbbb2222',
       legacy: 'cdbinfo.cdb_instanceid',
-      item: (id) => (INSTANCE.test(id) ? id : { problem: `${shown(id)} is not an instance id like cdb-aaaa1111` }),
+      range: 'comma/space list, or `*`',
+      item: (id, ctx) =>
+        id === '*' && !ctx.legacy ? id : INSTANCE.test(id) ? id : { problem: `${shown(id)} is not an instance id like cdb-aaaa1111${ctx.legacy ? '' : ' (or * for every instance)'}` },
       empty: () => 'must name at least one instance, e.g. cdb-aaaa1111',
+    }),
+    instance_tags: list({
+      doc: 'With `instances = *`: only instances that carry every one of these tags, e.g. `env:prod, team:pay`.',
+      defaultDoc: 'none (every instance)',
+      example: 'env:prod, team:pay',
+      range: '`key:value` list',
+      item(text) {
+        const colon = text.indexOf(':');
+        return colon > 0 && colon < text.length - 1 ? text : { problem: `${shown(text)} is not a tag like env:prod (key:value)` };
+      },
+      empty: () => 'must list at least one tag like env:prod, or be left out',
+    }),
+    exclude: list({
+      doc: 'With `instances = *`: instance ids never copied.',
+      defaultDoc: 'none',
+      example: 'cdb-cccc3333',
+      item: (id) => (INSTANCE.test(id) ? id : { problem: `${shown(id)} is not an instance id like cdb-aaaa1111` }),
+      empty: () => 'must list at least one instance id, or be left out',
+    }),
+    api_rate: integer({
+      doc: 'CDB API calls per second this process makes at most (over every action).',
+      note:
+        'CDB limits calls per account and action (DescribeBackups: 10/s); processes running at once (shards) ' +
+        'share that: keep `api_rate` × processes ≤ 10. Calls refused with RequestLimitExceeded are retried after a backoff.',
+      default: '5',
+      min: 1,
+      max: 100,
     }),
     types: list<BackupType>({
       doc: 'What to copy: data (backups), binlog, slowlog.',

@@ -216,6 +216,9 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
     cdb: {
       region: must(v['cdb.region']),
       instances: must(v['cdb.instances']),
+      instanceTags: (v['cdb.instance_tags'] ?? []).map((t) => ({ key: t.slice(0, t.indexOf(':')), value: t.slice(t.indexOf(':') + 1) })),
+      exclude: v['cdb.exclude'] ?? [],
+      apiRate: must(v['cdb.api_rate']),
       types: must(v['cdb.types']),
       url: must(v['cdb.url']),
       endpoint: v['cdb.endpoint'],

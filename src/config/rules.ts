@@ -66,7 +66,23 @@ export function kmsNeedsSse({ fields }: RuleInput): string[] {
   return [`${kms.label}: is used only with sse = cos/kms`];
 }
 
-export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse];
+/** `*` (discovery) stands alone. */
+export function discoveryAlone({ values, fields }: RuleInput): string[] {
+  const instances = values['cdb.instances'];
+  if (instances === undefined || !instances.includes('*') || instances.length === 1) return [];
+  return [`${fields.get('cdb.instances')?.label ?? 'cdb.instances'}: * means every instance of the region; list ids or write * alone`];
+}
+
+export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryAlone];
+
+/** instance_tags and exclude narrow a discovery only: with a list of ids they do nothing. */
+export function discoveryKeysUnused({ values, fields }: RuleInput): string[] {
+  const instances = values['cdb.instances'];
+  if (instances === undefined || instances.includes('*')) return [];
+  return (['cdb.instance_tags', 'cdb.exclude'] as const)
+    .filter((slot) => fields.has(slot))
+    .map((slot) => `${fields.get(slot)!.label}: is used only with instances = *; with a list of ids it has no effect`);
+}
 
 export function prefixUnused({ values }: RuleInput): string[] {
   const prefix = values['cos.prefix'];
@@ -78,9 +94,10 @@ export function prefixUnused({ values }: RuleInput): string[] {
 export function instancesShareKeys({ values }: RuleInput): string[] {
   const instances = values['cdb.instances'] ?? [];
   const key = values['cos.key'];
-  if (instances.length <= 1 || key === undefined || key.includes('{instance}')) return [];
+  const many = instances.length > 1 || instances.includes('*');
+  if (!many || key === undefined || key.includes('{instance}')) return [];
   return [
-    `cos.key: has no {instance} while ${instances.length} instances are copied; ` +
+    `cos.key: has no {instance} while ${instances.includes('*') ? 'every instance of the region is' : `${instances.length} instances are`} copied; ` +
       'their files (binlogs especially) may land on the same key',
   ];
 }
@@ -118,6 +135,7 @@ export function textfileNotProm({ values }: RuleInput): string[] {
 
 export const WARNINGS: readonly Rule[] = [
   prefixUnused,
+  discoveryKeysUnused,
   instancesShareKeys,
   plainHttp,
   connectionsOverMax,

@@ -46,7 +46,7 @@ test('parses a minimal file and fills every default', () => {
     legacy: false,
     credentials: null,
     credentialChain: { fileKeys: undefined, profile: undefined, roleArn: undefined, roleSessionName: 'cdb2cos', stsEndpoint: undefined },
-    cdb: { region: 'ap-shanghai', instances: ['cdb-aaaa1111'], types: ['data', 'binlog'], url: 'internet', endpoint: undefined },
+    cdb: { region: 'ap-shanghai', instances: ['cdb-aaaa1111'], instanceTags: [], exclude: [], apiRate: 5, types: ['data', 'binlog'], url: 'internet', endpoint: undefined },
     cos: {
       region: 'ap-guangzhou',
       bucket: 'backup-1250000000',
@@ -124,6 +124,9 @@ level = DEBUG
   assert.deepEqual(c.cdb, {
     region: 'ap-shanghai',
     instances: ['cdb-aaaa1111', 'cdb-bbbb2222', 'cdbro-cccc3333'],
+    instanceTags: [],
+    exclude: [],
+    apiRate: 5,
     types: ['data', 'binlog', 'slowlog'],
     url: 'intranet',
     endpoint: 'https://cdb.tencentcloudapi.com',
@@ -317,7 +320,7 @@ test('parses the 2018 format with all four sections and maps it', () => {
   const c = ok(LEGACY);
   assert.equal(c.legacy, true);
   assert.deepEqual(c.credentials, { secretId: 'AKIDlegacy', secretKey: 'legacysecret' });
-  assert.deepEqual(c.cdb, { region: 'ap-beijing', instances: ['cdb-abcd1234'], types: ['data'], url: 'internet', endpoint: undefined });
+  assert.deepEqual(c.cdb, { region: 'ap-beijing', instances: ['cdb-abcd1234'], instanceTags: [], exclude: [], apiRate: 5, types: ['data'], url: 'internet', endpoint: undefined });
   assert.equal(c.cos.region, 'ap-beijing');
   assert.equal(c.cos.bucket, 'oldbackup-1250000000');
   assert.equal(c.cos.key, '{prefix}{instance}/{type}/{date}/{name}');

@@ -93,6 +93,33 @@ export function servedSize(item: EmulatorItem): number {
 export interface EmulatorInstance {
   id: string;
   region: string;
+  /** InstanceName; default the id. */
+  name: string;
+  /** TagList: key → value. */
+  tags: Map<string, string>;
+  /** InstanceType: 1 primary (default), 2 disaster recovery, 3 read-only. */
+  instanceType: 1 | 2 | 3;
+  /** Status: 0 creating, 1 running (default), 4 being isolated, 5 isolated. */
+  status: 0 | 1 | 4 | 5;
+}
+
+/** What an instance may be created with besides its id and region. */
+export interface EmulatorInstanceAttributes {
+  name?: string;
+  tags?: Record<string, string>;
+  instanceType?: 1 | 2 | 3;
+  status?: 0 | 1 | 4 | 5;
+}
+
+/** Checks attributes from a test or the control API; throws RangeError naming the bad one. */
+export function checkInstanceAttributes(a: EmulatorInstanceAttributes): void {
+  if (a.name !== undefined && (typeof a.name !== 'string' || a.name === '')) throw new RangeError('instance name must be a non-empty string');
+  if (a.tags !== undefined) {
+    if (a.tags === null || typeof a.tags !== 'object' || Array.isArray(a.tags)) throw new RangeError('tags must be an object of key → value');
+    for (const [k, v] of Object.entries(a.tags)) if (k === '' || typeof v !== 'string') throw new RangeError(`tag ${JSON.stringify(k)} must have a non-empty key and a string value`);
+  }
+  if (a.instanceType !== undefined && ![1, 2, 3].includes(a.instanceType)) throw new RangeError('instanceType must be 1, 2 or 3');
+  if (a.status !== undefined && ![0, 1, 4, 5].includes(a.status)) throw new RangeError('status must be 0, 1, 4 or 5');
 }
 
 const UTC8_MS = 8 * 3600_000;
@@ -139,16 +166,43 @@ export class Catalog {
     this.#now = now;
   }
 
-  addInstance(id: string, region: string): EmulatorInstance {
+  addInstance(id: string, region: string, attrs: EmulatorInstanceAttributes = {}): EmulatorInstance {
+    checkInstanceAttributes(attrs);
     const existing = this.#instances.get(id);
     if (existing !== undefined) {
       if (existing.region !== region) throw new Error(`instance ${id} already exists in ${existing.region}`);
+      this.setAttributes(id, attrs);
       return existing;
     }
-    const inst = { id, region };
+    const inst: EmulatorInstance = {
+      id,
+      region,
+      name: attrs.name ?? id,
+      tags: new Map(Object.entries(attrs.tags ?? {})),
+      instanceType: attrs.instanceType ?? 1,
+      status: attrs.status ?? 1,
+    };
     this.#instances.set(id, inst);
     this.#items.set(id, []);
     return inst;
+  }
+
+  /** Changes an instance's name, tags (replaced whole), type or status. */
+  setAttributes(id: string, attrs: EmulatorInstanceAttributes): EmulatorInstance {
+    checkInstanceAttributes(attrs);
+    const inst = this.#instances.get(id);
+    if (inst === undefined) throw new Error(`unknown instance ${id}`);
+    if (attrs.name !== undefined) inst.name = attrs.name;
+    if (attrs.tags !== undefined) inst.tags = new Map(Object.entries(attrs.tags));
+    if (attrs.instanceType !== undefined) inst.instanceType = attrs.instanceType;
+    if (attrs.status !== undefined) inst.status = attrs.status;
+    return inst;
+  }
+
+  /** Deletes an instance and its items, as when it is destroyed: no longer listed, its URLs answer 404. */
+  removeInstance(id: string): void {
+    if (!this.#instances.delete(id)) throw new Error(`unknown instance ${id}`);
+    this.#items.delete(id);
   }
 
   instance(id: string): EmulatorInstance | undefined {

@@ -29,7 +29,28 @@ const ACTION_PARAMS: Record<string, readonly string[]> = {
   DescribeBinlogs: ['InstanceId', 'Offset', 'Limit', 'MinStartTime', 'MaxStartTime', 'ContainsMinStartTime'],
   DescribeSlowLogs: ['InstanceId', 'Offset', 'Limit'],
   DescribeBackupDownloadRestriction: [],
+  // Of DescribeDBInstances' many filters (SDK 4.1 cdb_models.d.ts) the emulator implements these; the
+  // others (ProjectId, Vips, ZoneIds, OrderBy, …) are refused as unknown rather than silently ignored.
+  DescribeDBInstances: ['Offset', 'Limit', 'InstanceTypes', 'Status', 'InstanceIds', 'Tags'],
 };
+/** DescribeDBInstances: "默认值为 20，最大值为 2000" (SDK 4.1 model docs). */
+export const MAX_INSTANCE_LIMIT = 2000;
+/**
+ * Requests per second per account and action, as the real API documents them on each action's page
+ * ("默认接口请求频率限制"): DescribeBackups 10/s (the figure issue 13 quotes). DescribeBinlogs 100/s,
+ * DescribeSlowLogs 20/s, DescribeDBInstances 20/s and DescribeBackupDownloadRestriction 20/s are
+ * assumptions (the pages we could check say 20/s for most CDB actions; binlog listing is higher). Every
+ * credential of the emulator is one account. Counted over a sliding second of accepted requests:
+ * stricter than a fixed calendar second, which lets two bursts meet at its boundary.
+ */
+export const DEFAULT_RATE_LIMITS: Readonly<Record<string, number>> = {
+  DescribeBackups: 10,
+  DescribeBinlogs: 100,
+  DescribeSlowLogs: 20,
+  DescribeDBInstances: 20,
+  DescribeBackupDownloadRestriction: 20,
+};
+const RATE_WINDOW_MS = 1000;
 const MAX_BODY = 1 << 20;
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
@@ -48,6 +69,8 @@ export interface CdbApiOptions {
   /** Signs fresh download URLs for an item (the download server). */
   issueUrls: (item: EmulatorItem) => IssuedUrls;
   now?: () => number;
+  /** Requests per second per action (0: none); default DEFAULT_RATE_LIMITS; false: no limits at all. */
+  rateLimits?: Readonly<Record<string, number>> | false;
 }
 
 export interface ApiRequestRecord {
@@ -74,6 +97,21 @@ type ApiErrorParams = { code: string; message?: string; action?: string };
 export class ApiFaults {
   /** @internal */ readonly errors: Array<Fault<ApiErrorParams>> = [];
   /** @internal */ latencyMs = 0;
+  /** @internal Requests per second per action; 0 = no limit. */
+  readonly rateLimits: Map<string, number>;
+  readonly #defaultRates: Readonly<Record<string, number>>;
+
+  constructor(defaultRates: Readonly<Record<string, number>> = DEFAULT_RATE_LIMITS) {
+    this.#defaultRates = defaultRates;
+    this.rateLimits = new Map(Object.entries(defaultRates));
+  }
+
+  /** Sets an action's limit in requests per second (0: none); `clear()` restores the defaults. */
+  apiRateLimit(opts: { action: string; perSecond: number }): void {
+    if (typeof opts?.action !== 'string' || ACTION_PARAMS[opts.action] === undefined) throw new RangeError(`apiRateLimit: "action" must be one of ${Object.keys(ACTION_PARAMS).join(', ')}`);
+    if (!Number.isSafeInteger(opts.perSecond) || opts.perSecond < 0) throw new RangeError('apiRateLimit: "perSecond" must be a whole number ≥ 0');
+    this.rateLimits.set(opts.action, opts.perSecond);
+  }
 
   /** The next `times` (default 1) calls (of `action`, or any) fail with `code`, after the signature is checked. */
   apiError(opts: { code: string; message?: string; times?: number; action?: string }): Fault<ApiErrorParams> {
@@ -94,10 +132,12 @@ export class ApiFaults {
   clear(): void {
     this.errors.length = 0;
     this.latencyMs = 0;
+    this.rateLimits.clear();
+    for (const [a, n] of Object.entries(this.#defaultRates)) this.rateLimits.set(a, n);
   }
 
   toJSON(): object {
-    return { apiError: this.errors, apiLatency: this.latencyMs };
+    return { apiError: this.errors, apiLatency: this.latencyMs, apiRateLimits: Object.fromEntries(this.rateLimits) };
   }
 }
 
@@ -122,7 +162,7 @@ const DEFAULT_MESSAGES: Record<string, string> = {
 type Params = Record<string, unknown>;
 
 export class CdbApi {
-  readonly faults = new ApiFaults();
+  readonly faults: ApiFaults;
   readonly requests: ApiRequestRecord[] = [];
   /** What DescribeBackupDownloadRestriction answers. */
   downloadRestriction: DownloadRestriction = { LimitType: 'NoLimit', VpcComparisonSymbol: 'In', IpComparisonSymbol: 'In', LimitVpc: [], LimitIp: [] };
@@ -132,21 +172,63 @@ export class CdbApi {
   readonly #credentials: ApiCredential[];
   readonly #issueUrls: (item: EmulatorItem) => IssuedUrls;
   readonly #now: () => number;
+  /** Arrival times (monotonic ms) of the last second, per action: accepted ones, for the limit. */
+  readonly #accepted = new Map<string, number[]>();
+  /** Arrival times of the last second per action and per "secretId action", every request counted. */
+  readonly #arrivals = new Map<string, number[]>();
+  /** Highest number of requests seen within one second, per action and per caller (secret id) and action. */
+  readonly peakRates: { byAction: Record<string, number>; byCaller: Record<string, Record<string, number>> } = { byAction: {}, byCaller: {} };
 
   constructor(opts: CdbApiOptions) {
     this.#catalog = opts.catalog;
     this.#credentials = [...opts.credentials];
     this.#issueUrls = opts.issueUrls;
     this.#now = opts.now ?? Date.now;
+    const rates = opts.rateLimits === false ? {} : { ...DEFAULT_RATE_LIMITS, ...opts.rateLimits };
+    for (const [action, n] of Object.entries(rates)) {
+      if (ACTION_PARAMS[action] === undefined || !Number.isSafeInteger(n) || n < 0) throw new RangeError(`rateLimits: ${action}: ${n} is not a limit of a known action`);
+    }
+    this.faults = new ApiFaults(rates);
   }
 
   clearRequests(): void {
     this.requests.length = 0;
+    this.#arrivals.clear();
+    this.peakRates.byAction = {};
+    this.peakRates.byCaller = {};
+  }
+
+  /** Counts a request in the peak rates; a monotonic clock, so a test's fake now() cannot distort it. */
+  #countArrival(action: string, secretId: string, t: number): void {
+    const bump = (key: string): number => {
+      const times = this.#arrivals.get(key) ?? [];
+      while (times.length > 0 && t - times[0]! >= RATE_WINDOW_MS) times.shift();
+      times.push(t);
+      this.#arrivals.set(key, times);
+      return times.length;
+    };
+    this.peakRates.byAction[action] = Math.max(this.peakRates.byAction[action] ?? 0, bump(action));
+    const mine = (this.peakRates.byCaller[secretId] ??= {});
+    mine[action] = Math.max(mine[action] ?? 0, bump(`${secretId} ${action}`));
+  }
+
+  /** RequestLimitExceeded when the action had its limit of accepted requests in the last second. */
+  #checkRate(action: string, t: number): void {
+    const limit = this.faults.rateLimits.get(action) ?? 0;
+    if (limit === 0) return;
+    const times = this.#accepted.get(action) ?? [];
+    while (times.length > 0 && t - times[0]! >= RATE_WINDOW_MS) times.shift();
+    this.#accepted.set(action, times);
+    if (times.length >= limit) {
+      throw new ApiError('RequestLimitExceeded', `Your current request times equals to \`${times.length + 1}\` in a second, which exceeds the frequency limit \`${limit}\` for a second. Please reduce the frequency of calls.`);
+    }
+    times.push(t);
   }
 
   /**
    * The CDB side of the control API (README "Control API"), on the same port as the rest of it:
-   *   POST /_emulator/instance  {"instance", "slowLogs": "unsupported" | "supported"}
+   *   POST /_emulator/instance  {"instance", "slowLogs"?: "unsupported" | "supported", "tags"?: {k: v}, "name"?,
+   *                              "instanceType"?: 1|2|3, "status"?: 0|1|4|5, "remove"?: true}
    * (items are removed or changed through control.ts: POST /_emulator/remove, /_emulator/change)
    */
   static readonly CONTROL_PATHS: ReadonlySet<string> = new Set(['/_emulator/instance']);
@@ -168,10 +250,23 @@ export class CdbApi {
       const body = b as Record<string, unknown>;
       const instance = body['instance'];
       if (typeof instance !== 'string' || this.#catalog.instance(instance) === undefined) throw new Error(`"instance" must name an instance of the emulator, got ${JSON.stringify(instance)}`);
+      const known = ['instance', 'slowLogs', 'tags', 'name', 'instanceType', 'status', 'remove'];
+      for (const k of Object.keys(body)) if (!known.includes(k)) throw new Error(`unknown field "${k}" (known: ${known.join(', ')})`);
+      if (Object.keys(body).length === 1) throw new Error(`nothing to change: give one of ${known.slice(1).join(', ')}`);
+      if (body['remove'] !== undefined) {
+        if (body['remove'] !== true || Object.keys(body).length !== 2) throw new Error('"remove" must be true, and alone');
+        this.#catalog.removeInstance(instance);
+        this.noSlowLogs.delete(instance);
+        return send(200, { removed: instance });
+      }
       const slow = body['slowLogs'];
-      if (slow !== 'unsupported' && slow !== 'supported') throw new Error('"slowLogs" must be "unsupported" or "supported"');
-      this.setSlowLogs(instance, slow);
-      return send(200, { instance, slowLogs: slow });
+      if (slow !== undefined && slow !== 'unsupported' && slow !== 'supported') throw new Error('"slowLogs" must be "unsupported" or "supported"');
+      const attrs = { ...body } as Record<string, unknown>;
+      delete attrs['instance'];
+      delete attrs['slowLogs'];
+      const inst = this.#catalog.setAttributes(instance, attrs);
+      if (slow !== undefined) this.setSlowLogs(instance, slow);
+      return send(200, { instance, ...(slow !== undefined ? { slowLogs: slow } : {}), name: inst.name, tags: Object.fromEntries(inst.tags), instanceType: inst.instanceType, status: inst.status });
     })().catch((err: unknown) => send(400, { error: err instanceof Error ? err.message : String(err) }));
   }
 
@@ -222,6 +317,12 @@ export class CdbApi {
       const version = header(req, 'x-tc-version');
       if (version === '') throw new ApiError('MissingParameter', 'The request is missing a required parameter `Version`.');
       if (version !== CDB_API_VERSION) throw new ApiError('NoSuchVersion', `The requested version \`${version}\` of API \`${action}\` does not exist.`);
+      // Signed requests of a known action count towards the account's limit, refused ones included.
+      if (ACTION_PARAMS[action] !== undefined) {
+        const t = performance.now();
+        this.#countArrival(action, record.secretId, t);
+        this.#checkRate(action, t);
+      }
       for (const f of this.faults.errors) {
         if ((f.params.action === undefined || f.params.action === action) && f.take()) {
           throw new ApiError(f.params.code, f.params.message ?? DEFAULT_MESSAGES[f.params.code] ?? `Injected ${f.params.code}.`);
@@ -315,6 +416,8 @@ export class CdbApi {
         return this.#describeBinlogs(params, region);
       case 'DescribeSlowLogs':
         return this.#describeSlowLogs(params, region);
+      case 'DescribeDBInstances':
+        return this.#describeDBInstances(params, region);
       case 'DescribeBackupDownloadRestriction':
         if (region === undefined) throw new ApiError('MissingParameter', 'The request is missing a required parameter `Region`.');
         return structuredClone(this.downloadRestriction);
@@ -413,6 +516,40 @@ export class CdbApi {
     return { TotalCount: all.length, Items: items };
   }
 
+  #describeDBInstances(params: Params, region: string | undefined): object {
+    const offset = intParam(params, 'Offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(params, 'Limit', 20, 1, MAX_INSTANCE_LIMIT);
+    const types = intList(params, 'InstanceTypes', [1, 2, 3]);
+    const status = intList(params, 'Status', [0, 1, 4, 5]);
+    const ids = stringList(params, 'InstanceIds');
+    const tags = tagList(params);
+    if (region === undefined) throw new ApiError('MissingParameter', 'The request is missing a required parameter `Region`.');
+    // Newest first, as the real default (OrderBy createTime, DESC) lists them.
+    const all = this.#catalog
+      .instances()
+      .filter((i) => i.region === region)
+      .reverse()
+      .filter((i) => (types === undefined || types.includes(i.instanceType)) && (status === undefined || status.includes(i.status)) && (ids === undefined || ids.includes(i.id)))
+      // Several Tags: the emulator requires all to match (the real API does not say; the client matches itself anyway).
+      .filter((i) => tags === undefined || tags.every((t) => i.tags.get(t.Key) === t.Value));
+    const items = all.slice(offset, offset + limit).map((i) => ({
+      InstanceId: i.id,
+      InstanceName: i.name,
+      Region: i.region,
+      Zone: `${i.region}-2`,
+      InstanceType: i.instanceType,
+      Status: i.status,
+      EngineVersion: '8.0',
+      EngineType: 'InnoDB',
+      DeviceType: 'UNIVERSAL',
+      PayType: 1,
+      TaskStatus: 0,
+      // A running instance's tags; the real API shows none for one being created.
+      TagList: i.status === 0 ? [] : [...i.tags].map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+    }));
+    return { TotalCount: all.length, Items: items };
+  }
+
   #pageOf(params: Params, region: string | undefined): { instance: string; offset: number; limit: number } {
     const id = params['InstanceId'];
     if (id === undefined) throw new ApiError('MissingParameter', 'The request is missing a required parameter `InstanceId`.');
@@ -441,6 +578,39 @@ function intParam(params: Params, name: string, dflt: number, min: number, max: 
   }
   if (v < min || v > max) throw new ApiError('InvalidParameterValue', `The value of parameter \`${name}\` must be from ${min} to ${max}, got ${v}.`);
   return v;
+}
+
+/** An Array of Integer: a non-empty list of allowed values; [] or another type is refused, not ignored. */
+function intList(params: Params, name: string, allowed: readonly number[]): number[] | undefined {
+  const v = params[name];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isSafeInteger(x))) {
+    throw new ApiError('InvalidParameter', `The type of parameter \`${name}\` is incorrect: it must be an array of integers.`);
+  }
+  if (v.length === 0 || !v.every((x) => allowed.includes(x as number))) {
+    throw new ApiError('InvalidParameterValue', `The value of parameter \`${name}\` must be a non-empty list of ${allowed.join(', ')}, got ${JSON.stringify(v)}.`);
+  }
+  return v as number[];
+}
+
+/** An Array of String, non-empty, of non-empty strings. */
+function stringList(params: Params, name: string): string[] | undefined {
+  const v = params[name];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ApiError('InvalidParameter', `The type of parameter \`${name}\` is incorrect: it must be an array of strings.`);
+  if (v.length === 0 || v.some((x) => x === '')) throw new ApiError('InvalidParameterValue', `The value of parameter \`${name}\` must be a non-empty list of non-empty strings.`);
+  return v as string[];
+}
+
+/** Tags: [{Key, Value}, …], both non-empty strings, no other field. */
+function tagList(params: Params): Array<{ Key: string; Value: string }> | undefined {
+  const v = params['Tags'];
+  if (v === undefined) return undefined;
+  const ok = (t: unknown): boolean =>
+    t !== null && typeof t === 'object' && !Array.isArray(t) && Object.keys(t).every((k) => k === 'Key' || k === 'Value') && typeof (t as Record<string, unknown>)['Key'] === 'string' && typeof (t as Record<string, unknown>)['Value'] === 'string';
+  if (!Array.isArray(v) || !v.every(ok)) throw new ApiError('InvalidParameter', 'The type of parameter `Tags` is incorrect: it must be an array of {"Key": string, "Value": string}.');
+  if (v.length === 0 || v.some((t: { Key: string }) => t.Key === '')) throw new ApiError('InvalidParameterValue', 'The value of parameter `Tags` must be a non-empty list of tags with non-empty keys.');
+  return v as Array<{ Key: string; Value: string }>;
 }
 
 /** A time parameter: exactly "YYYY-MM-DD HH:mm:ss" naming a real instant; empty is refused, not ignored. */

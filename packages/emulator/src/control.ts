@@ -4,6 +4,7 @@
 //   GET  /_emulator/state       items, COS objects and open uploads, counters, faults, recent requests
 //   POST /_emulator/faults      {"clear":true, "dropAfter":{…}, "stall":{…}, "notFound":{…}, "expireUrls":true, "expireAfter":{…},
 //                                "throttle":N, "maxConnections":N, "apiError":{…}, "apiLatency":MS,
+//                                "apiRateLimit":{"action","perSecond"} (0: none; "clear" restores the defaults),
 //                                "cos":{"<CosFaults method>": argument, …}}  (a list value: one call each)
 //   POST /_emulator/items       {"instance":"cdb-…", "region"?: "…", "items":[EmulatorItemSpec, …]}
 //   POST /_emulator/status      {"instance", "type", "name", "status"}: e.g. a RUNNING backup finishes
@@ -25,7 +26,7 @@ export interface ControlTarget {
   readonly cdb: Pick<CdbApi, 'faults'>;
   readonly downloads: Pick<DownloadServer, 'faults'>;
   readonly cos: Pick<CosEmulator, 'faults'>;
-  addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string): EmulatorItem[];
+  addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string, attrs?: { tags?: Record<string, string> }): EmulatorItem[];
   state(): object;
   faultState(): object;
   clearFaults(): void;
@@ -61,7 +62,8 @@ async function control(emulator: ControlTarget, req: IncomingMessage, res: Serve
       if (typeof b['instance'] !== 'string') throw new Error('"instance" must be a string');
       if (!Array.isArray(b['items'])) throw new Error('"items" must be a list of item specs');
       const region = typeof b['region'] === 'string' ? b['region'] : undefined;
-      const added = emulator.addItems(b['instance'], b['items'] as EmulatorItemSpec[], region);
+      for (const k of Object.keys(b)) if (!['instance', 'region', 'items', 'tags'].includes(k)) throw new Error(`unknown field "${k}" (known: instance, region, items, tags)`);
+      const added = emulator.addItems(b['instance'], b['items'] as EmulatorItemSpec[], region, b['tags'] !== undefined ? { tags: b['tags'] as Record<string, string> } : {});
       send(res, 200, { added: added.map((i) => ({ instance: i.instance, type: i.type, name: i.name, size: i.size, backupId: i.backupId })) });
       return;
     }
@@ -101,7 +103,7 @@ async function control(emulator: ControlTarget, req: IncomingMessage, res: Serve
   }
 }
 
-const FAULT_KEYS = new Set(['clear', 'dropAfter', 'stall', 'notFound', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'cos']);
+const FAULT_KEYS = new Set(['clear', 'dropAfter', 'stall', 'notFound', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'apiRateLimit', 'cos']);
 
 function applyFaults(emulator: ControlTarget, body: unknown): void {
   const b = asObject(body, 'body');
@@ -149,6 +151,9 @@ function applyFaults(emulator: ControlTarget, body: unknown): void {
         break;
       case 'apiLatency':
         a.apiLatency(Number(v));
+        break;
+      case 'apiRateLimit':
+        each(v, (x: Parameters<typeof a.apiRateLimit>[0]) => a.apiRateLimit(x));
         break;
       case 'cos':
         for (const [method, arg] of Object.entries(asObject(v, 'cos'))) {

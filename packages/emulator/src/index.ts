@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Catalog, formatCdbTime, type EmulatorItem, type EmulatorItemSpec, type EmulatorItemType } from './catalog.js';
+import { Catalog, formatCdbTime, type EmulatorInstanceAttributes, type EmulatorItem, type EmulatorItemSpec, type EmulatorItemType } from './catalog.js';
 import { CdbApi, type ApiCredential } from './cdb-api.js';
 import { contentAt, contentCrc64, contentMd5, contentStream, knownContentCrc64, knownContentMd5 } from './content.js';
 import { handleControl, type ControlTarget } from './control.js';
@@ -20,10 +20,10 @@ import { StsServer } from './sts.js';
 
 export { contentAt, contentStream, contentMd5, contentCrc64 } from './content.js';
 export { formatCdbTime, parseCdbTime } from './catalog.js';
-export type { EmulatorItem, EmulatorItemSpec, EmulatorItemType } from './catalog.js';
+export type { EmulatorInstanceAttributes, EmulatorItem, EmulatorItemSpec, EmulatorItemType } from './catalog.js';
 export type { ApiCredential, ApiRequestRecord } from './cdb-api.js';
 export type { DownloadRequestRecord } from './downloads.js';
-export { CdbApi } from './cdb-api.js';
+export { CdbApi, DEFAULT_RATE_LIMITS } from './cdb-api.js';
 export { DownloadServer } from './downloads.js';
 export { CredentialIssuer, type IssuedCredential } from './issuer.js';
 export { MetadataServer } from './metadata.js';
@@ -41,7 +41,7 @@ export const DEMO_WEB_IDENTITY_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.cdb2cos-emulator-we
 /** Lifetime of the temporary keys the metadata and STS servers issue (the real default: 2 h). */
 export const DEFAULT_TEMP_CREDENTIAL_TTL_MS = 2 * 3600_000;
 
-export interface EmulatorInstanceSpec {
+export interface EmulatorInstanceSpec extends EmulatorInstanceAttributes {
   id: string;
   /** Default: the emulator's cdbRegion. */
   region?: string;
@@ -76,6 +76,11 @@ export interface EmulatorOptions {
   tempCredentialTtlMs?: number;
   /** The CVM role the metadata server names; null: no role bound (404). Default DEMO_ROLE_NAME. */
   roleName?: string | null;
+  /**
+   * CDB API requests per second per action and account, answered RequestLimitExceeded above it (default:
+   * the real API's, see DEFAULT_RATE_LIMITS in cdb-api.ts); false: none, for tests of something else.
+   */
+  apiRateLimits?: Readonly<Record<string, number>> | false;
 }
 
 /** What a client needs to reach the emulator; `cdb2cos emulator` prints it as its first line. */
@@ -179,12 +184,20 @@ export class Emulator implements ControlTarget {
   }
 
   /** Adds items to an instance, creating the instance (in `region`, default cdbRegion) if needed. */
-  addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string): EmulatorItem[] {
+  addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string, attrs: EmulatorInstanceAttributes = {}): EmulatorItem[] {
     if (this.catalog.instance(instance) === undefined) {
-      this.catalog.addInstance(instance, region ?? this.info.cdbRegion);
+      this.catalog.addInstance(instance, region ?? this.info.cdbRegion, attrs);
       this.info.instances.push(instance);
-    }
+    } else if (Object.keys(attrs).length > 0) this.catalog.setAttributes(instance, attrs);
     return warmDigests(this.catalog.add(instance, items));
+  }
+
+  /** Deletes an instance and its items (the real one destroyed): DescribeDBInstances no longer lists it. */
+  removeInstance(instance: string): void {
+    this.catalog.removeInstance(instance);
+    this.cdb.noSlowLogs.delete(instance);
+    const at = this.info.instances.indexOf(instance);
+    if (at !== -1) this.info.instances.splice(at, 1);
   }
 
   item(instance: string, type: EmulatorItemType, name: string): EmulatorItem {
@@ -237,6 +250,10 @@ export class Emulator implements ControlTarget {
     const items = this.catalog.instances().map((inst) => ({
       id: inst.id,
       region: inst.region,
+      name: inst.name,
+      tags: Object.fromEntries(inst.tags),
+      instanceType: inst.instanceType,
+      status: inst.status,
       ...(this.cdb.noSlowLogs.has(inst.id) ? { slowLogs: 'unsupported' } : {}),
       items: (['data', 'binlog', 'slowlog'] as const).flatMap((t) => this.catalog.list(inst.id, t)).map(describeItem),
     }));
@@ -252,6 +269,8 @@ export class Emulator implements ControlTarget {
         cosBytesIn: this.cos.requests.reduce((n, r) => n + r.bytesIn, 0),
         metadataRequests: this.metadata.requests.length,
         stsRequests: this.sts.requests.length,
+        // Most CDB API requests seen within one second, per action and per caller (secret id) and action.
+        apiPeakRate: this.cdb.peakRates,
       },
       temporaryCredentials: this.issuer.describe(),
       faults: this.faultState(),
@@ -354,7 +373,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const catalog = new Catalog(now);
   const instances = opts.instances ?? sampleInstances(cdbRegion);
   for (const spec of instances) {
-    catalog.addInstance(spec.id, spec.region ?? cdbRegion);
+    const { id, region, items: _items, slowLogs: _slow, ...attrs } = spec;
+    catalog.addInstance(id, region ?? cdbRegion, attrs);
     warmDigests(catalog.add(spec.id, spec.items ?? []));
   }
 
@@ -365,7 +385,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     ...(opts.maxConnectionsPerClient !== undefined ? { maxConnectionsPerClient: opts.maxConnectionsPerClient } : {}),
     ...(opts.urlTtlMs !== undefined ? { urlTtlMs: opts.urlTtlMs } : {}),
   });
-  const cdb = new CdbApi({ catalog, credentials, now, issueUrls: (item) => downloads.issueUrls(item) });
+  const cdb = new CdbApi({ catalog, credentials, now, issueUrls: (item) => downloads.issueUrls(item), ...(opts.apiRateLimits !== undefined ? { rateLimits: opts.apiRateLimits } : {}) });
   for (const spec of instances) if (spec.slowLogs !== undefined) cdb.setSlowLogs(spec.id, spec.slowLogs);
   const cos = new CosEmulator({ dataDir: join(dataDir, 'cos'), credentials, buckets: [], now });
   cos.createBucket(bucket, cosRegion);

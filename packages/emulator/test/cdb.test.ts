@@ -52,7 +52,8 @@ describe('emulator CDB API', () => {
   let client: CdbClient;
 
   before(async () => {
-    emu = await startEmulator({ credentials: [{ secretId: 'AKIDstsSESSION', secretKey: 'sts-secret', token: 'sts-token-1' }] });
+    // These tests check parameters and replies, many calls in a row: the per-second limits are tested in cdb-instances.test.ts.
+    emu = await startEmulator({ credentials: [{ secretId: 'AKIDstsSESSION', secretKey: 'sts-secret', token: 'sts-token-1' }], apiRateLimits: false });
     emu.addItems('cdb-many0001', Array.from({ length: 150 }, (_, i) => ({ type: 'data' as const, size: 1000 + i, minutesAgo: 10_000 - i })));
     emu.addItems('cdb-logs0001', binlogs);
     client = clientFor(emu);

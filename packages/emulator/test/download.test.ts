@@ -30,6 +30,8 @@ describe('emulator download URLs', () => {
 
   before(async () => {
     emu = await startEmulator({
+      // Many listings in a row to get URLs: the per-second API limits are tested in cdb-instances.test.ts.
+      apiRateLimits: false,
       now: () => clock,
       instances: [
         {
@@ -281,6 +283,7 @@ describe('emulator download URLs: the source as COS serves it, and what can go w
 
   before(async () => {
     emu = await startEmulator({
+      apiRateLimits: false,
       instances: [
         {
           id: INSTANCE,
