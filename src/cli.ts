@@ -356,9 +356,13 @@ async function pruneCommand(flags: PruneFlags): Promise<number> {
   const config = await readConfig(flags.config);
   for (const w of config.warnings.slice(0, MAX_PRINTED_PROBLEMS)) toStderr().write(`cdb2cos: warning: ${clip(w, MAX_PROBLEM_CHARS)}\n`);
   if (config.retention === undefined) throw new Cdb2cosError('ERR_CONFIG', `retention: ${config.path} has no [retention] section; prune deletes nothing without one`);
-  if (flags.instance) {
+  const everyInstance = config.cdb.instances.includes('*');
+  if (flags.instance && !everyInstance) {
     const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
     if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
+  }
+  if (flags.lifecycle === true && everyInstance && !flags.instance) {
+    throw new Cdb2cosError('ERR_USAGE', 'prune --lifecycle: cdb.instances = * names no fixed instances, so no per-instance rule can be written; name them with --instance');
   }
   if (flags.lifecycle === true) {
     const lc = lifecycleFor(

@@ -1,6 +1,7 @@
 // What `status` and `verify` share with `run` before they do anything: the config read and checked, the
 // --instance/--type selection, the dated log, the CDB and COS clients, and the retry policy of API calls.
 import { createCdbApi, type CdbApi } from '../cdb/client.js';
+import { discoverInstances } from '../cdb/discovery.js';
 import { readConfig } from '../config.js';
 import { createCosApi, type CosApi } from '../cos/client.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
@@ -33,7 +34,8 @@ export async function openCommandContext(
     if (!(BACKUP_TYPES as readonly string[]).includes(t)) throw new Cdb2cosError('ERR_USAGE', `--type ${t}: must be one of ${BACKUP_TYPES.join(', ')}`);
     return t as BackupType;
   });
-  if (flags.instance) {
+  const everyInstance = config.cdb.instances.includes('*');
+  if (flags.instance && !everyInstance) {
     const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
     if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
   }
@@ -56,16 +58,37 @@ export async function openCommandContext(
   }
   const signal = new AbortController().signal;
   const rt = { now: () => Date.now(), sleep, random: Math.random, signal };
+  const cdb = createCdbApi({ credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy });
+  const apiRetry = requestRetry({ ...rt, onRetry: ({ err, ...info }) => log.warn({ ...info, err: errInfo(err) }, 'retrying') }, () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000), ERROR_CLASSIFIER);
+  let instances = flags.instance ?? config.cdb.instances;
+  if (everyInstance) {
+    // cdb.instances = *: the same discovery as run (DescribeDBInstances, instance_tags, exclude).
+    let found;
+    try {
+      found = await discoverInstances(cdb, { tags: config.cdb.instanceTags, exclude: config.cdb.exclude, signal, call: (fn) => apiRetry('discover instances', fn) });
+    } catch (err) {
+      await logger.close();
+      throw err;
+    }
+    const ids = found.instances.map((i) => i.id);
+    log.info({ instances: ids, count: ids.length, listed: found.listed, pages: found.pages }, 'instances discovered');
+    const unknown = (flags.instance ?? []).filter((i) => !ids.includes(i));
+    if (unknown.length > 0) {
+      await logger.close();
+      throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not among the ${ids.length} instances discovered in region ${config.cdb.region}`);
+    }
+    instances = flags.instance ?? ids;
+  }
   return {
     ...rt,
     log,
     logger,
     config,
-    instances: flags.instance ?? config.cdb.instances,
+    instances,
     types: types ?? config.cdb.types,
-    cdb: createCdbApi({ credentials, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
+    cdb,
     cos: createCosApi({ credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
-    apiRetry: requestRetry({ ...rt, onRetry: ({ err, ...info }) => log.warn({ ...info, err: errInfo(err) }, 'retrying') }, () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000), ERROR_CLASSIFIER),
+    apiRetry,
   };
 }
 

@@ -5,6 +5,7 @@
 //   3. the tombstones get `deletedAt` (written at the end, and again by the next prune if lost).
 // A rerun first finishes every tombstone without `deletedAt`. Concurrent `run` jobs cannot bring the
 // entries back (see manifest.ts), and they do not copy the items again (skip reason outside-retention).
+import { manifestInstances } from '../cdb/discovery.js';
 import { mkdir } from 'node:fs/promises';
 import type { CosApi } from '../cos/client.js';
 import { Manifest, type Tombstone } from '../cos/manifest.js';
@@ -64,7 +65,12 @@ export async function pruneBackups(config: Config, opts: PruneOptions, deps: Pru
     () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000),
     ERROR_CLASSIFIER,
   );
-  const instances = opts.instances ?? config.cdb.instances;
+  // With cdb.instances = *, prune works on every instance that has a manifest: it deletes only what they record.
+  const instances =
+    opts.instances ??
+    (config.cdb.instances.includes('*')
+      ? manifestInstances((await apiRetry('list manifests', () => deps.cos.listObjects(`${config.cos.prefix}.cdb2cos/`))).objects.map((o) => o.key), config.cos.prefix)
+      : config.cdb.instances);
 
   let lock: Lock | undefined;
   if (!opts.dryRun) {

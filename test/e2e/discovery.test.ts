@@ -108,3 +108,42 @@ test('an instance created between runs is picked up and logged as appeared; a de
   assert.match(third.stderr, /cdb-life0002: instance disappeared/);
   assert.deepEqual(eventsOf(events, 'instances discovered').at(-1)?.['instances'], ['cdb-life0001', 'cdb-life0003']);
 });
+
+test('status, verify and prune work on the discovered instances when instances = *', async (t) => {
+  const { emu, config } = await setup(t, [instance('cdb-every0001', { env: 'prod' }), instance('cdb-every0002', { env: 'prod' }), instance('cdb-every0003', { env: 'test' })], { instance_tags: 'env:prod' });
+  assertExit(await runCli(['run', '-c', config]), 0);
+  const want = ['cdb-every0001', 'cdb-every0002'];
+
+  const status = await runCli(['status', '-c', config, '--json']);
+  assertExit(status, 0);
+  const report = JSON.parse(status.stdout) as { instances: Array<{ instance: string }>; totals: { copied: number } };
+  assert.deepEqual(report.instances.map((i) => i.instance).sort(), want, 'status reports the discovered instances, not "*"');
+  assert.equal(report.totals.copied, 4);
+
+  // Each instance's only binlog starts 5 h after its data backup: verify rightly reports that start gap.
+  const verify = await runCli(['verify', '-c', config, '--json']);
+  assertExit(verify, 1);
+  const v = JSON.parse(verify.stdout) as { totals: { objects: number; ok: number; gaps: number }; instances: Array<{ instance: string }> };
+  assert.deepEqual(v.instances.map((i) => i.instance).sort(), want);
+  assert.equal(v.totals.objects, 4);
+  assert.equal(v.totals.ok, 4);
+  assert.equal(v.totals.gaps, 2);
+
+  const unknown = await runCli(['status', '-c', config, '--instance', 'cdb-every0003']);
+  assertExit(unknown, 2);
+  assert.match(unknown.stderr, /--instance cdb-every0003: not among the 2 instances discovered/);
+
+  // prune works from the manifests in the bucket: every instance with one.
+  const withRetention = config.replace(/\.ini$/, '-r.ini');
+  const { readFile, writeFile } = await import('node:fs/promises');
+  await writeFile(withRetention, (await readFile(config, 'utf8')) + '\n[retention]\ndata_days = 36500\n', { mode: 0o600 });
+  const prune = await runCli(['prune', '-c', withRetention, '--dry-run', '--json']);
+  assertExit(prune, 0);
+  const p = JSON.parse(prune.stdout) as { kept: Record<string, number>; deleted: unknown[] };
+  assert.equal(Object.values(p.kept).reduce((a, b) => a + b, 0), 4, 'every object recorded for the two instances was judged');
+  assert.deepEqual(p.deleted, []);
+  const lifecycle = await runCli(['prune', '-c', withRetention, '--lifecycle']);
+  assertExit(lifecycle, 2);
+  assert.match(lifecycle.stderr, /cdb\.instances = \* names no fixed instances/);
+  assert.ok(emu.catalog.all().length > 0);
+});
