@@ -4,12 +4,12 @@
 // the object the staged file's. Only an item whose source sends no CRC-64 but CDB lists an MD5 for is
 // read back from the staging file in order to check that MD5 (see checkMd5).
 //
-// Memory: per download connection one write buffer (WRITE_BATCH) + undici's socket buffer; per part
-// upload one read buffer of UPLOAD_READ_BUFFER bytes. A run therefore holds at most
-//   maxConnections × (WRITE_BATCH + ~64 KiB) + uploadConcurrency × UPLOAD_READ_BUFFER (+ the MD5 follower's buffer)
-// whatever the item's size: parts are streamed from the staged file, never held whole in memory.
+// Memory: per download worker one write buffer (WRITE_BATCH, reused part after part) + undici's
+// socket buffer; per part upload the part reader's ring (4 × PART_READ_CHUNK). A run therefore holds
+// about maxConnections × (WRITE_BATCH + 64 KiB) + uploadConcurrency × 4 × PART_READ_CHUNK (+ 1 MiB
+// per item whose MD5 is read back), whatever the item's size: parts are streamed from the staged
+// file, never held whole in memory.
 import { setMaxListeners } from 'node:events';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dispatcher } from 'undici';
@@ -20,13 +20,12 @@ import { createMd5 } from '../hash/md5.js';
 import { keyRefusal, originMetadata } from '../plan.js';
 import { requestRetry } from '../retry.js';
 import type { CatalogItem, Runtime } from '../types.js';
-import { downloadSpan, probeSource, type SourceFacts } from './download.js';
+import { downloadSpan, probeSource, WRITE_BATCH, type SourceFacts } from './download.js';
+import { partReader } from './part-reader.js';
 import { choosePartSize, partRanges, type PartRange } from './part-size.js';
 import type { RateLimiter, Semaphore } from './rate-limit.js';
 import { adoptLegacyState, fingerprint, readState, removeStaged, stagedPaths, writeState, type ItemState } from './staging.js';
 
-/** Read buffer of a part upload streamed from the staged file. */
-export const UPLOAD_READ_BUFFER = 1024 * 1024;
 /** Read buffer of the sequential MD5 pass over the staged file. */
 const MD5_READ_BUFFER = 1024 * 1024;
 /** How often the resume state is written at most while parts complete. */
@@ -225,7 +224,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     throw err;
   });
 
-  const downloadPart = async (r: PartRange): Promise<void> => {
+  const downloadPart = async (r: PartRange, buffer?: Buffer): Promise<void> => {
     const release = await deps.connections.acquire(signal);
     try {
       const t0 = deps.now();
@@ -244,6 +243,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
         retry: (fn) => retry(`download part ${r.partNumber}`, fn),
         // One part is one in-order stream: CDB's MD5, when it gives one, costs no second read.
         md5: ranges.length === 1 && item.md5 !== undefined,
+        buffer,
       });
       bytesDownloaded += res.bytesReceived;
       st.sourceCrc64 ??= source.crc64;
@@ -288,7 +288,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
           const release = await deps.uploads.acquire(signal);
           try {
             bytesUploaded += item.size;
-            const body = item.size === 0 ? Buffer.alloc(0) : createReadStream(paths.data, { highWaterMark: UPLOAD_READ_BUFFER });
+            const body = item.size === 0 ? Buffer.alloc(0) : partReader(paths.data, 0, item.size);
             // No Content-MD5: the object's CRC-64 (reply or HEAD) is compared with the staged file's below.
             return await deps.cos.putObject(key, body, item.size, headers);
           } finally {
@@ -392,9 +392,11 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     const toDownload = ranges.filter((r) => !st.downloaded[r.partNumber]);
     let nextDownload = 0;
     const downloadWorker = async (): Promise<void> => {
+      // One write buffer per worker, for all its parts.
+      const buffer = Buffer.allocUnsafe(Math.min(WRITE_BATCH, partSize));
       while (!signal.aborted && nextDownload < toDownload.length) {
         const r = toDownload[nextDownload++]!;
-        await downloadPart(r);
+        await downloadPart(r, buffer);
         markStaged(r.partNumber);
       }
     };
@@ -420,7 +422,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
             const release = await deps.uploads.acquire(signal);
             try {
               bytesUploaded += size;
-              const body = createReadStream(paths.data, { start: r.start, end: r.end - 1, highWaterMark: UPLOAD_READ_BUFFER });
+              const body = partReader(paths.data, r.start, r.end);
               // st.uploadId: after a CRC64 mismatch the parts go to a new upload, not the completed one.
               return await deps.cos.uploadPart(key, st.uploadId ?? uploadId, r.partNumber, body, size, md5Base64);
             } finally {

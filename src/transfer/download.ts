@@ -51,6 +51,8 @@ export interface DownloadSpanOptions {
   onProgress?: (bytes: number) => void;
   /** Also compute the span's MD5 (the CRC-64 is always computed). */
   md5?: boolean | undefined;
+  /** The write buffer to gather socket reads in (the caller's, reused span after span); else one of WRITE_BATCH. */
+  buffer?: Buffer | undefined;
 }
 
 /** Downloads [start, end) into file at the same offsets. Resumes after drops from the last byte written. */
@@ -58,7 +60,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
   const md5 = o.md5 === true ? createMd5() : undefined;
   const crc = newCrc64();
   // The span's one write buffer: [pos - fill, pos) are received but not yet written.
-  const batch = o.end > o.start ? Buffer.allocUnsafe(Math.min(WRITE_BATCH, o.end - o.start)) : Buffer.alloc(0);
+  const batch = o.end <= o.start ? Buffer.alloc(0) : o.buffer !== undefined && o.buffer.length > 0 ? o.buffer : Buffer.allocUnsafe(Math.min(WRITE_BATCH, o.end - o.start));
   let fill = 0;
   const flush = async (): Promise<void> => {
     if (fill === 0) return;
