@@ -288,9 +288,13 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
           const release = await deps.uploads.acquire(signal);
           try {
             bytesUploaded += item.size;
-            const body = item.size === 0 ? Buffer.alloc(0) : partReader(paths.data, 0, item.size);
-            // No Content-MD5: the object's CRC-64 (reply or HEAD) is compared with the staged file's below.
-            return await deps.cos.putObject(key, body, item.size, headers);
+            const reader = item.size === 0 ? undefined : partReader(paths.data, 0, item.size);
+            try {
+              // No Content-MD5: the object's CRC-64 (reply or HEAD) is compared with the staged file's below.
+              return await deps.cos.putObject(key, reader?.body ?? Buffer.alloc(0), item.size, headers);
+            } finally {
+              reader?.release();
+            }
           } finally {
             release();
           }
@@ -422,9 +426,13 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
             const release = await deps.uploads.acquire(signal);
             try {
               bytesUploaded += size;
-              const body = partReader(paths.data, r.start, r.end);
-              // st.uploadId: after a CRC64 mismatch the parts go to a new upload, not the completed one.
-              return await deps.cos.uploadPart(key, st.uploadId ?? uploadId, r.partNumber, body, size, md5Base64);
+              const reader = partReader(paths.data, r.start, r.end);
+              try {
+                // st.uploadId: after a CRC64 mismatch the parts go to a new upload, not the completed one.
+                return await deps.cos.uploadPart(key, st.uploadId ?? uploadId, r.partNumber, reader.body, size, md5Base64);
+              } finally {
+                reader.release();
+              }
             } finally {
               release();
             }
