@@ -180,7 +180,7 @@ const state = (emu: EmulatorProcess): Promise<EmulatorState> => control<Emulator
 /** Waits until the emulator has the digests it serves for an item (CDB and COS keep them precomputed). */
 async function warmItem(emu: EmulatorProcess, instance: string, type: 'data' | 'binlog', name: string): Promise<StateItem> {
   // The emulator computes an item's CRC64 when it is first served: a HEAD of its URL starts it.
-  const cdb = createCdbApi({ credentials: emu.info, region: emu.info.cdbRegion, endpoint: emu.info.cdbEndpoint, timeoutMs: 60_000 });
+  const cdb = createCdbApi({ credentials: emu.info, region: emu.info.cdbRegion, endpoint: emu.info.cdbEndpoint, timeoutMs: 600_000 }); // the emulator may be busy hashing a new multi-GiB item on a loaded machine
   const listed = await cdb.call(type === 'data' ? 'DescribeBackups' : 'DescribeBinlogs', { InstanceId: instance, Limit: 100 });
   const url = (listed['Items'] as Array<Record<string, string>>).find((i) => i['Name'] === name)?.['InternetUrl'];
   if (url === undefined) throw new Error(`${instance} ${name} is not listed`);
