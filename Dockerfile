@@ -54,7 +54,9 @@ USER 65532:65532
 WORKDIR /var/lib/cdb2cos
 # In the config: [transfer] staging_dir = /var/lib/cdb2cos/staging and [log] dir = /var/log/cdb2cos.
 VOLUME ["/var/lib/cdb2cos", "/var/log/cdb2cos"]
-# The V8 flags keep the heap small and the GC off other cores (see README, Deploying). Distroless has
+# The V8 flags and malloc settings of bin/cdb2cos (that sh script cannot run here: distroless has no
+# shell), which keep the heap small and the GC off other cores (see README, Installing). Distroless has
 # node at /nodejs/bin/node, not on PATH. Exec form: node itself is PID 1 and receives the signals.
-ENTRYPOINT ["/nodejs/bin/node", "--single-threaded-gc", "--max-semi-space-size=2", "/app/dist/src/cli.js"]
+ENV MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072
+ENTRYPOINT ["/nodejs/bin/node", "--single-threaded-gc", "--max-semi-space-size=1", "/app/dist/src/cli.js"]
 CMD ["run", "--config", "/etc/cdb2cos/cos.ini"]

@@ -48,7 +48,8 @@ export interface CosApi {
   readObjectRange(key: string, start: number, end: number, onData: (chunk: Buffer) => void): Promise<number>;
   putObject(key: string, body: Readable | Buffer, size: number, headers: Record<string, string>): Promise<{ etag: string; crc64: string | undefined }>;
   initUpload(key: string, headers: Record<string, string>): Promise<string>;
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Readable, size: number, md5Base64: string): Promise<{ etag: string; crc64: string | undefined }>;
+  /** Without `md5Base64` no Content-MD5 is sent: the caller checks the reply's CRC-64 instead. */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Readable, size: number, md5Base64?: string): Promise<{ etag: string; crc64: string | undefined }>;
   listParts(key: string, uploadId: string): Promise<UploadedPart[]>;
   complete(key: string, uploadId: string, parts: Array<{ partNumber: number; etag: string }>): Promise<{ etag: string; crc64: string | undefined }>;
   abort(key: string, uploadId: string): Promise<void>;
@@ -220,7 +221,7 @@ export function createCosApi(opts: CosClientOptions): CosApi {
     async uploadPart(key, uploadId, partNumber, body, size, md5Base64) {
       const data = await call(
         'multipartUpload',
-        { Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: size, Headers: { 'Content-Length': String(size), 'Content-MD5': md5Base64 } },
+        { Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: size, Headers: { 'Content-Length': String(size), ...(md5Base64 !== undefined ? { 'Content-MD5': md5Base64 } : {}) } },
         `${key} part ${partNumber}`,
       );
       const h = (data.headers ?? {}) as Record<string, string>;

@@ -1,12 +1,15 @@
-// One item, end to end: ranged downloads into the staging file feed a multipart upload part by part,
-// while the whole file's MD5 is checked against CDB's and the object's CRC64 against what was staged.
+// One item, end to end: ranged downloads into the staging file feed a multipart upload part by part.
+// Each byte is hashed once, as it arrives (CRC-64): the bytes received must have the source's own
+// whole-object CRC-64 when it sends one, each part COS stored must have the staged part's CRC-64, and
+// the object the staged file's. Only an item whose source sends no CRC-64 but CDB lists an MD5 for is
+// read back from the staging file in order to check that MD5 (see checkMd5).
 //
-// Memory: per download connection one chunk in flight (~64 KiB + undici's socket buffer); per part
-// upload one read buffer of UPLOAD_READ_BUFFER bytes. A run therefore holds at most
-//   maxConnections × ~128 KiB + uploadConcurrency × UPLOAD_READ_BUFFER (+ the MD5 follower's buffer)
-// whatever the item's size: parts are streamed from the staged file, never held whole in memory.
+// Memory: per download worker one write buffer (WRITE_BATCH, reused part after part) + undici's
+// socket buffer; per part upload the part reader's ring (4 × PART_READ_CHUNK). A run therefore holds
+// about maxConnections × (WRITE_BATCH + 64 KiB) + uploadConcurrency × 4 × PART_READ_CHUNK (+ 1 MiB
+// per item whose MD5 is read back), whatever the item's size: parts are streamed from the staged
+// file, never held whole in memory.
 import { setMaxListeners } from 'node:events';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dispatcher } from 'undici';
@@ -17,13 +20,12 @@ import { createMd5 } from '../hash/md5.js';
 import { keyRefusal, originMetadata } from '../plan.js';
 import { requestRetry } from '../retry.js';
 import type { CatalogItem, Runtime } from '../types.js';
-import { downloadSpan, probeSource, type SourceFacts } from './download.js';
+import { downloadSpan, probeSource, WRITE_BATCH, type SourceFacts } from './download.js';
+import { partReader } from './part-reader.js';
 import { choosePartSize, partRanges, type PartRange } from './part-size.js';
 import type { RateLimiter, Semaphore } from './rate-limit.js';
 import { adoptLegacyState, fingerprint, readState, removeStaged, stagedPaths, writeState, type ItemState } from './staging.js';
 
-/** Read buffer of a part upload streamed from the staged file. */
-export const UPLOAD_READ_BUFFER = 1024 * 1024;
 /** Read buffer of the sequential MD5 pass over the staged file. */
 const MD5_READ_BUFFER = 1024 * 1024;
 /** How often the resume state is written at most while parts complete. */
@@ -33,6 +35,9 @@ const STATE_WRITE_INTERVAL_MS = 500;
 const ORPHAN_WINDOW_SLACK_MS = 2000;
 /** Attempts at a part whose upload COS rejected as corrupt (BadDigest, CRC64 mismatch). */
 const PART_INTEGRITY_ATTEMPTS = 3;
+
+/** The ETag as COS quotes it or not: compared without the quotes. */
+const bareEtag = (etag: string): string => etag.replace(/"/g, '');
 
 export interface DiskGuard {
   /** Reserves staging space for `bytes` more bytes, or throws ERR_DISK_FULL. */
@@ -219,7 +224,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     throw err;
   });
 
-  const downloadPart = async (r: PartRange): Promise<void> => {
+  const downloadPart = async (r: PartRange, buffer?: Buffer): Promise<void> => {
     const release = await deps.connections.acquire(signal);
     try {
       const t0 = deps.now();
@@ -236,10 +241,13 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
         signal,
         timeoutMs: settings.timeoutMs,
         retry: (fn) => retry(`download part ${r.partNumber}`, fn),
+        // One part is one in-order stream: CDB's MD5, when it gives one, costs no second read.
+        md5: ranges.length === 1 && item.md5 !== undefined,
+        buffer,
       });
       bytesDownloaded += res.bytesReceived;
       st.sourceCrc64 ??= source.crc64;
-      st.downloaded[r.partNumber] = { md5: res.md5, crc64: crc64ToString(res.crc64) };
+      st.downloaded[r.partNumber] = { ...(res.md5 !== undefined ? { md5: res.md5 } : {}), crc64: crc64ToString(res.crc64) };
       void saveState();
       log.debug({ part: r.partNumber, bytes: r.end - r.start, ms: deps.now() - t0 }, 'part downloaded');
     } finally {
@@ -264,7 +272,11 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
       const t0 = deps.now();
       if (!st.downloaded[1]) await downloadPart(r);
       const part = st.downloaded[1]!;
-      if (item.md5 !== undefined && part.md5 !== item.md5) throw md5Mismatch(item, part.md5);
+      if (item.md5 !== undefined && part.md5 === undefined && source.crc64 === undefined) {
+        // Staged by a run that did not hash it (a resumed state): CDB's MD5 is still checked.
+        part.md5 = await md5OfRange(paths.data, 0, item.size);
+      }
+      if (item.md5 !== undefined && part.md5 !== undefined && part.md5 !== item.md5) throw md5Mismatch(item, part.md5);
       checkSourceCrc(part.crc64);
       log.info({ bytes: item.size, ms: deps.now() - t0 }, 'downloaded');
       const crc64 = part.crc64;
@@ -276,8 +288,13 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
           const release = await deps.uploads.acquire(signal);
           try {
             bytesUploaded += item.size;
-            const body = item.size === 0 ? Buffer.alloc(0) : createReadStream(paths.data, { highWaterMark: UPLOAD_READ_BUFFER });
-            return await deps.cos.putObject(key, body, item.size, { ...headers, 'Content-MD5': Buffer.from(part.md5, 'hex').toString('base64') });
+            const reader = item.size === 0 ? undefined : partReader(paths.data, 0, item.size);
+            try {
+              // No Content-MD5: the object's CRC-64 (reply or HEAD) is compared with the staged file's below.
+              return await deps.cos.putObject(key, reader?.body ?? Buffer.alloc(0), item.size, headers);
+            } finally {
+              reader?.release();
+            }
           } finally {
             release();
           }
@@ -302,11 +319,15 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     if (st.uploadId) {
       try {
         const listed = await retry('list parts', () => deps.cos.listParts(key, st.uploadId!));
+        // A part counts as uploaded only when COS lists it with the ETag and size it had when its
+        // CRC-64 was checked: a part replaced since, or whose reply never arrived, is sent again.
+        const recorded = st.uploaded;
         st.uploaded = {};
         for (const p of listed) {
           const d = st.downloaded[p.partNumber];
           const r = ranges[p.partNumber - 1];
-          if (d && r && p.etag.replace(/"/g, '') === d.md5 && p.size === r.end - r.start) st.uploaded[p.partNumber] = p.etag;
+          const etag = recorded[p.partNumber];
+          if (d && r && etag !== undefined && bareEtag(p.etag) === bareEtag(etag) && p.size === r.end - r.start) st.uploaded[p.partNumber] = p.etag;
         }
         partsResumed += Object.keys(st.uploaded).length;
         log.info({ partsStaged: Object.keys(st.downloaded).length, partsUploaded: Object.keys(st.uploaded).length }, 'resumed');
@@ -375,9 +396,11 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     const toDownload = ranges.filter((r) => !st.downloaded[r.partNumber]);
     let nextDownload = 0;
     const downloadWorker = async (): Promise<void> => {
+      // One write buffer per worker, for all its parts.
+      const buffer = Buffer.allocUnsafe(Math.min(WRITE_BATCH, partSize));
       while (!signal.aborted && nextDownload < toDownload.length) {
         const r = toDownload[nextDownload++]!;
-        await downloadPart(r);
+        await downloadPart(r, buffer);
         markStaged(r.partNumber);
       }
     };
@@ -392,6 +415,9 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     const uploadOne = async (r: PartRange): Promise<void> => {
       await staged(r.partNumber);
       if (signal.aborted) return;
+      // Set once COS answered this part without a CRC-64: from then on the part carries Content-MD5,
+      // computed from the staged part, and its ETag must equal that MD5.
+      let md5Base64: string | undefined;
       for (let attempt = 1; ; attempt++) {
         const part = st.downloaded[r.partNumber]!;
         const size = r.end - r.start;
@@ -400,15 +426,26 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
             const release = await deps.uploads.acquire(signal);
             try {
               bytesUploaded += size;
-              const body = createReadStream(paths.data, { start: r.start, end: r.end - 1, highWaterMark: UPLOAD_READ_BUFFER });
-              // st.uploadId: after a CRC64 mismatch the parts go to a new upload, not the completed one.
-              return await deps.cos.uploadPart(key, st.uploadId ?? uploadId, r.partNumber, body, size, Buffer.from(part.md5, 'hex').toString('base64'));
+              const reader = partReader(paths.data, r.start, r.end);
+              try {
+                // st.uploadId: after a CRC64 mismatch the parts go to a new upload, not the completed one.
+                return await deps.cos.uploadPart(key, st.uploadId ?? uploadId, r.partNumber, reader.body, size, md5Base64);
+              } finally {
+                reader.release();
+              }
             } finally {
               release();
             }
           });
-          if (res.etag.replace(/"/g, '') !== part.md5) {
-            throw new Cdb2cosError('ERR_VERIFY', `${key} part ${r.partNumber}: ETag ${res.etag} differs from the staged part's MD5 ${part.md5}`);
+          if (md5Base64 !== undefined) {
+            const md5 = Buffer.from(md5Base64, 'base64').toString('hex');
+            if (bareEtag(res.etag) !== md5) throw new Cdb2cosError('ERR_VERIFY', `${key} part ${r.partNumber}: ETag ${res.etag} differs from the staged part's MD5 ${md5}`);
+          } else if (res.crc64 === undefined) {
+            // Nothing to compare with: send the part again, this time with Content-MD5.
+            log.warn({ part: r.partNumber }, 'part reply without crc64; sending it again with Content-MD5');
+            md5Base64 = Buffer.from(await md5OfRange(paths.data, r.start, r.end), 'hex').toString('base64');
+            attempt--;
+            continue;
           }
           if (res.crc64 !== undefined && res.crc64 !== part.crc64) {
             throw new Cdb2cosError('ERR_VERIFY', `${key} part ${r.partNumber}: COS stored CRC64 ${res.crc64}, staged part has ${part.crc64}`);
@@ -419,10 +456,12 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
         } catch (err) {
           if (!(err instanceof Cdb2cosError && err.code === 'ERR_VERIFY') || attempt >= PART_INTEGRITY_ATTEMPTS || signal.aborted) throw err;
           log.warn({ part: r.partNumber, attempt, err: errInfo(err) }, 'part failed verification; sending it again');
-          if (err.serviceCode === 'BadDigest') {
-            // The staged bytes no longer match what was downloaded (disk trouble, a crash mid-write): fetch them again.
+          if (err.serviceCode === 'BadDigest' || attempt >= 2) {
+            // The staged bytes may no longer match what was downloaded (disk trouble, a crash mid-write):
+            // COS said so (BadDigest), or the part failed twice. Fetch them again.
             delete st.downloaded[r.partNumber];
             await downloadPart(r);
+            if (md5Base64 !== undefined) md5Base64 = Buffer.from(await md5OfRange(paths.data, r.start, r.end), 'hex').toString('base64');
           }
         }
       }
@@ -431,7 +470,9 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
     const uploadAll = async (parts: PartRange[]): Promise<void> => {
       await Promise.all(parts.map((r) => uploadOne(r).catch(fail)));
     };
-    const md5Check = item.md5 !== undefined ? checkMd5(item, ranges, staged, paths.data, signal).catch(fail) : Promise.resolve();
+    // CDB's MD5 costs a second read of the staged file: only for a source that sends no CRC-64 (known
+    // from the first reply, before the first part is staged, or from the resume state).
+    const md5Check = item.md5 !== undefined ? checkMd5(item, ranges, staged, () => source.crc64 === undefined, paths.data, signal).catch(fail) : Promise.resolve();
     await Promise.all([downloads, uploadAll(ranges.filter((r) => !st.uploaded[r.partNumber])), md5Check]);
     if (failure) throw failure;
     // Persisted before Complete: a run killed right after it can still prove the object is this file.
@@ -517,8 +558,24 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
   }
 }
 
-/** Reads the staged file in order as its parts land and compares its MD5 with the one CDB reported. */
-async function checkMd5(item: CatalogItem, ranges: PartRange[], staged: (n: number) => Promise<void>, path: string, signal: AbortSignal): Promise<void> {
+/**
+ * Reads the staged file in order as its parts land and compares its MD5 with the one CDB reported,
+ * unless `needed()` says otherwise once the first part is staged (the source sent its CRC-64, which
+ * the bytes received are checked against instead). Reading back rather than hashing on arrival: the
+ * parts arrive out of order over several connections, and an in-order MD5 of them would have to hold
+ * every part ahead of the MD5's position in memory (up to the whole item) — the read comes mostly
+ * from the page cache, at ~0.3 CPU-s/GiB on top of the MD5 itself.
+ */
+async function checkMd5(
+  item: CatalogItem,
+  ranges: PartRange[],
+  staged: (n: number) => Promise<void>,
+  needed: () => boolean,
+  path: string,
+  signal: AbortSignal,
+): Promise<void> {
+  if (ranges[0] !== undefined) await staged(ranges[0].partNumber);
+  if (signal.aborted || !needed()) return;
   const md5 = createMd5();
   // One buffer read into again and again: a read stream allocates a fresh 1 MiB Buffer per read, and
   // that GiB of short-lived garbage per GiB checked was a main cause of full GCs (and RSS) in a copy.
@@ -540,6 +597,26 @@ async function checkMd5(item: CatalogItem, ranges: PartRange[], staged: (n: numb
   }
   const got = md5.digestHex();
   if (got !== item.md5) throw md5Mismatch(item, got);
+}
+
+/** MD5 of [start, end) of a staged file, read with one reused buffer (hex). */
+async function md5OfRange(path: string, start: number, end: number): Promise<string> {
+  const md5 = createMd5();
+  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(MD5_READ_BUFFER, end - start)));
+  const fh = await open(path, 'r').catch((err: unknown) => {
+    throw ioError(err, path);
+  });
+  try {
+    for (let pos = start; pos < end; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+      if (bytesRead === 0) throw new Cdb2cosError('ERR_IO', `staged file ${path} ended at byte ${pos}, before ${end}`);
+      md5.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return md5.digestHex();
 }
 
 function md5Mismatch(item: CatalogItem, got: string): Cdb2cosError {

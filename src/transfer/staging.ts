@@ -1,14 +1,17 @@
 // Where an item waits between download and upload, and the small state file beside it that lets the
-// next run resume: which parts are on disk (with their MD5 and CRC64), the multipart upload's id, and
-// which parts COS already holds.
+// next run resume: which parts are on disk (with their CRC64), the multipart upload's id, and which
+// parts COS already holds (with the ETags it returned).
 import { mkdir, readFile, rename, rm, writeFile, readdir, stat, statfs } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { CatalogItem } from '../types.js';
 
 export interface PartState {
-  /** Hex MD5 of the part's bytes as downloaded. */
-  md5: string;
+  /**
+   * Hex MD5 of the part's bytes as downloaded: only for a single-part item whose CDB MD5 is checked,
+   * and in state files written by earlier releases. Parts are verified by their CRC-64.
+   */
+  md5?: string | undefined;
   /** Unsigned decimal CRC64 of the part. */
   crc64: string;
 }
@@ -23,7 +26,8 @@ export interface ItemState {
   /** Part number → hashes, for parts fully on disk. */
   downloaded: Record<string, PartState>;
   uploadId?: string | undefined;
-  /** Part number → ETag, for parts COS confirmed. */
+  /** Part number → ETag as COS returned it, for parts COS confirmed (its CRC-64 equal to the staged
+   * part's): on resume, ListParts must show the same ETag and size for a part to count as uploaded. */
   uploaded: Record<string, string>;
   /** Set once the object was completed and its CRC64 checked: waiting only for the manifest. */
   verified?: { crc64: string; etag: string } | undefined;

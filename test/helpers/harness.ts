@@ -11,6 +11,8 @@ import type { EmulatorItemType } from '@cdb2cos/emulator';
 
 export const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+/** How users start the CLI (README, crontab, systemd, npm's bin): node with its V8 flags, via exec. */
+export const BIN = join(ROOT, 'bin', 'cdb2cos');
 
 /** A fresh temp dir, removed when the test ends. */
 export async function tempDir(t: { after: (fn: () => Promise<void>) => void }, name = 'cdb2cos-'): Promise<string> {
@@ -44,10 +46,11 @@ export interface CliResult {
   ms: number;
 }
 
-/** Starts the built CLI; the caller may kill it. */
+/** Starts the built CLI through bin/cdb2cos; the caller may kill it (the signal reaches node itself). */
 export function startCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): { child: ChildProcess; done: Promise<CliResult> } {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv(opts.env), cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Through bin/cdb2cos, as users start it; CDB2COS_NODE: the node running the tests.
+  const child = spawn(BIN, args, { env: cliEnv({ CDB2COS_NODE: process.execPath, ...opts.env }), cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -48,6 +48,8 @@ export interface EmulatorItemSpec {
   corruptAt?: number;
   /** List the item with both InternetUrl and IntranetUrl empty. */
   noUrl?: boolean;
+  /** Serve it without x-cos-hash-crc64ecma: a source that gives no CRC-64 (the copy must check CDB's MD5). */
+  noCrc64?: boolean;
 }
 
 export interface EmulatorItem {
@@ -83,6 +85,8 @@ export interface EmulatorItem {
   corruptAt?: number | undefined;
   /** See EmulatorItemSpec.noUrl. */
   noUrl?: boolean | undefined;
+  /** See EmulatorItemSpec.noCrc64. */
+  noCrc64?: boolean | undefined;
 }
 
 /** The bytes an item's download URL serves (its listed size unless the listing is wrong on purpose). */
@@ -353,6 +357,7 @@ export class Catalog {
       contentSize: spec.listedSize !== undefined && spec.listedSize !== spec.size ? spec.size : undefined,
       corruptAt: spec.corruptAt,
       noUrl: spec.noUrl,
+      noCrc64: spec.noCrc64,
       time,
       status,
       cosStorageType: spec.cosStorageType ?? 0,

@@ -334,7 +334,7 @@ export class DownloadServer {
     res.setHeader('x-cos-request-id', requestId());
     // COS sends the whole object's CRC-64 on every GET and HEAD, ranged or not.
     const crc = knownContentCrc64(item.seed, size) ?? (size <= this.#crcInlineLimit ? await contentCrc64(item.seed, size) : undefined);
-    if (crc !== undefined) res.setHeader('x-cos-hash-crc64ecma', crc.toString());
+    if (crc !== undefined && item.noCrc64 !== true) res.setHeader('x-cos-hash-crc64ecma', crc.toString());
     else if (this.#backgroundCrc) contentCrc64(item.seed, size).catch(() => undefined);
     res.setHeader('Content-Length', String(end - start));
     if (range !== undefined) res.setHeader('Content-Range', `bytes ${start}-${end - 1}/${size}`);

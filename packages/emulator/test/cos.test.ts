@@ -657,7 +657,7 @@ describe('COS emulator with cos-nodejs-sdk-v5', () => {
         part2.map((r) => `${r.status} ${r.errorCode ?? ''}`),
         ['503 SlowDown', '503 SlowDown', '200 '],
       );
-      assert.deepEqual(server.emulator.faults.pending(), { failPart: 0, failOp: 0, resetPart: 0, corruptPart: 0, dropReply: 0 });
+      assert.deepEqual(server.emulator.faults.pending(), { failPart: 0, failOp: 0, resetPart: 0, corruptPart: 0, dropReply: 0, omitPartCrc: 0 });
     });
 
     it('sends Retry-After and x-cos-request-id with an injected 503, so the SDK retries the same host', async (t) => {

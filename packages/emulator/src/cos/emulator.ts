@@ -596,7 +596,7 @@ export class CosEmulator {
     x: Exchange,
     file: string,
     maxBytes: number,
-    extra: { resetAfterBytes?: number | undefined; corruptOffset?: number | undefined } = {},
+    extra: { resetAfterBytes?: number | undefined; corruptOffset?: number | undefined; corruptInTransit?: boolean | undefined } = {},
   ): Promise<IngestResult> {
     try {
       const r = await ingestBody(x.req, file, {
@@ -888,6 +888,7 @@ export class CosEmulator {
       r = await this.#ingest(x, abs, declared ?? COS_LIMITS.maxPartBytes, {
         resetAfterBytes: reset?.afterBytes,
         corruptOffset: corrupt === undefined ? undefined : (corrupt.offset ?? 0),
+        corruptInTransit: corrupt?.inTransit === true,
       });
     } catch (err) {
       await this.#store.discard(b, join(u.dir, file));
@@ -907,7 +908,8 @@ export class CosEmulator {
       lastModified: this.#now(),
     };
     if (!(await this.#store.commitPart(b, u, part))) throw new CosError(404, 'NoSuchUpload');
-    this.#sendEmpty(x, 200, { etag: `"${part.md5}"`, [CRC_HEADER]: part.crc64, ...this.#sseHeaders(u.rec.headers) });
+    const omitCrc = this.faults.takePartCrcOmission(partNumber, key);
+    this.#sendEmpty(x, 200, { etag: `"${part.md5}"`, ...(omitCrc ? {} : { [CRC_HEADER]: part.crc64 }), ...this.#sseHeaders(u.rec.headers) });
   }
 
   #listParts(x: Exchange, b: Bucket, key: string, q: Map<string, string>): void {

@@ -52,6 +52,15 @@ export interface PartCorruption {
   key?: string;
   /** Byte of the part to flip (default 0; clamped to the part's last byte). */
   offset?: number;
+  /** Flipped on the way in, before COS hashes it: the reply's ETag and CRC64 describe the flipped
+   * bytes (and a Content-MD5 sent with it is refused with BadDigest). */
+  inTransit?: boolean;
+}
+
+export interface PartCrcOmission {
+  partNumber: number;
+  times: number;
+  key?: string;
 }
 
 export interface ReplyDrop {
@@ -128,6 +137,7 @@ export class CosFaults {
   #resets: Armed<PartReset>[] = [];
   #corruptions: Armed<PartCorruption>[] = [];
   #drops: Armed<ReplyDrop>[] = [];
+  #crcOmissions: Armed<PartCrcOmission>[] = [];
   #latencyMs = 0;
   readonly throttle = new UploadThrottle();
 
@@ -150,6 +160,11 @@ export class CosFaults {
    * (ETag, CRC64) still describes what the client sent: silent corruption. */
   corruptPart(spec: PartCorruption): void {
     this.#corruptions.push({ spec: { ...spec }, left: checkTimes(spec.times) });
+  }
+
+  /** The first `times` successful UploadPart replies of that part come without x-cos-hash-crc64ecma. */
+  omitPartCrc(spec: PartCrcOmission): void {
+    this.#crcOmissions.push({ spec: { ...spec }, left: checkTimes(spec.times) });
   }
 
   /**
@@ -179,12 +194,13 @@ export class CosFaults {
     this.#resets = [];
     this.#corruptions = [];
     this.#drops = [];
+    this.#crcOmissions = [];
     this.#latencyMs = 0;
     this.throttle.set(0);
   }
 
   /** Attempts still armed, per kind: lets a test assert that every fault it set was hit. */
-  pending(): { failPart: number; failOp: number; resetPart: number; corruptPart: number; dropReply: number } {
+  pending(): { failPart: number; failOp: number; resetPart: number; corruptPart: number; dropReply: number; omitPartCrc: number } {
     const sum = (l: Armed<unknown>[]): number => l.reduce((n, a) => n + a.left, 0);
     return {
       failPart: sum(this.#partFailures),
@@ -192,6 +208,7 @@ export class CosFaults {
       resetPart: sum(this.#resets),
       corruptPart: sum(this.#corruptions),
       dropReply: sum(this.#drops),
+      omitPartCrc: sum(this.#crcOmissions),
     };
   }
 
@@ -216,6 +233,10 @@ export class CosFaults {
   /** Whether this successful reply is to be lost (counts the drop down). */
   takeReplyDrop(op: CosOp, key: string): boolean {
     return this.#drops.length > 0 && take(this.#drops, (s) => s.op === op, key) !== undefined;
+  }
+
+  takePartCrcOmission(partNumber: number, key: string): boolean {
+    return this.#crcOmissions.length > 0 && take(this.#crcOmissions, (s) => s.partNumber === partNumber, key) !== undefined;
   }
 
   takePartCorruption(partNumber: number, key: string): PartCorruption | undefined {

@@ -22,6 +22,8 @@ export interface IngestOptions {
   resetAfterBytes?: number | undefined;
   /** Flip this byte of what is written (hashes still describe what arrived). */
   corruptOffset?: number | undefined;
+  /** The flip happens on the way in: the hashes describe the flipped bytes. */
+  corruptInTransit?: boolean | undefined;
 }
 
 export interface IngestResult {
@@ -87,12 +89,13 @@ class IngestTransform extends Transform {
       else cb(null, out);
     };
     const h = this.#hashing;
+    const seen = this.#opts.corruptInTransit === true ? out : chunk;
     if (h.kind === 'local') {
-      h.md5.update(chunk);
-      h.crc.update(chunk);
+      h.md5.update(seen);
+      h.crc.update(seen);
       pass();
     } else {
-      h.stream.update(chunk).then(pass, (err: unknown) => cb(err as Error));
+      h.stream.update(seen).then(pass, (err: unknown) => cb(err as Error));
     }
   }
 
