@@ -168,15 +168,29 @@ class AttemptError extends Cdb2cosError {
 
 /** One request: resolves with the status when delivered, else throws an AttemptError. */
 async function attempt(r: OutgoingRequest, timeoutMs: number, deadline: AbortSignal, deps: SendDeps): Promise<number> {
-  const signal = AbortSignal.any([deadline, AbortSignal.timeout(timeoutMs)]);
-  const res = await request(r.url, {
-    method: r.method,
-    body: r.body,
-    headers: { 'content-type': r.contentType, 'user-agent': 'cdb2cos' },
-    signal,
-    dispatcher: deps.dispatcher,
-  });
-  const text = await readCapped(res.body);
+  // Not AbortSignal.any([deadline, AbortSignal.timeout(ms)]): nothing holds the timeout signal strongly, so
+  // on Node 20 a garbage collection can drop it and the attempt then waits for the whole deadline (seen
+  // under load). A plain controller and timer are held until the attempt ends.
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+  const onDeadline = (): void => ctl.abort(deadline.reason);
+  if (deadline.aborted) onDeadline();
+  else deadline.addEventListener('abort', onDeadline, { once: true });
+  let res: Dispatcher.ResponseData;
+  let text: string;
+  try {
+    res = await request(r.url, {
+      method: r.method,
+      body: r.body,
+      headers: { 'content-type': r.contentType, 'user-agent': 'cdb2cos' },
+      signal: ctl.signal,
+      dispatcher: deps.dispatcher,
+    });
+    text = await readCapped(res.body);
+  } finally {
+    clearTimeout(timer);
+    deadline.removeEventListener('abort', onDeadline);
+  }
   const s = res.statusCode;
   if (s >= 200 && s < 300) {
     const bad = r.check?.(text);

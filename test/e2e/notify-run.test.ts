@@ -209,7 +209,7 @@ test('a config that cannot run (no credentials) pings /fail and posts on_failure
   const textfile = join(fx.emu.info.dataDir, 'cdb2cos.prom');
   const res = await fx.run([], { secrets: SECRETS });
   assertExit(res, 2);
-  assert.match(res.stderr, /^cdb2cos: error: credentials: none in /);
+  assert.match(res.stderr, /^cdb2cos: error: credentials: none found: /);
   // Sent at once, so in either order; no /start: the run never started.
   assert.deepEqual(arrived(rx).sort(), [h.failPath, `${h.hcPath}/fail`].sort());
   const body = JSON.parse(rx.to(h.failPath)[0]!.body) as { exitCode: number; error: { code: string } };
