@@ -196,7 +196,7 @@ function errorOf(err: unknown): { code: string; message: string } {
   return { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: redactSecrets(err instanceof Error ? err.message : String(err)) };
 }
 
-async function runCommand(flags: RunFlags): Promise<number> {
+async function runCommand(flags: RunFlags, json: { printed: boolean }): Promise<number> {
   const startedAt = Date.now();
   const since = flags.since !== undefined ? parseWhen(flags.since, false) : undefined;
   const until = flags.until !== undefined ? parseWhen(flags.until, true) : undefined;
@@ -213,13 +213,11 @@ async function runCommand(flags: RunFlags): Promise<number> {
     flags.dryRun === true
       ? undefined
       : new RunEnd(config, { proxy, startedAt, now: () => Date.now(), sleep, random: Math.random, warn: (line) => toStderr().write(`cdb2cos: warning: ${clip(line, MAX_ERROR_CHARS)}\n`) });
-  const json = { printed: false };
   try {
     return await runLogged(flags, config, proxy, { since, until }, runEnd, json);
   } catch (err) {
     // Thrown before the run's log was open. Once it is, runLogged reports the end itself (once: this is then a no-op).
     if (runEnd && reportsEnd(err)) await runEnd.finished({ exitCode: exitCodeFor(err), error: errorOf(err) });
-    if (flags.json === true && !json.printed) toStdout().write(JSON.stringify(runJson(exitCodeFor(err), undefined, errorOf(err))) + '\n');
     throw err;
   } finally {
     await runEnd?.close();
@@ -504,7 +502,14 @@ export function buildProgram(): Command {
     .option('-v, --verbose', 'print a line per item even when not on a terminal')
     .option('--json', 'print the summary as one JSON object on stdout, and nothing else there')
     .action(async (flags: RunFlags) => {
-      process.exitCode = await runCommand(flags);
+      const json = { printed: false };
+      try {
+        process.exitCode = await runCommand(flags, json);
+      } catch (err) {
+        // --json: a run that ended before it could sum up (a bad flag value, config, credentials…) still prints its object.
+        if (flags.json === true && !json.printed) toStdout().write(JSON.stringify(runJson(exitCodeFor(err), undefined, errorOf(err))) + '\n');
+        throw err;
+      }
     });
 
   program
