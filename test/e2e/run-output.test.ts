@@ -1,4 +1,5 @@
 // What `cdb2cos run` prints: --json (one JSON object on stdout and nothing else), and progress lines
+/* eslint-disable no-control-regex -- terminal output: ANSI escape sequences are what is checked */
 // on a terminal (run under a pseudo-terminal with util-linux `script`), none when stdout is a pipe.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

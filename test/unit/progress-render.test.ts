@@ -1,4 +1,5 @@
 // Terminal progress: events → state → lines (pure), and the redraw's escape sequences.
+/* eslint-disable no-control-regex -- terminal output: ANSI escape sequences are what is checked */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyProgress, emptyProgress, formatEta, renderProgress } from '../../src/progress/state.js';
