@@ -289,7 +289,7 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
     // Set now: whatever way the process ends from here, it ends with the signal's code.
     process.exitCode = signalCode;
     log.warn({ signal: sig }, 'interrupted');
-    toStderr().write(`cdb2cos: ${sig}: stopping; the next run resumes where this one stopped\n`);
+    above(() => toStderr().write(`cdb2cos: ${sig}: stopping; the next run resumes where this one stopped\n`));
     ctl.abort(new Cdb2cosError('ERR_ABORTED', `stopped by ${sig}`));
     // SDK requests cannot be cancelled; the resume state is on disk, so leaving now is safe.
     // Kept referenced: even if something never settles, the process is gone within the grace period.
