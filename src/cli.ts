@@ -18,6 +18,7 @@ import { openFileLogger, removeOldLogs, type FileLogger, type Logger } from './l
 import { proxyPolicyFromEnv, RoutedDispatcher, type ProxyPolicy } from './net/proxy.js';
 import { sleep } from './retry.js';
 import { RunEnd } from './run-end.js';
+import { TerminalProgress } from './progress/terminal.js';
 import { runBackup, type Reporter, type Summary } from './run.js';
 import { BACKUP_TYPES, type BackupType, type Config } from './types.js';
 
@@ -172,6 +173,17 @@ interface RunFlags {
   shards?: string;
   quiet?: boolean;
   verbose?: boolean;
+  json?: boolean;
+}
+
+/**
+ * `run --json`: the one JSON object stdout carries (a contract, see README "Usage"). `error` is set when
+ * the run ended before it could sum up; the figures are then absent.
+ */
+export function runJson(exitCode: number, summary: Summary | undefined, error: { code: string; message: string } | undefined): Record<string, unknown> {
+  if (!summary) return { exitCode, error: error ?? null };
+  const { copied, skipped, waiting, archived, failed, unsupported, bytes, bytesDownloaded, bytesUploaded, durationMs, peakRssBytes, dryRun, planned, units, failures, listRequests } = summary;
+  return { exitCode, error: error ?? null, dryRun, copied, skipped, waiting, archived, failed, unsupported, bytes, bytesDownloaded, bytesUploaded, durationMs, peakRssBytes, listRequests, units, failures, planned };
 }
 
 /**
@@ -188,7 +200,7 @@ function errorOf(err: unknown): { code: string; message: string } {
   return { code: err instanceof Cdb2cosError ? err.code : 'ERR_INTERNAL', message: redactSecrets(err instanceof Error ? err.message : String(err)) };
 }
 
-async function runCommand(flags: RunFlags): Promise<number> {
+async function runCommand(flags: RunFlags, json: { printed: boolean }): Promise<number> {
   const startedAt = Date.now();
   const since = flags.since !== undefined ? parseWhen(flags.since, false) : undefined;
   const until = flags.until !== undefined ? parseWhen(flags.until, true) : undefined;
@@ -208,7 +220,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
       ? undefined
       : new RunEnd(config, { proxy, startedAt, now: () => Date.now(), sleep, random: Math.random, warn: (line) => toStderr().write(`cdb2cos: warning: ${clip(line, MAX_ERROR_CHARS)}\n`) });
   try {
-    return await runLogged(flags, config, proxy, { since, until, shard }, runEnd);
+    return await runLogged(flags, config, proxy, { since, until, shard }, runEnd, json);
   } catch (err) {
     // Thrown before the run's log was open. Once it is, runLogged reports the end itself (once: this is then a no-op).
     if (runEnd && reportsEnd(err)) await runEnd.finished({ exitCode: exitCodeFor(err), error: errorOf(err) });
@@ -218,7 +230,7 @@ async function runCommand(flags: RunFlags): Promise<number> {
   }
 }
 
-async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, when: { since: number | undefined; until: number | undefined; shard: ReturnType<typeof resolveShard> }, runEnd: RunEnd | undefined): Promise<number> {
+async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, when: { since: number | undefined; until: number | undefined; shard: ReturnType<typeof resolveShard> }, runEnd: RunEnd | undefined, json: { printed: boolean }): Promise<number> {
   const { since, until, shard } = when;
   const types = flags.type?.map((t) => {
     if (!(BACKUP_TYPES as readonly string[]).includes(t)) throw new Cdb2cosError('ERR_USAGE', `--type ${t}: must be one of ${BACKUP_TYPES.join(', ')}`);
@@ -251,15 +263,22 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
   }
 
   const tty = process.stdout.isTTY === true;
-  const showItems = flags.dryRun === true || flags.verbose === true || (tty && flags.quiet !== true);
+  const asJson = flags.json === true;
+  // --json: stdout carries the JSON object and nothing else.
+  const showItems = !asJson && (flags.dryRun === true || flags.verbose === true || (tty && flags.quiet !== true));
+  // Progress lines: only on a terminal, only while copying, and not when asked to be quiet or for JSON.
+  const progress = tty && !asJson && flags.quiet !== true && flags.dryRun !== true ? new TerminalProgress(toStdout(), () => process.stdout.columns ?? 80) : undefined;
+  const above = (write: () => void): void => (progress ? progress.above(write) : write());
   const report: Reporter = {
     item: (line) => {
-      if (showItems) toStdout().write(line + '\n');
+      if (showItems) above(() => toStdout().write(line + '\n'));
     },
     summary: (line) => {
-      if (flags.quiet !== true) toStdout().write(line + '\n');
+      progress?.stop();
+      if (flags.quiet !== true && !asJson) toStdout().write(line + '\n');
     },
-    warn: (line) => toStderr().write(`cdb2cos: ${line}\n`),
+    warn: (line) => above(() => toStderr().write(`cdb2cos: ${line}\n`)),
+    progress,
   };
 
   const ctl = new AbortController();
@@ -274,7 +293,7 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
     // Set now: whatever way the process ends from here, it ends with the signal's code.
     process.exitCode = signalCode;
     log.warn({ signal: sig }, 'interrupted');
-    toStderr().write(`cdb2cos: ${sig}: stopping; the next run resumes where this one stopped\n`);
+    above(() => toStderr().write(`cdb2cos: ${sig}: stopping; the next run resumes where this one stopped\n`));
     ctl.abort(new Cdb2cosError('ERR_ABORTED', `stopped by ${sig}`));
     // SDK requests cannot be cancelled; the resume state is on disk, so leaving now is safe.
     // Kept referenced: even if something never settles, the process is gone within the grace period.
@@ -321,6 +340,13 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
       failure = { err };
     }
     code = signalCode ?? exitCodeFor(err);
+  } finally {
+    progress?.stop();
+  }
+  if (asJson) {
+    const error = failure ? errorOf(failure.err) : signalCode !== undefined ? { code: 'ERR_ABORTED', message: `stopped by ${signalCode === EXIT.sigint ? 'SIGINT' : 'SIGTERM'}` } : undefined;
+    toStdout().write(JSON.stringify(runJson(signalCode ?? code, summary, error)) + '\n');
+    json.printed = true;
   }
   try {
     // Before the log closes, so its events are in it. A signal leaves only what remains of its grace period.
@@ -484,8 +510,16 @@ export function buildProgram(): Command {
     .option('--shards <n>', 'shard count; the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Job); env CDB2COS_SHARDS')
     .option('-q, --quiet', 'print nothing when all is well (errors still go to stderr)')
     .option('-v, --verbose', 'print a line per item even when not on a terminal')
+    .option('--json', 'print the summary as one JSON object on stdout, and nothing else there')
     .action(async (flags: RunFlags) => {
-      process.exitCode = await runCommand(flags);
+      const json = { printed: false };
+      try {
+        process.exitCode = await runCommand(flags, json);
+      } catch (err) {
+        // --json: a run that ended before it could sum up (a bad flag value, config, credentials…) still prints its object.
+        if (flags.json === true && !json.printed) toStdout().write(JSON.stringify(runJson(exitCodeFor(err), undefined, errorOf(err))) + '\n');
+        throw err;
+      }
     });
 
   program

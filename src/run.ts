@@ -19,7 +19,9 @@ import { requestRetry } from './retry.js';
 import { formatBytes, tally, type FailedItem, type UnitTally } from './run-report.js';
 import { verifiedByHead } from './core/verified-copy.js';
 import { copyItem, type CopyDeps, type CopyResult, type DiskGuard } from './transfer/copy-item.js';
+import type { ProgressEvents } from './progress/state.js';
 import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
+import { localSecondOfDay, rateAt, secondsToNextChange } from './transfer/schedule.js';
 import { fingerprint, freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
 import type { BackupType, CatalogItem, Config, Runtime } from './types.js';
 
@@ -38,6 +40,8 @@ export interface Reporter {
   item(line: string): void;
   summary(line: string): void;
   warn(line: string): void;
+  /** Byte-level progress of the copies (the CLI's terminal progress lines). */
+  progress?: ProgressEvents | undefined;
 }
 
 export interface RunDeps extends Runtime {
@@ -410,12 +414,14 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         };
       },
     };
+    const bandwidth = bandwidthCap(config, deps);
+    report.progress?.plan(queue.length, queue.reduce((n, j) => n + j.item.size, 0));
     const copyDeps: CopyDeps = {
       cos: deps.cos,
       dispatcher: deps.dispatcher,
       connections: new Semaphore(config.transfer.maxConnections),
       uploads: new Semaphore(config.transfer.uploadConcurrency),
-      limiter: config.transfer.bandwidthLimit > 0 ? new RateLimiter(config.transfer.bandwidthLimit) : undefined,
+      limiter: bandwidth.limiter,
       disk,
       log,
       now: deps.now,
@@ -431,6 +437,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         const { item, key } = job;
         const ilog = log.child({ instance: item.instance, type: item.type, name: item.name, key });
         const t = deps.now();
+        report.progress?.start(key, `${item.instance} ${item.type} ${item.name}`, item.size);
         try {
           const res: CopyResult = await copyItem(
             { item, key, url: async () => item.url, refreshUrl: job.refresh },
@@ -445,7 +452,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
               kmsKeyId: config.cos.kmsKeyId,
               tags: config.cos.tags,
             },
-            { ...copyDeps, log: ilog },
+            { ...copyDeps, log: ilog, onDownloaded: (bytes) => report.progress?.bytes(key, bytes) },
           );
           manifests.get(item.instance)?.record(key, { size: item.size, etag: res.etag, crc64: res.crc64, md5: item.md5, id: item.id, copiedAt: new Date(deps.now()).toISOString(), ...itemFacts(item) });
           summary.copied++;
@@ -477,10 +484,16 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
             raise('config');
             stopAll = e;
           } else raise('item');
+        } finally {
+          report.progress?.end(key);
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, config.transfer.parallelItems) }, worker));
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, config.transfer.parallelItems) }, worker));
+    } finally {
+      bandwidth.stop();
+    }
   }
 
   async function flushManifests(manifests: Map<string, Manifest>): Promise<void> {
@@ -602,3 +615,39 @@ export function peakRssBytes(): number {
 }
 
 export { formatBytes };
+
+/**
+ * The run's download cap, shared by every connection: `bandwidth_limit`, or with `bandwidth_schedule`
+ * the rate of the local time of day, read again just after every second so a boundary switches the
+ * cap within a second. Logs `bandwidth` when the cap is set and whenever it changes.
+ */
+function bandwidthCap(config: Config, deps: RunDeps): { limiter: RateLimiter | undefined; stop: () => void } {
+  const schedule = config.transfer.bandwidthSchedule;
+  const fallback = config.transfer.bandwidthLimit;
+  if (!schedule) {
+    if (fallback > 0) deps.log.info({ bytesPerSecond: fallback }, 'bandwidth');
+    return { limiter: fallback > 0 ? new RateLimiter(fallback) : undefined, stop: () => undefined };
+  }
+  const second = (): number => localSecondOfDay(new Date(deps.now()));
+  const note = (rate: number, at: number): void => {
+    const next = secondsToNextChange(schedule, at, fallback);
+    deps.log.info({ bytesPerSecond: rate, ...(Number.isFinite(next) ? { nextChangeInS: next } : {}) }, 'bandwidth');
+  };
+  const first = rateAt(schedule, second(), fallback);
+  const limiter = new RateLimiter(first);
+  note(first, second());
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    const at = second();
+    const rate = rateAt(schedule, at, fallback);
+    if (rate !== limiter.bytesPerSecond) {
+      limiter.setRate(rate);
+      note(rate, at);
+    }
+    // Just after the next whole second: local-time boundaries fall on whole seconds.
+    timer = setTimeout(check, 1000 - (deps.now() % 1000) + 5);
+    timer.unref();
+  };
+  check();
+  return { limiter, stop: () => clearTimeout(timer) };
+}

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { MetricsOptions } from './metrics/index.js';
 import type { NotifyOptions } from './notify/options.js';
+import type { Schedule } from './transfer/schedule.js';
 
 export type BackupType = 'data' | 'binlog' | 'slowlog';
 export const BACKUP_TYPES: readonly BackupType[] = ['data', 'binlog', 'slowlog'];
@@ -76,6 +77,8 @@ export interface Config {
     uploadConcurrency: number;
     /** Bytes per second over the whole run, 0 = no cap. */
     bandwidthLimit: number;
+    /** Caps by local time of day (`bandwidth_schedule`); bandwidthLimit applies outside its ranges. */
+    bandwidthSchedule?: Schedule | undefined;
     /** Milliseconds one request may take before it is abandoned and retried. */
     requestTimeoutMs: number;
     /** Milliseconds an item may spend retrying before it fails. */

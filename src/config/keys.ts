@@ -2,6 +2,7 @@
 // the README's key table and config.example.ini (docs.ts, `npm run docs`) all come from here.
 // To add a section, declare it in SECTIONS and spread its keys(…) into KEYS.
 import { checkUrl, parseTarget, type NotifyTarget } from '../notify/options.js';
+import { parseSchedule, type Schedule } from '../transfer/schedule.js';
 import { BACKUP_TYPES, type BackupType } from '../types.js';
 import {
   duration,
@@ -403,6 +404,22 @@ export const KEYS = {
       default: '0',
       defaultDoc: '`0` (no cap)',
       min: '1KiB/s',
+    }),
+    bandwidth_schedule: string<Schedule>({
+      doc: 'Caps by time of day (local time) over the whole run: `HH:MM-HH:MM RATE` ranges, comma-separated.',
+      note:
+        'RATE as for `bandwidth_limit`, or `off` (no cap). Ranges may wrap midnight and may give seconds ' +
+        '(`HH:MM:SS`); `24:00` ends a day. No moment may be in two ranges; outside every range ' +
+        '`bandwidth_limit` applies. A run in progress switches within a second of a boundary.',
+      defaultDoc: 'none (`bandwidth_limit` all day)',
+      example: '08:00-20:00 20MiB/s, 20:00-08:00 off',
+      range: 'comma list of `HH:MM-HH:MM rate`',
+      check(text, ctx) {
+        const r = parseSchedule(text, 1024);
+        if ('schedule' in r) return r.schedule;
+        for (const p of r.problems) ctx.problem(p, false);
+        return undefined;
+      },
     }),
     request_timeout: duration({
       doc: 'Time one request may take before it is abandoned and retried.',

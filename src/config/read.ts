@@ -242,6 +242,8 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
       partSize: must(v['transfer.part_size']),
       uploadConcurrency: must(v['transfer.upload_concurrency']),
       bandwidthLimit: must(v['transfer.bandwidth_limit']),
+      // Only when set: most configs have none.
+      ...(v['transfer.bandwidth_schedule'] ? { bandwidthSchedule: v['transfer.bandwidth_schedule'] } : {}),
       requestTimeoutMs: must(v['transfer.request_timeout']),
       itemRetryBudgetMs: must(v['transfer.retry_budget']),
       staleUploadMs: must(v['transfer.stale_upload_age']),

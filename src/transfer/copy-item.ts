@@ -53,6 +53,7 @@ export interface CopyDeps extends Runtime {
   uploads: Semaphore;
   limiter?: RateLimiter | undefined;
   disk: DiskGuard;
+  onDownloaded?: ((bytes: number) => void) | undefined; // bytes staged as they arrive: progress on a terminal
 }
 
 export interface CopySettings {
@@ -238,6 +239,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
         file,
         dispatcher: deps.dispatcher,
         limiter: deps.limiter,
+        onProgress: deps.onDownloaded,
         signal,
         timeoutMs: settings.timeoutMs,
         retry: (fn) => retry(`download part ${r.partNumber}`, fn),

@@ -7,8 +7,8 @@ import { sleep as realSleep } from '../retry.js';
  * order they asked (FIFO), and a chunk larger than the burst still gets through. Burst: ¼ s of rate.
  */
 export class RateLimiter {
-  readonly #rate: number; // bytes per ms
-  readonly #capacity: number;
+  #rate: number; // bytes per ms
+  #capacity: number;
   readonly #now: () => number;
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   #tokens: number;
@@ -28,6 +28,28 @@ export class RateLimiter {
     this.#sleep = sleep;
     this.#tokens = this.#capacity;
     this.#last = now();
+  }
+
+  /** Bytes per second now; 0 = no cap. */
+  get bytesPerSecond(): number {
+    return this.#rate * 1000;
+  }
+
+  /**
+   * Changes the cap for every later take() (a bandwidth schedule's boundary). Debt owed at the old rate
+   * is kept, so a switch never lets a burst through; from no cap, the bucket starts full.
+   */
+  setRate(bytesPerSecond: number): void {
+    if (!Number.isFinite(bytesPerSecond) || bytesPerSecond < 0) {
+      throw new RangeError(`bytesPerSecond must be a non-negative number: ${bytesPerSecond}`);
+    }
+    const t = this.#now();
+    if (this.#rate > 0) this.#tokens = Math.min(this.#capacity, this.#tokens + (t - this.#last) * this.#rate);
+    const wasOff = this.#rate === 0;
+    this.#rate = bytesPerSecond / 1000;
+    this.#capacity = bytesPerSecond / 4;
+    this.#tokens = wasOff ? this.#capacity : Math.min(this.#capacity, this.#tokens);
+    this.#last = t;
   }
 
   async take(bytes: number, signal?: AbortSignal): Promise<void> {

@@ -521,6 +521,7 @@ test('config.example.ini parses as shipped, and with every setting uncommented',
   // Every key of the new format appears in the example.
   const keys = [...uncommented.matchAll(/^([a-z_]+) *=/gm)].map((m) => m[1]);
   assert.equal(keys.length, Object.keys(KEYS).length);
+  assert.deepEqual(all.transfer.bandwidthSchedule?.ranges.map((r) => [r.start, r.end, r.rate]), [[8 * 3600, 20 * 3600, 20 * 1024 * 1024], [20 * 3600, 8 * 3600, 0]]);
   assert.deepEqual(all.retention, { dataDays: 30, binlogDays: 30, slowlogDays: 90, keepDataMin: 3 });
   assert.equal(all.log.keepDays, 90);
 });

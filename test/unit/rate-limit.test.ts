@@ -146,3 +146,47 @@ describe('RateLimiter', () => {
     assert.ok(ms >= 450 && ms < 1500, `${ms.toFixed(0)} ms`);
   });
 });
+
+describe('RateLimiter.setRate (bandwidth schedules)', () => {
+  function clock(): { now: () => number; sleep: (ms: number) => Promise<void>; slept: number[]; advance: (ms: number) => void } {
+    let t = 0;
+    const slept: number[] = [];
+    return { now: () => t, slept, advance: (ms) => void (t += ms), sleep: async (ms) => void slept.push(ms) };
+  }
+
+  it('paces at the new rate from the next take', async () => {
+    const c = clock();
+    const rl = new RateLimiter(1000, c.now, c.sleep);
+    await rl.take(250);
+    rl.setRate(2000); // burst now 500 B; the bucket keeps what it held (empty)
+    assert.equal(rl.bytesPerSecond, 2000);
+    await rl.take(200); // 200 B of debt at 2 B/ms
+    assert.deepEqual(c.slept, [100]);
+  });
+
+  it('stops pacing when switched off, and starts with a full burst when switched on again', async () => {
+    const c = clock();
+    const rl = new RateLimiter(1000, c.now, c.sleep);
+    rl.setRate(0);
+    for (let i = 0; i < 10; i++) await rl.take(1e6);
+    assert.deepEqual(c.slept, []);
+    rl.setRate(1000);
+    await rl.take(250);
+    assert.deepEqual(c.slept, []);
+    await rl.take(100);
+    assert.deepEqual(c.slept, [100]);
+  });
+
+  it('keeps debt owed at the old rate: a switch lets no burst through', async () => {
+    const c = clock();
+    const rl = new RateLimiter(1000, c.now, c.sleep);
+    await rl.take(1250); // 1000 B of debt
+    rl.setRate(1000);
+    await rl.take(1);
+    assert.deepEqual(c.slept, [1000, 1001]);
+  });
+
+  it('refuses a negative rate', () => {
+    assert.throws(() => new RateLimiter(1).setRate(-1), RangeError);
+  });
+});
