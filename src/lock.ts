@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { Cdb2cosError, LockedError } from './errors.js';
 
 export const LOCK_FILE = 'cdb2cos.lock';
@@ -214,4 +214,30 @@ function held(path: string, me: Stored, opts: LockOptions, was: LockInfo | undef
       if (cur?.token === me.token) await rm(path, { force: true });
     },
   };
+}
+
+/**
+ * The lock `run` and `prune` take on a staging folder (created if needed), logging a takeover: one place,
+ * so the two commands can never disagree on what keeps them apart.
+ */
+export async function takeStagingLock(
+  stagingDir: string,
+  staleAfterMs: number,
+  log: { warn(obj: object, msg: string): void },
+  warn: (line: string) => void,
+): Promise<Lock> {
+  try {
+    await mkdir(stagingDir, { recursive: true });
+  } catch (err) {
+    throw new Cdb2cosError('ERR_IO', `transfer.staging_dir: cannot create ${stagingDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  const lock = await acquireLock(stagingDir, {
+    staleAfterMs,
+    onRefreshProblem: (message) => log.warn({ message }, 'lock refresh failed'),
+  });
+  if (lock.tookOver) {
+    log.warn({ holder: lock.tookOver }, 'stale lock taken over');
+    warn(lock.takeoverMessage ?? 'took over a stale lock');
+  }
+  return lock;
 }

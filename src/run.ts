@@ -1,7 +1,7 @@
 // One run: lock, list what CDB keeps, decide what the bucket lacks, copy it (several items at once,
 // each verified), record it, clean up, and sum it up. Every outside thing arrives through `RunDeps`.
 import { readFileSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { listItems } from './cdb/catalog.js';
@@ -13,7 +13,7 @@ import type { CosApi } from './cos/client.js';
 import { Manifest } from './cos/manifest.js';
 import { keyFieldsReader, keysOutsideRetention } from './core/retention.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from './errors.js';
-import { acquireLock, type Lock } from './lock.js';
+import { takeStagingLock, type Lock } from './lock.js';
 import { keyPattern, listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from './plan.js';
 import { requestRetry } from './retry.js';
 import { formatBytes, tally, type FailedItem, type UnitTally } from './run-report.js';
@@ -122,19 +122,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
 
   let lock: Lock | undefined;
   if (!opts.dryRun) {
-    try {
-      await mkdir(config.transfer.stagingDir, { recursive: true });
-    } catch (err) {
-      throw new Cdb2cosError('ERR_IO', `transfer.staging_dir: cannot create ${config.transfer.stagingDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
-    }
-    lock = await acquireLock(config.transfer.stagingDir, {
-      staleAfterMs: config.transfer.lockStaleAfterMs,
-      onRefreshProblem: (message) => log.warn({ message }, 'lock refresh failed'),
-    });
-    if (lock.tookOver) {
-      log.warn({ holder: lock.tookOver }, 'stale lock taken over');
-      report.warn(lock.takeoverMessage ?? 'took over a stale lock');
-    }
+    lock = await takeStagingLock(config.transfer.stagingDir, config.transfer.lockStaleAfterMs, log, (l) => report.warn(l));
   }
   // The lock is held: a health check may now hear that this run started (before discovery, which can fail).
   deps.onStarted?.();

@@ -6,12 +6,11 @@
 // A rerun first finishes every tombstone without `deletedAt`. Concurrent `run` jobs cannot bring the
 // entries back (see manifest.ts), and they do not copy the items again (skip reason outside-retention).
 import { manifestInstances } from '../cdb/discovery.js';
-import { mkdir } from 'node:fs/promises';
 import type { CosApi } from '../cos/client.js';
 import { Manifest, type Tombstone } from '../cos/manifest.js';
 import { candidateFromEntry, decideRetention, keyFieldsReader, type Decision } from '../core/retention.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
-import { acquireLock, type Lock } from '../lock.js';
+import { takeStagingLock, type Lock } from '../lock.js';
 import { listPrefix } from '../plan.js';
 import { requestRetry } from '../retry.js';
 import { formatBytes, type Reporter } from '../run.js';
@@ -74,20 +73,7 @@ export async function pruneBackups(config: Config, opts: PruneOptions, deps: Pru
 
   let lock: Lock | undefined;
   if (!opts.dryRun) {
-    try {
-      await mkdir(config.transfer.stagingDir, { recursive: true });
-    } catch (err) {
-      throw new Cdb2cosError('ERR_IO', `transfer.staging_dir: cannot create ${config.transfer.stagingDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
-    }
-    // The lock of `run`: prune and run never overlap on one host.
-    lock = await acquireLock(config.transfer.stagingDir, {
-      staleAfterMs: config.transfer.lockStaleAfterMs,
-      onRefreshProblem: (message) => log.warn({ message }, 'lock refresh failed'),
-    });
-    if (lock.tookOver) {
-      log.warn({ holder: lock.tookOver }, 'stale lock taken over');
-      report.warn(lock.takeoverMessage ?? 'took over a stale lock');
-    }
+    lock = await takeStagingLock(config.transfer.stagingDir, config.transfer.lockStaleAfterMs, log, (l) => report.warn(l));
   }
   log.info({ instances, dryRun: opts.dryRun, bucket: config.cos.bucket, retention: policy }, 'prune started');
   try {
