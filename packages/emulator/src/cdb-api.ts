@@ -1,17 +1,18 @@
 // The CDB API (version 2017-03-20) as tencentcloud-sdk-nodejs calls it: POST / with a JSON body, the
 // action in X-TC-Action, signed with TC3-HMAC-SHA256. Every request's signature is verified the way
 // the real gateway does; errors come back with HTTP 200 in the real envelope.
-import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatCdbDate, formatCdbTime, parseCdbTime, type Catalog, type EmulatorItem } from './catalog.js';
 import { contentMd5 } from './content.js';
 import type { IssuedUrls } from './downloads.js';
 import { Fault } from './fault.js';
+import { header, Tc3Error, verifyTc3 } from './tc3.js';
 
 export const CDB_API_VERSION = '2017-03-20';
 /** Most clock skew the gateway accepts, in seconds. */
-export const MAX_CLOCK_SKEW_S = 300;
+export { MAX_CLOCK_SKEW_S } from './tc3.js';
 /**
  * DescribeBackups/Binlogs/SlowLogs: the docs say 1000 or 100. Strict on purpose: the emulator refuses
  * anything above 100, so a client that passes here passes against either answer.
@@ -342,65 +343,13 @@ export class CdbApi {
     res.end(json);
   }
 
-  /** Verifies TC3-HMAC-SHA256; returns the SecretId. */
+  /** Verifies TC3-HMAC-SHA256 (tc3.ts); returns the SecretId. */
   #authenticate(req: IncomingMessage, body: Buffer): string {
-    const auth = header(req, 'authorization');
-    const m = /^TC3-HMAC-SHA256 Credential=([^/\s]+)\/(\d{4}-\d{2}-\d{2})\/([^/\s]+)\/tc3_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
-    if (m === null) {
-      throw new ApiError('AuthFailure.InvalidAuthorization', auth === '' ? 'The `Authorization` header is missing.' : 'The `Authorization` header is malformed.');
+    try {
+      return verifyTc3(req, body, { service: 'cdb', now: this.#now, findCredential: (id) => this.#credentials.find((c) => c.secretId === id) });
+    } catch (err) {
+      throw err instanceof Tc3Error ? new ApiError(err.code, err.message) : err;
     }
-    const [, secretId, date, service, signedHeaderList, signature] = m as unknown as [string, string, string, string, string, string];
-    const tsText = header(req, 'x-tc-timestamp');
-    const ts = Number(tsText);
-    if (!/^\d+$/.test(tsText) || !Number.isSafeInteger(ts)) throw new ApiError('MissingParameter', 'The request is missing a valid `X-TC-Timestamp` header.');
-    const nowS = Math.floor(this.#now() / 1000);
-    if (Math.abs(nowS - ts) > MAX_CLOCK_SKEW_S) {
-      throw new ApiError('AuthFailure.SignatureExpire', `Signature expired: the request timestamp ${ts} and the server time ${nowS} differ by more than ${MAX_CLOCK_SKEW_S} seconds.`);
-    }
-    const cred = this.#credentials.find((c) => c.secretId === secretId);
-    if (cred === undefined) throw new ApiError('AuthFailure.SecretIdNotFound', 'The SecretId is not found, please ensure that your SecretId is correct.');
-    if (date !== new Date(ts * 1000).toISOString().slice(0, 10)) {
-      throw new ApiError('AuthFailure.SignatureFailure', `The credential date ${date} is not the UTC date of X-TC-Timestamp ${ts}.`);
-    }
-    const hostHeader = header(req, 'host').toLowerCase();
-    const hostname = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.replace(/:\d+$/, '');
-    // The Node SDK signs the endpoint's first dot-separated label as the service: "cdb" for
-    // cdb.tencentcloudapi.com, but "127" for 127.0.0.1:PORT and "localhost:PORT" for localhost:PORT.
-    const services = new Set(['cdb', hostname.split('.')[0], hostHeader.split('.')[0]]);
-    if (!services.has(service)) throw new ApiError('AuthFailure.SignatureFailure', `The credential scope's service \`${service}\` is not \`cdb\`.`);
-    const signedHeaders = signedHeaderList.split(';');
-    if (!signedHeaders.includes('host') || !signedHeaders.includes('content-type')) {
-      throw new ApiError('AuthFailure.InvalidAuthorization', 'SignedHeaders must include content-type and host.');
-    }
-    if (cred.token !== undefined && cred.token !== '' && header(req, 'x-tc-token') !== cred.token) {
-      throw new ApiError('AuthFailure.TokenFailure', 'The session token (X-TC-Token) is missing or invalid.');
-    }
-    // An expired STS token: the real API answers AuthFailure.TokenFailure (common error codes), whatever
-    // the signature; refuse before checking it, strictly, from the second of ExpiredTime on.
-    if (cred.expiresAt !== undefined && this.#now() >= cred.expiresAt) {
-      throw new ApiError('AuthFailure.TokenFailure', 'The session token (X-TC-Token) has expired.');
-    }
-
-    const rawUrl = req.url ?? '/';
-    const q = rawUrl.indexOf('?');
-    const canonicalHeaders = signedHeaders.map((h) => `${h}:${(h === 'host' ? hostname : header(req, h)).trim().toLowerCase()}\n`).join('');
-    const canonicalRequest = [
-      req.method ?? 'POST',
-      q === -1 ? rawUrl : rawUrl.slice(0, q),
-      q === -1 ? '' : rawUrl.slice(q + 1),
-      canonicalHeaders,
-      signedHeaderList,
-      sha256Hex(body),
-    ].join('\n');
-    const stringToSign = `TC3-HMAC-SHA256\n${ts}\n${date}/${service}/tc3_request\n${sha256Hex(canonicalRequest)}`;
-    const kDate = hmac('TC3' + cred.secretKey, date);
-    const kService = hmac(kDate, service);
-    const kSigning = hmac(kService, 'tc3_request');
-    const expected = createHmac('sha256', kSigning).update(stringToSign).digest();
-    if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) {
-      throw new ApiError('AuthFailure.SignatureFailure', 'The provided credentials could not be validated. Please check your signature is correct.');
-    }
-    return secretId;
   }
 
   async #dispatch(action: string, params: Params, region: string | undefined): Promise<object> {
@@ -639,11 +588,6 @@ function parseParams(req: IncomingMessage, body: Buffer): Params {
   return parsed as Params;
 }
 
-function header(req: IncomingMessage, name: string): string {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(',') : (v ?? '');
-}
-
 /** The whole body, or undefined past `limit` bytes. */
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
@@ -655,8 +599,6 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | u
   return n > limit ? undefined : Buffer.concat(chunks);
 }
 
-const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
-const hmac = (key: string | Buffer, data: string): Buffer => createHmac('sha256', key).update(data).digest();
 
 function gtidUuid(instance: string): string {
   const h = createHash('md5').update(instance).digest('hex');

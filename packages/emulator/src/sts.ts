@@ -3,13 +3,13 @@
 //   AssumeRoleWithWebIdentity  unsigned, as the real one: the OIDC token in the body is the proof
 // Replies as the real API: {Response: {Credentials: {Token, TmpSecretId, TmpSecretKey}, ExpiredTime,
 // Expiration, RequestId}} or {Response: {Error: {Code, Message}, RequestId}}.
-import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CredentialIssuer } from './issuer.js';
+import { header, Tc3Error, verifyTc3 } from './tc3.js';
 
 export const STS_VERSION = '2018-08-13';
 const MAX_BODY = 64 * 1024;
-const MAX_CLOCK_SKEW_S = 300;
 const ACTION_PARAMS: Record<string, { required: string[]; optional: string[] }> = {
   AssumeRole: { required: ['RoleArn', 'RoleSessionName'], optional: ['DurationSeconds', 'Policy', 'ExternalId', 'Tags', 'SourceIdentity'] },
   AssumeRoleWithWebIdentity: { required: ['ProviderId', 'WebIdentityToken', 'RoleArn', 'RoleSessionName'], optional: ['DurationSeconds'] },
@@ -47,13 +47,6 @@ class StsError extends Error {
     super(message);
   }
 }
-
-const sha256Hex = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
-const hmac = (k: Buffer | string, d: string): Buffer => createHmac('sha256', k).update(d).digest();
-const header = (req: IncomingMessage, name: string): string => {
-  const v = req.headers[name];
-  return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
-};
 
 export class StsServer {
   readonly requests: StsRequestRecord[] = [];
@@ -140,38 +133,13 @@ export class StsServer {
     res.end(json);
   }
 
-  /** TC3-HMAC-SHA256 as the CDB API verifies it, with the service "sts"; returns the SecretId. */
+  /** TC3-HMAC-SHA256 as the CDB API verifies it (tc3.ts), with the service "sts"; returns the SecretId. */
   #authenticate(req: IncomingMessage, body: Buffer): string {
-    const auth = header(req, 'authorization');
-    const m = /^TC3-HMAC-SHA256 Credential=([^/\s]+)\/(\d{4}-\d{2}-\d{2})\/([^/\s]+)\/tc3_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
-    if (m === null) throw new StsError('AuthFailure.InvalidAuthorization', auth === '' ? 'The `Authorization` header is missing.' : 'The `Authorization` header is malformed.');
-    const [, secretId, date, service, signedHeaderList, signature] = m as unknown as [string, string, string, string, string, string];
-    const tsText = header(req, 'x-tc-timestamp');
-    const ts = Number(tsText);
-    if (!/^\d+$/.test(tsText) || !Number.isSafeInteger(ts)) throw new StsError('MissingParameter', 'The request is missing a valid `X-TC-Timestamp` header.');
-    const nowMs = this.opts.now();
-    if (Math.abs(Math.floor(nowMs / 1000) - ts) > MAX_CLOCK_SKEW_S) throw new StsError('AuthFailure.SignatureExpire', 'Signature expired.');
-    const cred = this.opts.findCredential(secretId);
-    if (cred === undefined) throw new StsError('AuthFailure.SecretIdNotFound', 'The SecretId is not found, please ensure that your SecretId is correct.');
-    if (date !== new Date(ts * 1000).toISOString().slice(0, 10)) throw new StsError('AuthFailure.SignatureFailure', 'The credential date is not the UTC date of X-TC-Timestamp.');
-    // As the CDB API's emulator: the Node SDK signs the endpoint's first label as the service ("127" for
-    // 127.0.0.1:PORT), and the host with or without its port; accept exactly those variants.
-    const hostHeader = header(req, 'host').toLowerCase();
-    const hostname = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.replace(/:\d+$/, '');
-    if (!new Set(['sts', hostname.split('.')[0]]).has(service)) throw new StsError('AuthFailure.SignatureFailure', `The credential scope's service \`${service}\` is not \`sts\`.`);
-    const signedHeaders = signedHeaderList.split(';');
-    if (!signedHeaders.includes('host') || !signedHeaders.includes('content-type')) throw new StsError('AuthFailure.InvalidAuthorization', 'SignedHeaders must include content-type and host.');
-    if (cred.token !== undefined && cred.token !== '' && header(req, 'x-tc-token') !== cred.token) throw new StsError('AuthFailure.TokenFailure', 'The session token (X-TC-Token) is missing or invalid.');
-    if (cred.expiresAt !== undefined && nowMs >= cred.expiresAt) throw new StsError('AuthFailure.TokenFailure', 'The session token has expired.');
-    const kSigning = hmac(hmac(hmac('TC3' + cred.secretKey, date), service), 'tc3_request');
-    const given = Buffer.from(signature, 'hex');
-    const matches = [hostHeader, hostname].some((host) => {
-      const canonicalHeaders = signedHeaders.map((h) => `${h}:${(h === 'host' ? host : header(req, h)).trim().toLowerCase()}\n`).join('');
-      const canonicalRequest = ['POST', '/', '', canonicalHeaders, signedHeaderList, sha256Hex(body)].join('\n');
-      const stringToSign = `TC3-HMAC-SHA256\n${ts}\n${date}/${service}/tc3_request\n${sha256Hex(canonicalRequest)}`;
-      return timingSafeEqual(createHmac('sha256', kSigning).update(stringToSign).digest(), given);
-    });
-    if (!matches) throw new StsError('AuthFailure.SignatureFailure', 'The provided credentials could not be validated. Please check your signature is correct.');
-    return secretId;
+    try {
+      // hostWithPort: the product's own AssumeRole signing for a local endpoint keeps the port.
+      return verifyTc3(req, body, { service: 'sts', now: this.opts.now, findCredential: this.opts.findCredential, hostWithPort: true });
+    } catch (err) {
+      throw err instanceof Tc3Error ? new StsError(err.code, err.message) : err;
+    }
   }
 }
