@@ -26,6 +26,21 @@ export interface FailedItem {
   message: string;
 }
 
+/** The counts and bytes of one run. */
+export interface RunTotals {
+  copied: number;
+  skipped: number;
+  failed: number;
+  waiting: number;
+  archived: number;
+  /** Types the instance's edition cannot give (counted once per instance and type). */
+  unsupported: number;
+  /** Sizes of the items copied. */
+  bytes: number;
+  bytesDownloaded: number;
+  bytesUploaded: number;
+}
+
 export interface RunReport {
   host: string;
   /** Epoch ms. */
@@ -33,19 +48,7 @@ export interface RunReport {
   finishedAt: number;
   exitCode: number;
   dryRun: boolean;
-  totals: {
-    copied: number;
-    skipped: number;
-    failed: number;
-    waiting: number;
-    archived: number;
-    /** Types the instance's edition cannot give (counted once per instance and type). */
-    unsupported: number;
-    /** Sizes of the items copied. */
-    bytes: number;
-    bytesDownloaded: number;
-    bytesUploaded: number;
-  };
+  totals: RunTotals;
   units: UnitTally[];
   failed: FailedItem[];
   /** The process's peak resident set size; 0 when unknown. */
@@ -70,16 +73,7 @@ export function tally(units: UnitTally[], instance: string, type: BackupType | n
 }
 
 /** What a run's summary must offer to become a report (run.ts's Summary has these fields). */
-export interface SummaryLike {
-  copied: number;
-  skipped: number;
-  failed: number;
-  waiting: number;
-  archived: number;
-  unsupported: number;
-  bytes: number;
-  bytesDownloaded: number;
-  bytesUploaded: number;
+export interface SummaryLike extends RunTotals {
   dryRun: boolean;
   units: UnitTally[];
   failures: FailedItem[];
