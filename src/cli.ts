@@ -7,6 +7,7 @@ import { formatCdbTime, parseCdbTime } from './cdb/catalog.js';
 import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
+import { cosDestination } from './destinations/cos.js';
 import { openCommandContext, type CommandContext } from './commands/context.js';
 import { pruneBackups } from './commands/prune.js';
 import { lifecycleFor } from './core/lifecycle.js';
@@ -317,7 +318,7 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
       { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types, shard },
       {
         cdb: createCdbApi({ credentials: creds, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
-        cos: createCosApi({ credentials: creds, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
+        cos: cosDestination(createCosApi({ credentials: creds, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }), config.cos),
         dispatcher,
         log,
         report,
@@ -439,7 +440,7 @@ async function pruneCommand(flags: PruneFlags): Promise<number> {
       config,
       { dryRun: flags.dryRun === true, instances: flags.instance },
       {
-        cos: createCosApi({ credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs: config.transfer.requestTimeoutMs, proxy }),
+        cos: cosDestination(createCosApi({ credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs: config.transfer.requestTimeoutMs, proxy }), config.cos),
         log,
         report,
         now: () => Date.now(),

@@ -1,5 +1,6 @@
 // Pure: which items to copy, where each lands, and why the others are left alone.
 import { Cdb2cosError } from './errors.js';
+import { availabilityOf } from './sources/source.js';
 import type { CatalogItem } from './types.js';
 
 export interface KnownObject {
@@ -11,6 +12,8 @@ export interface KnownObject {
   md5?: string | undefined;
   /** True when the record comes from a verified copy of ours (manifest or metadata). */
   verified: boolean;
+  /** The source's validator recorded with it (URL items: ETag or Last-Modified; files: size and mtime). */
+  validator?: string | undefined;
 }
 
 export type SkipReason = 'already-copied' | 'running' | 'archived' | 'failed-at-source' | 'outside-window' | 'outside-retention';
@@ -36,8 +39,6 @@ export interface PlanOptions {
   outsideRetention?: ReadonlySet<string> | undefined;
 }
 
-const FINISHED = new Set(['SUCCESS', 'FINISHED']);
-
 /** COS refuses keys longer than this many bytes (UTF-8). */
 export const MAX_KEY_BYTES = 850;
 
@@ -47,7 +48,7 @@ export const MAX_KEY_BYTES = 850;
  * folder (the configured prefix) or land on another item's key; it is refused, never rewritten, since a
  * rewrite could collide with a real name.
  */
-export function keyRefusal(item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id'>, key?: string): string | undefined {
+export function keyRefusal(item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id' | 'fields'>, key?: string): string | undefined {
   const values: Array<[string, string]> = [
     ['name', item.name],
     ['id', item.id],
@@ -63,6 +64,20 @@ export function keyRefusal(item: Pick<CatalogItem, 'instance' | 'type' | 'date' 
     else if (/[\u0000-\u001f\u007f]/.test(v)) why = 'holds a control character';
     if (why) return `its ${what} ${JSON.stringify(v)} ${why}, so it cannot be part of an object key under the prefix`;
   }
+  // A source's own placeholders: `path` is segments joined by "/", each held to the rules above; the
+  // others are one segment.
+  for (const [what, v] of Object.entries(item.fields ?? {})) {
+    const segments = what === 'path' ? v.split('/') : [v];
+    for (const seg of segments) {
+      let why: string | undefined;
+      if (seg === '' || seg === '.' || seg === '..') why = seg === '' ? (what === 'path' ? 'has an empty segment (a leading, doubled or trailing "/")' : 'is empty') : `holds the segment "${seg}"`;
+      else if (what !== 'path' && seg.includes('/')) why = 'holds "/"';
+      else if (seg.includes('\\')) why = 'holds "\\"';
+      // eslint-disable-next-line no-control-regex
+      else if (/[\u0000-\u001f\u007f]/.test(seg)) why = 'holds a control character';
+      if (why) return `its ${what} ${JSON.stringify(v)} ${why}, so it cannot be part of an object key under the prefix`;
+    }
+  }
   if (key !== undefined && Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) return `its object key would be ${Buffer.byteLength(key, 'utf8')} bytes, over COS's ${MAX_KEY_BYTES}`;
   return undefined;
 }
@@ -71,9 +86,9 @@ function keyDate(item: Pick<CatalogItem, 'date'>): string {
   return item.date.slice(0, 10) || 'undated';
 }
 
-function substitute(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id'>): string {
+function substitute(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id' | 'fields'>): string {
   const date = keyDate(item);
-  return template.replace(/\{(prefix|instance|type|date|name|id)\}/g, (_, v: string) => {
+  return template.replace(/\{([a-z]+)\}/g, (whole, v: string) => {
     switch (v) {
       case 'prefix':
         return prefix;
@@ -85,8 +100,12 @@ function substitute(template: string, prefix: string, item: Pick<CatalogItem, 'i
         return date;
       case 'name':
         return item.name;
-      default:
+      case 'id':
         return item.id;
+      default:
+        // A source's own placeholders (host, path, hostname); the config reader refuses a template
+        // using one its source lacks, so an unknown one stays as written.
+        return item.fields?.[v] ?? whole;
     }
   });
 }
@@ -95,7 +114,7 @@ function substitute(template: string, prefix: string, item: Pick<CatalogItem, 'i
  * The item's object key; the date part is the item's date as CDB shows it (UTC+8), YYYY-MM-DD. Throws
  * ERR_REQUEST (see keyRefusal) for a name that could leave the prefix or collide.
  */
-export function renderKey(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id'>): string {
+export function renderKey(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id' | 'fields'>): string {
   const key = substitute(template, prefix, item);
   const refusal = keyRefusal(item, key);
   if (refusal !== undefined) throw new Cdb2cosError('ERR_REQUEST', `not copied: ${refusal}`);
@@ -114,7 +133,7 @@ export function listPrefix(template: string, prefix: string, instance: string): 
 /** Matches the keys this tool writes for an instance: what it may treat as its own (e.g. stale uploads). */
 export function keyPattern(template: string, prefix: string, instance: string): RegExp {
   const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const parts = template.split(/(\{(?:prefix|instance|type|date|name|id)\})/);
+  const parts = template.split(/(\{[a-z]+\})/);
   const body = parts
     .map((p) => {
       switch (p) {
@@ -123,14 +142,14 @@ export function keyPattern(template: string, prefix: string, instance: string): 
         case '{instance}':
           return esc(instance);
         case '{type}':
-          return '(?:data|binlog|slowlog)';
+          return '(?:data|binlog|slowlog|url|file)';
         case '{date}':
           return '(?:\\d{4}-\\d{2}-\\d{2}|undated)';
-        case '{name}':
-        case '{id}':
-          return '[^/]+';
+        case '{path}':
+          return '[^/]+(?:/[^/]+)*';
         default:
-          return esc(p);
+          // {name}, {id} and a source's one-segment placeholders ({host}, {hostname}).
+          return /^\{[a-z]+\}$/.test(p) ? '[^/]+' : esc(p);
       }
     })
     .join('');
@@ -141,6 +160,8 @@ export function keyPattern(template: string, prefix: string, instance: string): 
 export function isSameCopy(item: CatalogItem, obj: KnownObject): boolean {
   if (!obj.verified || obj.size !== item.size || obj.crc64 === undefined) return false;
   if (item.md5 !== undefined && obj.md5 !== undefined && obj.md5 !== item.md5) return false;
+  // A URL or file rewritten under the same name and size: its validator says it is a new version.
+  if (item.validator !== undefined && obj.validator !== undefined && obj.validator !== item.validator) return false;
   return true;
 }
 
@@ -159,16 +180,9 @@ export function planCopies(items: CatalogItem[], existing: Map<string, KnownObje
       plan.skip.push({ item, key, reason: 'outside-retention' });
       continue;
     }
-    if (item.status === 'RUNNING' || item.status === '' || item.status === 'UPLOADING') {
-      plan.skip.push({ item, key, reason: 'running' });
-      continue;
-    }
-    if (!FINISHED.has(item.status)) {
-      plan.skip.push({ item, key, reason: 'failed-at-source' });
-      continue;
-    }
-    if (item.cosStorageType === 1) {
-      plan.skip.push({ item, key, reason: 'archived' });
+    const availability = availabilityOf(item);
+    if (availability !== 'ready') {
+      plan.skip.push({ item, key, reason: availability === 'waiting' ? 'running' : availability });
       continue;
     }
     if (refused !== undefined) {
@@ -203,19 +217,19 @@ function inWindow(item: CatalogItem, opts: PlanOptions): boolean {
   return item.type === 'slowlog' && item.time + 86_400_000 > opts.since;
 }
 
-/** x-cos-meta-* recording where an object came from; values are URI-encoded (headers are ASCII). */
+/** User metadata (the destination adds its prefix, x-cos-meta-, x-amz-meta-) recording where an object came from; values are URI-encoded (headers are ASCII). */
 export function originMetadata(item: CatalogItem, crc64: string | undefined): Record<string, string> {
   const meta: Record<string, string> = {
-    'x-cos-meta-cdb2cos-instance': item.instance,
-    'x-cos-meta-cdb2cos-type': item.type,
-    'x-cos-meta-cdb2cos-backup-id': encodeURIComponent(item.id),
-    'x-cos-meta-cdb2cos-backup-date': encodeURIComponent(item.date),
-    'x-cos-meta-cdb2cos-size': String(item.size),
+    'cdb2cos-instance': item.instance,
+    'cdb2cos-type': item.type,
+    'cdb2cos-backup-id': encodeURIComponent(item.id),
+    'cdb2cos-backup-date': encodeURIComponent(item.date),
+    'cdb2cos-size': String(item.size),
 
   };
   // A multipart upload starts before the whole file is staged, so its CRC64 is not known yet: the
   // manifest records it, and the object's own x-cos-hash-crc64ecma is checked against it.
-  if (crc64 !== undefined) meta['x-cos-meta-cdb2cos-crc64'] = crc64;
-  if (item.md5 !== undefined) meta['x-cos-meta-cdb2cos-md5'] = item.md5;
+  if (crc64 !== undefined) meta['cdb2cos-crc64'] = crc64;
+  if (item.md5 !== undefined) meta['cdb2cos-md5'] = item.md5;
   return meta;
 }

@@ -1,6 +1,6 @@
 // What a finished run hands to the notifiers and the metrics writer: a plain value, built once from the
 // run's Summary (or from the error that stopped it), with no I/O of its own.
-import type { BackupType } from './types.js';
+import type { ItemType as BackupType } from './types.js';
 
 /** How an item listed by CDB ended in one run. */
 export type Outcome = 'copied' | 'skipped' | 'failed' | 'waiting' | 'archived';

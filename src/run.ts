@@ -9,7 +9,7 @@ import type { CdbApi } from './cdb/client.js';
 import { discoverInstances, manifestInstances } from './cdb/discovery.js';
 import { CallRateLimiter, rateLimitedCdbApi } from './cdb/rate.js';
 import { inShard, shardOf, type Shard } from './core/shard.js';
-import type { CosApi } from './cos/client.js';
+import type { Destination } from './destinations/destination.js';
 import { Manifest } from './cos/manifest.js';
 import { keyFieldsReader, keysOutsideRetention } from './core/retention.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from './errors.js';
@@ -23,7 +23,7 @@ import type { ProgressEvents } from './progress/state.js';
 import { RateLimiter, Semaphore } from './transfer/rate-limit.js';
 import { localSecondOfDay, rateAt, secondsToNextChange } from './transfer/schedule.js';
 import { fingerprint, freeBytes, listStateFiles, readState, removeStaged, stagedPaths } from './transfer/staging.js';
-import type { BackupType, CatalogItem, Config, Runtime } from './types.js';
+import type { BackupType, CatalogItem, Config, ItemType, Runtime } from './types.js';
 
 export interface RunOptions {
   since?: number | undefined;
@@ -46,7 +46,8 @@ export interface Reporter {
 
 export interface RunDeps extends Runtime {
   cdb: CdbApi;
-  cos: CosApi;
+  /** The COS destination (src/destinations/cos.ts). */
+  cos: Destination;
   dispatcher: Dispatcher;
   report: Reporter;
   /** Called once the run holds its lock (at once on a dry run), before anything is listed: the CLI's start ping. */
@@ -69,7 +70,7 @@ export interface Summary {
   dryRun: boolean;
   /** Types the instance's edition cannot give (slow logs of single-node and cluster editions). */
   unsupported: number;
-  planned: Array<{ instance: string; type: BackupType; name: string; size: number; key: string }>;
+  planned: Array<{ instance: string; type: ItemType; name: string; size: number; key: string }>;
   /** Items and their bytes per instance, type and outcome (notifications and metrics read these). */
   units: UnitTally[];
   /** Every failure counted in `failed`, with its error code and message. */
@@ -101,7 +102,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     const rank = { none: 0, item: 1, config: 2, auth: 3 };
     if (rank[w] > rank[summary.worst]) summary.worst = w;
   };
-  const noteFailure = (instance: string, type: BackupType | null, err: unknown, item?: { name: string; key: string; size: number }): void => {
+  const noteFailure = (instance: string, type: ItemType | null, err: unknown, item?: { name: string; key: string; size: number }): void => {
     const { code, message } = errInfo(err) as { code: string; message: string };
     tally(summary.units, instance, type, 'failed', item?.size ?? 0);
     summary.failures.push({ instance, type, ...(item ? { name: item.name, key: item.key } : {}), code, message });
@@ -130,11 +131,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     if (discover) await discoverUnits();
     const shard = opts.shard ? { shard: { index: opts.shard.index, count: opts.shard.count, units: instances.length } } : {};
     log.info({ instances, types, since: opts.since, until: opts.until, dryRun: opts.dryRun, bucket: config.cos.bucket, ...shard }, 'started');
-    try {
-      await apiRetry('head bucket', () => deps.cos.headBucket());
-    } catch (err) {
-      throw bucketError(err, config);
-    }
+    await apiRetry('probe destination', () => deps.cos.probe());
 
     const manifests = new Map<string, Manifest>();
     const listedInFull: ListedUnit[] = [];
@@ -271,7 +268,7 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
         if (opts.dryRun) {
           log.info({ instance, type: c.item.type, name: c.item.name, bytes: c.item.size, key: c.key }, 'would copy');
           report.item(`would copy ${instance} ${c.item.type} ${c.item.name} (${formatBytes(c.item.size)}) → cos://${config.cos.bucket}/${c.key}`);
-        } else queue.push({ ...c, refresh: refresher(c.item.type) });
+        } else queue.push({ ...c, refresh: refresher(c.item.type as BackupType) });
       }
     }
 
@@ -435,10 +432,6 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
               partSize: config.transfer.partSize,
               timeoutMs: config.transfer.requestTimeoutMs,
               retryBudgetMs: config.transfer.itemRetryBudgetMs,
-              storageClass: config.cos.storageClass,
-              sse: config.cos.sse,
-              kmsKeyId: config.cos.kmsKeyId,
-              tags: config.cos.tags,
             },
             { ...copyDeps, log: ilog, onDownloaded: (bytes) => report.progress?.bytes(key, bytes) },
           );
@@ -577,15 +570,8 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
 }
 
 /** What retention needs to know of a recorded copy: its type and the item's time. */
-function itemFacts(item: CatalogItem): { type: BackupType; time?: string } {
+function itemFacts(item: CatalogItem): { type: ItemType; time?: string } {
   return Number.isFinite(item.time) ? { type: item.type, time: new Date(item.time).toISOString() } : { type: item.type };
-}
-
-export function bucketError(err: unknown, config: Config): unknown {
-  if (!(err instanceof Cdb2cosError)) return err;
-  if (err.code === 'ERR_NOT_FOUND') return new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${config.cos.bucket} does not exist in region ${config.cos.region}`, { cause: err, serviceCode: err.serviceCode });
-  if (err.code === 'ERR_PERMISSION') return new Cdb2cosError('ERR_PERMISSION', `COS denied access to bucket ${config.cos.bucket}: check the credentials (secret id and key) and their permissions on the bucket`, { cause: err, serviceCode: err.serviceCode });
-  return err;
 }
 
 /**

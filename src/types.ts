@@ -6,6 +6,10 @@ import type { Schedule } from './transfer/schedule.js';
 
 export type BackupType = 'data' | 'binlog' | 'slowlog';
 export const BACKUP_TYPES: readonly BackupType[] = ['data', 'binlog', 'slowlog'];
+/** What an item is: a CDB backup type, a file behind a URL of a [urls] list, or a file of a [local] folder. */
+export type ItemType = BackupType | 'url' | 'file';
+/** Where items come from: one config section each (src/sources/). */
+export type SourceKind = 'cdb' | 'urls' | 'local';
 
 export interface Credentials {
   secretId: string;
@@ -116,10 +120,15 @@ export interface RetentionConfig {
   keepDataMin: number;
 }
 
-/** One thing CDB lists and we may copy. */
+/**
+ * One thing a source lists and we may copy. For CDB `instance` is the instance id; for the other sources it
+ * is the unit their items are grouped (and their manifest named) by: `urls`, `local`.
+ */
 export interface CatalogItem {
+  /** Default `cdb`. */
+  source?: SourceKind | undefined;
   instance: string;
-  type: BackupType;
+  type: BackupType | ItemType;
   /** File name as CDB gives it. */
   name: string;
   /** Stable id: BackupId for data backups, else the name. */
@@ -137,8 +146,19 @@ export interface CatalogItem {
   cosStorageType: number;
   /** Lower-case hex, when CDB gives one. */
   md5: string | undefined;
-  /** The download URL chosen by cdb.url; signed and expiring: never log it whole. */
+  /** The download URL chosen by cdb.url; signed and expiring: never log it whole. Empty for local files. */
   url: string;
+  /**
+   * Placeholders of the item's source for key templates beyond instance, type, date, name and id (URL
+   * items: host, path; local files: hostname, path). `path` may hold `/` between segments.
+   */
+  fields?: Readonly<Record<string, string>> | undefined;
+  /** What tells a new version of the same name apart (ETag or Last-Modified of a URL, size+mtime of a file). */
+  validator?: string | undefined;
+  /** Local files: the absolute path read in place (never staged). */
+  path?: string | undefined;
+  /** Local files: the glob's fixed base; nothing outside it is read, symlinks included. */
+  base?: string | undefined;
 }
 
 /** The outside world every step of a run is given rather than reaching for: tests pass fakes. */

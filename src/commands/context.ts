@@ -3,7 +3,9 @@
 import { createCdbApi, type CdbApi } from '../cdb/client.js';
 import { discoverInstances } from '../cdb/discovery.js';
 import { readConfig } from '../config.js';
-import { createCosApi, type CosApi } from '../cos/client.js';
+import { createCosApi } from '../cos/client.js';
+import { cosDestination } from '../destinations/cos.js';
+import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { openFileLogger, type FileLogger } from '../log.js';
 import { resolveRunCredentials } from '../credentials/for-run.js';
@@ -16,7 +18,7 @@ export interface CommandContext extends Runtime {
   instances: string[];
   types: BackupType[];
   cdb: CdbApi;
-  cos: CosApi;
+  cos: Destination;
   logger: FileLogger;
   /** Every listing, HEAD or GET: the run's policy, at most 10 minutes of retries each. */
   apiRetry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
@@ -87,7 +89,7 @@ export async function openCommandContext(
     instances,
     types: types ?? config.cdb.types,
     cdb,
-    cos: createCosApi({ credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }),
+    cos: cosDestination(createCosApi({ credentials, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }), config.cos),
     apiRetry,
   };
 }

@@ -6,7 +6,7 @@
 // A rerun first finishes every tombstone without `deletedAt`. Concurrent `run` jobs cannot bring the
 // entries back (see manifest.ts), and they do not copy the items again (skip reason outside-retention).
 import { manifestInstances } from '../cdb/discovery.js';
-import type { CosApi } from '../cos/client.js';
+import type { Destination } from '../destinations/destination.js';
 import { Manifest, type Tombstone } from '../cos/manifest.js';
 import { candidateFromEntry, decideRetention, keyFieldsReader, type Decision } from '../core/retention.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
@@ -22,7 +22,7 @@ export interface PruneOptions {
 }
 
 export interface PruneDeps extends Runtime {
-  cos: CosApi;
+  cos: Destination;
   report: Reporter;
 }
 
@@ -77,14 +77,7 @@ export async function pruneBackups(config: Config, opts: PruneOptions, deps: Pru
   }
   log.info({ instances, dryRun: opts.dryRun, bucket: config.cos.bucket, retention: policy }, 'prune started');
   try {
-    try {
-      await apiRetry('head bucket', () => deps.cos.headBucket());
-    } catch (err) {
-      if (err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND') {
-        throw new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${config.cos.bucket} does not exist in region ${config.cos.region}`, { cause: err });
-      }
-      throw err;
-    }
+    await apiRetry('probe destination', () => deps.cos.probe());
     for (const instance of instances) {
       if (deps.signal.aborted) break;
       try {

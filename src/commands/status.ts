@@ -7,7 +7,6 @@ import { Manifest } from '../cos/manifest.js';
 import { verifiedByHead } from '../core/verified-copy.js';
 import { Cdb2cosError, errInfo } from '../errors.js';
 import { listPrefix, planCopies, type PlannedCopy } from '../plan.js';
-import { bucketError } from '../run.js';
 import { readState, stagedPaths } from '../transfer/staging.js';
 import type { BackupType, CatalogItem } from '../types.js';
 import { formatAge, formatTable, isFatal, type CommandContext } from './context.js';
@@ -91,11 +90,7 @@ function zero(): Counts {
 export async function collectStatus(ctx: CommandContext, opts: StatusOptions): Promise<StatusReport> {
   const { config, log } = ctx;
   const report: StatusReport = { bucket: config.cos.bucket, prefix: config.cos.prefix, checkedAt: new Date(ctx.now()).toISOString(), head: opts.head, ok: true, totals: { ...zero(), errors: 0 }, instances: [] };
-  try {
-    await ctx.apiRetry('head bucket', () => ctx.cos.headBucket());
-  } catch (err) {
-    throw bucketError(err, config);
-  }
+  await ctx.apiRetry('probe destination', () => ctx.cos.probe());
   for (const instance of ctx.instances) report.instances.push(await instanceStatus(ctx, instance, opts));
   for (const inst of report.instances) {
     for (const u of inst.units) {
@@ -154,7 +149,7 @@ async function instanceStatus(ctx: CommandContext, instance: string, opts: Statu
   const plan = planCopies(items, known, listed, { prefix: config.cos.prefix, keyTemplate: config.cos.key });
   const copied: Array<{ item: CatalogItem; key: string }> = [];
   const note = (item: CatalogItem, key: string, state: ItemState, why?: DiffersWhy): void => {
-    const unit = units.get(item.type)!;
+    const unit = units.get(item.type as BackupType)!;
     if (state === 'copied') {
       unit.copied++;
       copied.push({ item, key });
@@ -185,7 +180,7 @@ async function instanceStatus(ctx: CommandContext, instance: string, opts: Statu
             head = await ctx.apiRetry('head', () => ctx.cos.headObject(c.key));
           } catch (err) {
             if (isFatal(err)) throw err;
-            const unit = units.get(c.item.type)!;
+            const unit = units.get(c.item.type as BackupType)!;
             unit.error ??= `HEAD failed: ${errInfo(err)['message'] as string}`;
             log.error({ instance, type: c.item.type, key: c.key, err: errInfo(err) }, 'failed');
             note(c.item, c.key, 'differs', 'head');

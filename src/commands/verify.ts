@@ -12,7 +12,7 @@ import { Cdb2cosError, errInfo } from '../errors.js';
 import { crc64ToString, newCrc64 } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
 import { renderKey } from '../plan.js';
-import { bucketError, peakRssBytes } from '../run.js';
+import { peakRssBytes } from '../run.js';
 import { BACKUP_TYPES, type BackupType, type CatalogItem } from '../types.js';
 import { formatTable, isFatal, type CommandContext } from './context.js';
 
@@ -98,11 +98,7 @@ function decode(v: string): string | undefined {
 export async function verifyBucket(ctx: CommandContext, opts: VerifyOptions): Promise<VerifyReport> {
   const { config, log } = ctx;
   const report: VerifyReport = { bucket: config.cos.bucket, checkedAt: new Date(ctx.now()).toISOString(), deep: opts.deep, ok: true, totals: { objects: 0, ok: 0, missing: 0, mismatched: 0, errors: 0, gaps: 0 }, instances: [], objects: [] };
-  try {
-    await ctx.apiRetry('head bucket', () => ctx.cos.headBucket());
-  } catch (err) {
-    throw bucketError(err, config);
-  }
+  await ctx.apiRetry('probe destination', () => ctx.cos.probe());
   for (const instance of ctx.instances) {
     const inst = await verifyInstance(ctx, instance, opts, report.objects);
     report.instances.push(inst);
@@ -188,7 +184,7 @@ async function verifyInstance(ctx: CommandContext, instance: string, opts: Verif
 
 async function verifyObject(ctx: CommandContext, instance: string, key: string, e: ManifestEntry, opts: VerifyOptions, listed: CatalogItem | undefined): Promise<ObjectResult & { start?: number | undefined }> {
   const base = { instance, key, size: e.size, deep: false };
-  const guessType = (): BackupType | null => listed?.type ?? ((BACKUP_TYPES as readonly string[]).find((t) => key.includes(`/${t}/`)) as BackupType | undefined) ?? null;
+  const guessType = (): BackupType | null => (listed?.type as BackupType | undefined) ?? ((BACKUP_TYPES as readonly string[]).find((t) => key.includes(`/${t}/`)) as BackupType | undefined) ?? null;
   const lastSegment = key.slice(key.lastIndexOf('/') + 1);
   let head: ObjectHead | undefined;
   try {

@@ -129,14 +129,14 @@ export function decideRetention(cands: readonly Candidate[], policy: RetentionCo
 }
 
 /** A slow log covers its whole day: its latest time is the end of that day. */
-function span(type: BackupType | undefined, t: number): { lo: number; hi: number } {
+function span(type: CatalogItem['type'] | undefined, t: number): { lo: number; hi: number } {
   return { lo: t, hi: type === 'slowlog' ? t + DAY_MS : t };
 }
 
 /** An item listed at the source, as a candidate: its time is exact. */
 export function candidateFromItem(item: Pick<CatalogItem, 'type' | 'time' | 'size'>, key: string): Candidate {
   const t = Number.isFinite(item.time) ? span(item.type, item.time) : { lo: undefined, hi: undefined };
-  return { key, type: item.type, ...t, size: item.size, recorded: false };
+  return { key, type: (BACKUP_TYPES as readonly string[]).includes(item.type) ? (item.type as BackupType) : undefined, ...t, size: item.size, recorded: false };
 }
 
 /** What a manifest entry tells about its item (older entries have neither field). */

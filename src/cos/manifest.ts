@@ -19,7 +19,10 @@
 // succeeded, and is dropped TOMBSTONE_KEEP_MS later. The format stays `version: 1`: a reader that knows
 // only `objects` reads such a file correctly, since a removed entry is no longer under `objects`.
 import type { KnownObject } from '../plan.js';
-import type { CosApi } from './client.js';
+import type { Destination } from '../destinations/destination.js';
+
+/** What a manifest needs of its destination. */
+export type ManifestStore = Pick<Destination, 'getObjectText' | 'putText'>;
 import { Cdb2cosError } from '../errors.js';
 
 export interface ManifestEntry {
@@ -33,6 +36,8 @@ export interface ManifestEntry {
   type?: string | undefined;
   /** ISO 8601: the item's time as CDB gave it (its Date, BinlogStartTime or slow-log day). */
   time?: string | undefined;
+  /** URL items and local files: the validator of the version copied (added with issue 10; older entries lack it). */
+  validator?: string | undefined;
 }
 
 /** A deletion by prune (see the top of this file). */
@@ -202,14 +207,14 @@ export class Manifest {
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(
-    private readonly cos: CosApi,
+    private readonly cos: ManifestStore,
     private readonly deps: ManifestDeps,
     readonly key: string,
     readonly instance: string,
   ) {}
 
   /** Loads the manifest; a missing or unreadable one starts empty (its objects get checked by HEAD). */
-  static async load(cos: CosApi, prefix: string, instance: string, deps: ManifestDeps): Promise<{ manifest: Manifest; warning?: string }> {
+  static async load(cos: ManifestStore, prefix: string, instance: string, deps: ManifestDeps): Promise<{ manifest: Manifest; warning?: string }> {
     const m = new Manifest(cos, deps, manifestKey(prefix, instance), instance);
     const text = await cos.getObjectText(m.key);
     if (text === undefined) return { manifest: m };
@@ -254,7 +259,7 @@ export class Manifest {
 
   known(): Map<string, KnownObject> {
     const out = new Map<string, KnownObject>();
-    for (const [k, v] of this.entries) out.set(k, { size: v.size, etag: v.etag, crc64: v.crc64, md5: v.md5, verified: true });
+    for (const [k, v] of this.entries) out.set(k, { size: v.size, etag: v.etag, crc64: v.crc64, md5: v.md5, verified: true, validator: v.validator });
     return out;
   }
 
@@ -296,8 +301,7 @@ export class Manifest {
       const merged = mergeStates({ entries: this.entries, tombs: this.tombs }, await this.read(), this.deps.now?.());
       const file: ManifestFile = { version: 1, instance: this.instance, objects: sorted(merged.entries) };
       if (merged.tombs.size > 0) file.deleted = sorted(merged.tombs);
-      const body = Buffer.from(JSON.stringify(file));
-      await this.cos.putObject(this.key, body, body.length, { 'Content-Type': 'application/json' });
+      await this.cos.putText(this.key, JSON.stringify(file));
       this.entries = merged.entries;
       this.tombs = merged.tombs;
       await this.deps.sleep(MANIFEST_SETTLE_MS * (1 + this.deps.random()));

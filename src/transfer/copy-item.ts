@@ -13,7 +13,7 @@ import { setMaxListeners } from 'node:events';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dispatcher } from 'undici';
-import type { CosApi } from '../cos/client.js';
+import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { crc64Combine, crc64ToString } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
@@ -45,7 +45,7 @@ export interface DiskGuard {
 }
 
 export interface CopyDeps extends Runtime {
-  cos: CosApi;
+  cos: Destination;
   dispatcher: Dispatcher;
   /** Download connections of the whole run. */
   connections: Semaphore;
@@ -63,10 +63,6 @@ export interface CopySettings {
   partSize: number;
   timeoutMs: number;
   retryBudgetMs: number;
-  storageClass: string;
-  sse?: string | undefined;
-  kmsKeyId?: string | undefined;
-  tags?: string | undefined;
 }
 
 export interface CopyRequest {
@@ -282,7 +278,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
       checkSourceCrc(part.crc64);
       log.info({ bytes: item.size, ms: deps.now() - t0 }, 'downloaded');
       const crc64 = part.crc64;
-      const headers = objectHeaders(item, settings, crc64);
+      const headers = originMetadata(item, crc64);
       const t1 = deps.now();
       let put: { etag: string; crc64: string | undefined } | undefined;
       for (let attempt = 1; ; attempt++) {
@@ -351,7 +347,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
      */
     const initiate = async (): Promise<string> => {
       const t0 = deps.now();
-      const id = await retry('initiate', () => deps.cos.initUpload(key, objectHeaders(item, settings, undefined)));
+      const id = await retry('initiate', () => deps.cos.initUpload(key, originMetadata(item, undefined)));
       const window = deps.now() - t0 + ORPHAN_WINDOW_SLACK_MS;
       try {
         const open = (await retry('list uploads', () => deps.cos.listUploads(key))).filter((u) => u.key === key);
@@ -431,7 +427,7 @@ export async function copyItem(req: CopyRequest, settings: CopySettings, deps: C
               const reader = partReader(paths.data, r.start, r.end);
               try {
                 // st.uploadId: after a CRC64 mismatch the parts go to a new upload, not the completed one.
-                return await deps.cos.uploadPart(key, st.uploadId ?? uploadId, r.partNumber, reader.body, size, md5Base64);
+                return await deps.cos.uploadPart(key, st.uploadId ?? uploadId, r.partNumber, reader.body, size, md5Base64 !== undefined ? { md5Base64 } : undefined);
               } finally {
                 reader.release();
               }
@@ -623,14 +619,6 @@ async function md5OfRange(path: string, start: number, end: number): Promise<str
 
 function md5Mismatch(item: CatalogItem, got: string): Cdb2cosError {
   return new Cdb2cosError('ERR_VERIFY', `${item.instance} ${item.type} ${item.name}: MD5 of the download ${got} differs from CDB's ${item.md5}`);
-}
-
-function objectHeaders(item: CatalogItem, s: CopySettings, crc64: string | undefined): Record<string, string> {
-  const h: Record<string, string> = { 'x-cos-storage-class': s.storageClass, ...originMetadata(item, crc64) };
-  if (s.sse) h['x-cos-server-side-encryption'] = s.sse;
-  if (s.kmsKeyId) h['x-cos-server-side-encryption-cos-kms-key-id'] = s.kmsKeyId;
-  if (s.tags) h['x-cos-tagging'] = s.tags;
-  return h;
 }
 
 function ioError(err: unknown, path: string): Cdb2cosError {

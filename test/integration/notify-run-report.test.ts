@@ -9,6 +9,7 @@ import { Agent } from 'undici';
 import { createCdbApi } from '../../src/cdb/client.js';
 import { readConfig } from '../../src/config.js';
 import { createCosApi } from '../../src/cos/client.js';
+import { cosDestination } from '../../src/destinations/cos.js';
 import { writeMetrics } from '../../src/metrics/index.js';
 import { notifyRunEnd, type SendDeps } from '../../src/notify/index.js';
 import { sleep } from '../../src/retry.js';
@@ -47,7 +48,7 @@ test('a run with a copy, a failed item, a waiting and an archived one: the repor
     { dryRun: false },
     {
       cdb: createCdbApi({ credentials: config.credentials!, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs: 30_000 }),
-      cos: createCosApi({ credentials: config.credentials!, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs: 30_000 }),
+      cos: cosDestination(createCosApi({ credentials: config.credentials!, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs: 30_000 }), config.cos),
       dispatcher,
       log: pino({ level: 'silent' }),
       report: { item: () => undefined, summary: () => undefined, warn: () => undefined },

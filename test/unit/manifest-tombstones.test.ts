@@ -2,13 +2,13 @@
 // entries, a copy made again later wins, and a reader of the original format still reads the file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CosApi } from '../../src/cos/client.js';
+import type { ManifestStore } from '../../src/cos/manifest.js';
 import { Manifest, manifestKey, mergeStates, parseManifest, parseManifestState, settle, TOMBSTONE_KEEP_MS, type ManifestEntry, type Tombstone } from '../../src/cos/manifest.js';
 
 const entry = (crc64: string, copiedAt: string): ManifestEntry => ({ size: 10, etag: `"${crc64}"`, crc64, id: crc64, copiedAt });
 const tomb = (copiedAt: string, deletedAt?: string): Tombstone => ({ copiedAt, size: 10, etag: '"x"', reason: 'data-age', markedAt: '2026-02-01T00:00:00Z', ...(deletedAt ? { deletedAt } : {}) });
 
-function memoryCos(): { cos: CosApi; objects: Map<string, string> } {
+function memoryCos(): { cos: ManifestStore; objects: Map<string, string> } {
   const objects = new Map<string, string>();
   const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
   const cos = {
@@ -16,12 +16,11 @@ function memoryCos(): { cos: CosApi; objects: Map<string, string> } {
       await turn();
       return objects.get(key);
     },
-    async putObject(key: string, body: Buffer) {
+    async putText(key: string, text: string) {
       await turn();
-      objects.set(key, body.toString('utf8'));
-      return { etag: '"x"', crc64: undefined };
+      objects.set(key, text);
     },
-  } as unknown as CosApi;
+  } satisfies ManifestStore;
   return { cos, objects };
 }
 const deps = { sleep: () => new Promise<void>((r) => setImmediate(r)), random: () => 0.5 };

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import pino from 'pino';
 import { pruneBackups } from '../../src/commands/prune.js';
-import type { CosApi } from '../../src/cos/client.js';
+import type { Destination } from '../../src/destinations/destination.js';
 import { manifestKey, parseManifestState, type ManifestEntry } from '../../src/cos/manifest.js';
 import { parseConfig } from '../../src/config.js';
 import { tempDir } from '../helpers/harness.js';
@@ -13,13 +13,13 @@ import { tempDir } from '../helpers/harness.js';
 const INSTANCE = 'cdb-aaaa1111';
 const NOW = Date.parse('2026-11-30T12:00:00Z');
 
-function memoryBucket(): { cos: CosApi; objects: Map<string, { text: string; etag: string }>; deletes: string[]; heads: string[] } {
+function memoryBucket(): { cos: Destination; objects: Map<string, { text: string; etag: string }>; deletes: string[]; heads: string[] } {
   const objects = new Map<string, { text: string; etag: string }>();
   const deletes: string[] = [];
   const heads: string[] = [];
   let n = 0;
   const cos = {
-    headBucket: () => Promise.resolve(),
+    probe: () => Promise.resolve(),
     listObjects: (prefix: string) =>
       Promise.resolve({ objects: [...objects].filter(([k]) => k.startsWith(prefix)).map(([key, o]) => ({ key, size: o.text.length, etag: o.etag })), pages: 1 }),
     headObject: (key: string) => {
@@ -28,16 +28,16 @@ function memoryBucket(): { cos: CosApi; objects: Map<string, { text: string; eta
       return Promise.resolve(o && { size: o.text.length, etag: o.etag, crc64: undefined, meta: {} });
     },
     getObjectText: (key: string) => Promise.resolve(objects.get(key)?.text),
-    putObject: (key: string, body: Buffer) => {
-      objects.set(key, { text: body.toString(), etag: `"m${++n}"` });
-      return Promise.resolve({ etag: `"m${n}"`, crc64: undefined });
+    putText: (key: string, text: string) => {
+      objects.set(key, { text, etag: `"m${++n}"` });
+      return Promise.resolve();
     },
     deleteObject: (key: string) => {
       deletes.push(key);
       objects.delete(key);
       return Promise.resolve();
     },
-  } as unknown as CosApi;
+  } as unknown as Destination;
   return { cos, objects, deletes, heads };
 }
 
