@@ -2,25 +2,38 @@
 // depend on it), `retryable` says whether trying again may help, `cause` keeps the original error.
 // Messages never hold secrets or the signed query string of a download URL: see redactUrl.
 
-export type ErrorCode =
-  | 'ERR_USAGE'
-  | 'ERR_CONFIG'
-  | 'ERR_AUTH'
-  | 'ERR_PERMISSION'
-  | 'ERR_NOT_FOUND'
-  | 'ERR_LOCKED'
-  | 'ERR_NETWORK'
-  | 'ERR_TIMEOUT'
-  | 'ERR_THROTTLED'
-  | 'ERR_SERVER'
-  | 'ERR_URL_EXPIRED'
-  | 'ERR_VERIFY'
-  | 'ERR_DISK_FULL'
-  | 'ERR_IO'
-  | 'ERR_ABORTED'
-  | 'ERR_SOURCE_CHANGED'
-  | 'ERR_ARCHIVED'
-  | 'ERR_REQUEST';
+/** Every error code, in one list: tables keyed by code (src/core/error-policy.ts) are checked against it. */
+export const ERROR_CODES = [
+  'ERR_USAGE',
+  'ERR_CONFIG',
+  'ERR_AUTH',
+  'ERR_PERMISSION',
+  'ERR_NOT_FOUND',
+  'ERR_LOCKED',
+  'ERR_NETWORK',
+  'ERR_TIMEOUT',
+  'ERR_THROTTLED',
+  'ERR_SERVER',
+  'ERR_URL_EXPIRED',
+  'ERR_VERIFY',
+  'ERR_DISK_FULL',
+  'ERR_IO',
+  'ERR_ABORTED',
+  'ERR_SOURCE_CHANGED',
+  'ERR_ARCHIVED',
+  'ERR_REQUEST',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * Which end of a copy an error speaks of, where one code can mean either: an ERR_VERIFY with origin
+ * `source` says the bytes received are not the source's (the download is corrupt: nothing staged is
+ * worth keeping), with origin `staging` that the staged bytes no longer are what was received, with
+ * origin `destination` that what the destination stored differs from what was staged (the staged copy
+ * is good and is sent again).
+ */
+export type ErrorOrigin = 'source' | 'staging' | 'destination';
 
 export class Cdb2cosError extends Error {
   readonly code: ErrorCode;
@@ -29,11 +42,13 @@ export class Cdb2cosError extends Error {
   readonly retryAfterMs: number | undefined;
   /** The service's own error code (AuthFailure.SignatureFailure, NoSuchBucket, …), when there is one. */
   readonly serviceCode: string | undefined;
+  /** Which end of the copy the error is about, when the code alone does not say (see ErrorOrigin). */
+  readonly origin: ErrorOrigin | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    opts: { cause?: unknown; retryable?: boolean; retryAfterMs?: number; serviceCode?: string } = {},
+    opts: { cause?: unknown; retryable?: boolean; retryAfterMs?: number; serviceCode?: string; origin?: ErrorOrigin } = {},
   ) {
     super(redactSecrets(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'Cdb2cosError';
@@ -41,6 +56,7 @@ export class Cdb2cosError extends Error {
     this.retryable = opts.retryable ?? false;
     this.retryAfterMs = opts.retryAfterMs;
     this.serviceCode = opts.serviceCode;
+    this.origin = opts.origin;
   }
 }
 
