@@ -1,6 +1,8 @@
 // Runs the compiled tests with node's own runner: the product's (dist/test/<tier>/) and the emulator
 // package's (packages/emulator/dist/test/, tier "emulator"). Node 20 has no glob support in --test,
-// so the files are listed here. Usage: node scripts/run-tests.mjs [unit|integration|e2e|faults|emulator ...]
+// so the files are listed here. Usage: node scripts/run-tests.mjs [unit|inprocess|integration|e2e|faults|emulator ...]
+// The fast tiers start first: unit (pure functions), then inprocess (the run and the item copy against
+// in-memory fakes, no subprocess); the tiers that start emulators and CLI subprocesses follow.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -27,7 +29,12 @@ for (const r of roots) {
   }
   walk(r.dir, r);
 }
-const selected = (tiers.length === 0 ? files : files.filter((f) => tiers.some((t) => f.tier === t || f.path.startsWith(join(f.root, t))))).map((f) => f.path);
+const FIRST = ['unit', 'inprocess'];
+const rank = (f) => (FIRST.includes(f.tier) ? FIRST.indexOf(f.tier) : FIRST.length);
+const selected = (tiers.length === 0 ? files : files.filter((f) => tiers.some((t) => f.tier === t || f.path.startsWith(join(f.root, t)))))
+  .map((f, i) => ({ f, i }))
+  .sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i)
+  .map(({ f }) => f.path);
 if (selected.length === 0) {
   console.error('no test files found for ' + (tiers.join(', ') || 'any tier'));
   process.exit(1);
