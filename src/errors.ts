@@ -26,15 +26,6 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-/**
- * Which end of a copy an error speaks of, where one code can mean either: an ERR_VERIFY with origin
- * `source` says the bytes received are not the source's (the download is corrupt: nothing staged is
- * worth keeping), with origin `staging` that the staged bytes no longer are what was received, with
- * origin `destination` that what the destination stored differs from what was staged (the staged copy
- * is good and is sent again).
- */
-export type ErrorOrigin = 'source' | 'staging' | 'destination';
-
 export class Cdb2cosError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
@@ -42,13 +33,16 @@ export class Cdb2cosError extends Error {
   readonly retryAfterMs: number | undefined;
   /** The service's own error code (AuthFailure.SignatureFailure, NoSuchBucket, …), when there is one. */
   readonly serviceCode: string | undefined;
-  /** Which end of the copy the error is about, when the code alone does not say (see ErrorOrigin). */
-  readonly origin: ErrorOrigin | undefined;
+  /**
+   * Where a verification failure lies: `source` (the bytes received are not the source's: nothing staged
+   * is worth keeping), `staging` or `destination` (what was stored differs: the staged copy is kept).
+   */
+  readonly origin: 'source' | 'staging' | 'destination' | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    opts: { cause?: unknown; retryable?: boolean; retryAfterMs?: number; serviceCode?: string; origin?: ErrorOrigin } = {},
+    opts: { cause?: unknown; retryable?: boolean; retryAfterMs?: number; serviceCode?: string | undefined; origin?: 'source' | 'staging' | 'destination' } = {},
   ) {
     super(redactSecrets(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'Cdb2cosError';

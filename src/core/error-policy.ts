@@ -58,8 +58,8 @@ export const POLICY = {
   ERR_THROTTLED: effect('item', false, true),
   ERR_SERVER: effect('item', false, true),
   ERR_URL_EXPIRED: effect('item', false, true),
-  // Without an origin: what the destination stored differs from what was staged (BadDigest, a CRC-64
-  // mismatch), so the staged copy is good and is sent again. Origin `source` or `staging`: see policyOf.
+  // What was stored differs from what was staged (origin `destination` or `staging`, or none: BadDigest,
+  // a CRC-64 mismatch): the staged copy is kept and sent again. Origin `source`: see policyOf.
   ERR_VERIFY: effect('item', false, true),
   ERR_DISK_FULL: effect('item', false, true),
   ERR_IO: effect('item', false, true),
@@ -88,9 +88,10 @@ export function policyOf(err: unknown, scope: ErrorScope = 'copy'): ErrorEffect 
       if (scope === 'listing') return effect('config', false, true);
       return row;
     case 'ERR_VERIFY':
-      // The download itself is corrupt (source), or the staged bytes are no longer what was received
-      // (staging): nothing staged is worth keeping. Destination: the staged copy is sent again.
-      if (err.origin === 'source' || err.origin === 'staging') return effect('item', false, false);
+      // The bytes received are not the source's (the download is corrupt): nothing staged is worth
+      // keeping, and a resumed copy would meet the same bytes again. `staging` and `destination` (what
+      // was stored differs from what was staged) keep the staged copy, which is sent again.
+      if (err.origin === 'source') return effect('item', false, false);
       return row;
     case 'ERR_IO':
       // Outside any item (log.dir, staging_dir, the lock file): the setup is wrong, exit 2 (README).

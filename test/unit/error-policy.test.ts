@@ -83,7 +83,7 @@ describe('error policy', () => {
     // The same message for all three: only the typed origin decides.
     const msg = 'CRC-64 differs: the download is corrupt';
     assert.equal(policyOf(new Cdb2cosError('ERR_VERIFY', msg, { origin: 'source' })).keepStaged, false);
-    assert.equal(policyOf(new Cdb2cosError('ERR_VERIFY', msg, { origin: 'staging' })).keepStaged, false);
+    assert.equal(policyOf(new Cdb2cosError('ERR_VERIFY', msg, { origin: 'staging' })).keepStaged, true);
     assert.equal(policyOf(new Cdb2cosError('ERR_VERIFY', msg, { origin: 'destination' })).keepStaged, true);
     assert.equal(policyOf(new Cdb2cosError('ERR_VERIFY', msg)).keepStaged, true);
     assert.equal(policyOf(new Cdb2cosError('ERR_VERIFY', 'BadDigest', { serviceCode: 'BadDigest', origin: 'destination' })).keepStaged, true);
