@@ -2,6 +2,7 @@
 // summary each derive what they show from the same stream instead of counters updated in many places.
 // `summarize` is the summary's reducer (pure: it folds events into counts); `RunEvents` is the hub the
 // run emits into and the views subscribe to.
+import type { Logger } from 'pino';
 import type { Severity, Worst } from '../core/error-policy.js';
 import { worse } from '../core/error-policy.js';
 import type { SkipReason } from '../plan.js';
@@ -31,10 +32,12 @@ export type RunEvent =
    * A unit (`type` null) or one type of it could not be listed; counted as one failure. Only for what does
    * not stop the run: `severity` is the error policy's (item, or config for a unit that does not exist).
    */
-  | { kind: 'listing-failed'; instance: string; type: ItemType | null; code: string; message: string; severity: Severity }
+  | { kind: 'listing-failed'; instance: string; type: ItemType | null; code: string; message: string; serviceCode?: string | undefined; severity: Severity }
   /** A type the unit cannot give (slow logs of single-node and cluster editions): a warning, not a failure. */
-  | { kind: 'type-unsupported'; instance: string; type: ItemType; code: string; message: string }
+  | { kind: 'type-unsupported'; instance: string; type: ItemType; code: string; message: string; serviceCode?: string | undefined }
   | ({ kind: 'item-skipped'; size: number; reason: SkipReason; status?: string | undefined } & ItemRef)
+  /** A unit planned: how many of its items are to be copied, and the skips by reason. */
+  | { kind: 'unit-planned'; instance: string; toCopy: number; skipped: Partial<Record<SkipReason, number>> }
   /** An item the plan copies (or, on a dry run, would copy). */
   | ({ kind: 'item-planned'; size: number } & ItemRef)
   /** The copies about to start: how many and their bytes. */
@@ -42,9 +45,13 @@ export type RunEvent =
   | ({ kind: 'copy-started'; size: number; label: string } & ItemRef)
   /** Bytes of the item with this key staged (downloaded) since the last such event. */
   | { kind: 'bytes'; key: string; n: number }
-  /** `bytes`: the item's size; the others are what this run moved (resumed parts are not moved again). */
-  | ({ kind: 'item-copied'; bytes: number; bytesDownloaded: number; bytesUploaded: number; ms: number; destinations: string[] } & ItemRef)
-  | ({ kind: 'item-failed'; size: number; code: string; message: string; severity: Severity; ms: number } & ItemRef)
+  /**
+   * `bytes`: the item's size; `bytesDownloaded` and `bytesUploaded` what this run moved (resumed parts are
+   * not moved again); `destinations`: the labels of those it was verified in (`cos://bucket`); the rest
+   * is what the `verified` log line tells.
+   */
+  | ({ kind: 'item-copied'; bytes: number; bytesDownloaded: number; bytesUploaded: number; ms: number; destinations: string[]; crc64?: string | undefined; md5?: string | undefined; parts?: number | undefined; partsResumed?: number | undefined } & ItemRef)
+  | ({ kind: 'item-failed'; size: number; code: string; message: string; serviceCode?: string | undefined; severity: Severity; ms: number } & ItemRef)
   /** Stopped by a signal: neither copied nor failed; the next run resumes it. */
   | ({ kind: 'item-interrupted'; ms: number } & ItemRef)
   | { kind: 'manifest-written'; instance: string; destination: string; entries: number }
@@ -150,6 +157,7 @@ export function applyEvent(s: RunSummary, ev: RunEvent): RunSummary {
       s.durationMs = ev.durationMs;
       s.peakRssBytes = ev.peakRssBytes;
       break;
+    case 'unit-planned':
     case 'copies-planned':
     case 'copy-started':
     case 'bytes':
@@ -221,6 +229,69 @@ export function feedProgress(events: RunEvents, view: ProgressEvents): () => voi
       case 'item-failed':
       case 'item-interrupted':
         view.end(ev.key);
+        break;
+      default:
+        break;
+    }
+  });
+}
+
+/**
+ * Writes the run's log lines from its events: the event names and fields of the log contract (README
+ * "Log events"), as src/run.ts writes them: `listed`, `urls refreshed`, `type unsupported`, `failed`
+ * (a listing, a unit, a copy), `skipped` (at the level its reason deserves), `planned`, `would copy`,
+ * `verified`, `interrupted`, `finished`. Item lines carry instance, type, name and key.
+ */
+export function logEvents(events: RunEvents, log: Logger): () => void {
+  // `finished` sums the run up: this subscriber keeps its own summary of what it saw.
+  const seen = emptySummary();
+  return events.subscribe((ev) => {
+    applyEvent(seen, ev);
+    const err = (e: { code: string; message: string; serviceCode?: string | undefined }): Record<string, unknown> => ({ code: e.code, message: e.message, ...(e.serviceCode ? { serviceCode: e.serviceCode } : {}) });
+    switch (ev.kind) {
+      case 'unit-listed':
+        log.info({ instance: ev.instance, type: ev.type, count: ev.count, pages: ev.pages }, 'listed');
+        break;
+      case 'urls-refreshed':
+        log.info({ instance: ev.instance, type: ev.type, count: ev.count }, 'urls refreshed');
+        break;
+      case 'listing-failed':
+        log.error({ instance: ev.instance, ...(ev.type !== null ? { type: ev.type } : {}), err: err(ev) }, 'failed');
+        break;
+      case 'type-unsupported':
+        log.warn({ instance: ev.instance, type: ev.type, err: err(ev) }, 'type unsupported');
+        break;
+      case 'item-skipped': {
+        const ctx = { instance: ev.instance, type: ev.type, name: ev.name, key: ev.key, reason: ev.reason };
+        if (ev.reason === 'running') log.info(ctx, 'skipped');
+        else if (ev.reason === 'archived') log.warn(ctx, 'skipped');
+        else if (ev.reason === 'failed-at-source') log.warn({ ...ctx, status: ev.status }, 'skipped');
+        else log.debug(ctx, 'skipped');
+        break;
+      }
+      case 'unit-planned':
+        log.info({ instance: ev.instance, toCopy: ev.toCopy, skipped: ev.skipped }, 'planned');
+        break;
+      case 'item-planned':
+        if (seen.dryRun) log.info({ instance: ev.instance, type: ev.type, name: ev.name, bytes: ev.size, key: ev.key }, 'would copy');
+        break;
+      case 'item-copied':
+        log.info(
+          { instance: ev.instance, type: ev.type, name: ev.name, key: ev.key, bytes: ev.bytes, crc64: ev.crc64, md5: ev.md5, parts: ev.parts, partsResumed: ev.partsResumed, bytesDownloaded: ev.bytesDownloaded, bytesUploaded: ev.bytesUploaded, ms: ev.ms },
+          'verified',
+        );
+        break;
+      case 'item-failed':
+        log.error({ instance: ev.instance, type: ev.type, name: ev.name, key: ev.key, ms: ev.ms, err: err(ev) }, 'failed');
+        break;
+      case 'item-interrupted':
+        log.warn({ instance: ev.instance, type: ev.type, name: ev.name, key: ev.key, ms: ev.ms }, 'interrupted');
+        break;
+      case 'run-finished':
+        log.info(
+          { copied: seen.copied, skipped: seen.skipped, waiting: seen.waiting, archived: seen.archived, failed: seen.failed, bytes: seen.bytes, bytesDownloaded: seen.bytesDownloaded, bytesUploaded: seen.bytesUploaded, ms: seen.durationMs, listRequests: seen.listRequests, unsupported: seen.unsupported, maxRssBytes: seen.peakRssBytes },
+          'finished',
+        );
         break;
       default:
         break;

@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { policyOf } from '../../src/core/error-policy.js';
 import { Cdb2cosError } from '../../src/errors.js';
-import { RunEvents, applyEvent, collectSummary, emptySummary, feedProgress, summarize, type RunEvent, type RunSummary } from '../../src/progress/events.js';
+import { pino, type Logger } from 'pino';
+import { RunEvents, applyEvent, collectSummary, emptySummary, feedProgress, logEvents, summarize, type RunEvent, type RunSummary } from '../../src/progress/events.js';
 import type { ProgressEvents } from '../../src/progress/state.js';
 import { buildRunReport, type SummaryLike } from '../../src/run-report.js';
 
@@ -212,5 +213,72 @@ describe('RunEvents hub', () => {
       'start p/cdb-b/data/e2.xb cdb-b data e2.xb 600',
       'end p/cdb-b/data/e2.xb',
     ]);
+  });
+});
+
+describe('run events → log lines', () => {
+  /** The lines written, as objects, without pino's own fields (time, pid, hostname). */
+  function capture(): { log: Logger; lines: Array<Record<string, unknown>> } {
+    const lines: Array<Record<string, unknown>> = [];
+    const log: Logger = pino({ level: 'debug', base: undefined, timestamp: false }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    return { log, lines };
+  }
+
+  /** pino's err serializer (src/log.ts keeps pino's defaults) adds type and stack: the contract is code and message. */
+  const errOf = (l: Record<string, unknown> | undefined): unknown => {
+    const e = l?.['err'] as Record<string, unknown> | undefined;
+    return e === undefined ? undefined : { code: e['code'], message: e['message'], ...(e['serviceCode'] !== undefined ? { serviceCode: e['serviceCode'] } : {}) };
+  };
+  const withErr = (l: Record<string, unknown> | undefined): unknown => (l === undefined ? undefined : { ...l, err: errOf(l) });
+
+  it('writes the log contract’s event names and fields, as src/run.ts writes them', () => {
+    const hub = new RunEvents();
+    const { log, lines } = capture();
+    logEvents(hub, log);
+    for (const ev of aRun()) hub.emit(ev);
+    const names = lines.map((l) => `${l['level'] as number} ${l['msg'] as string}`);
+    assert.deepEqual(names, [
+      '30 listed',
+      '30 listed',
+      '40 type unsupported',
+      '20 skipped',
+      '30 skipped',
+      '40 skipped',
+      '40 skipped',
+      '20 skipped',
+      '20 skipped',
+      '30 listed',
+      '50 failed',
+      '30 urls refreshed',
+      '30 verified',
+      '30 verified',
+      '50 failed',
+      '40 interrupted',
+      '30 finished',
+    ]);
+    // Field by field, for the lines whose fields are a contract.
+    assert.deepEqual(lines[0], { level: 30, instance: 'cdb-a', type: 'data', count: 4, pages: 1, msg: 'listed' });
+    assert.deepEqual(withErr(lines.find((l) => l['msg'] === 'type unsupported')), { level: 40, instance: 'cdb-a', type: 'slowlog', err: { code: 'ERR_REQUEST', message: 'UnsupportedOperation' }, msg: 'type unsupported' });
+    assert.deepEqual(lines.find((l) => l['msg'] === 'skipped' && l['reason'] === 'failed-at-source'), { level: 40, instance: 'cdb-a', type: 'binlog', name: 'b0', key: 'p/cdb-a/binlog/b0', reason: 'failed-at-source', status: 'FAILED', msg: 'skipped' });
+    assert.deepEqual(withErr(lines.find((l) => l['msg'] === 'failed' && l['name'] === undefined)), { level: 50, instance: 'cdb-b', type: 'binlog', err: { code: 'ERR_THROTTLED', message: 'CDB DescribeBinlogs: RequestLimitExceeded' }, msg: 'failed' });
+    assert.deepEqual(withErr(lines.find((l) => l['msg'] === 'failed' && l['name'] === 'e1.xb')), { level: 50, instance: 'cdb-b', type: 'data', name: 'e1.xb', key: 'p/cdb-b/data/e1.xb', ms: 9, err: { code: 'ERR_SERVER', message: 'COS UploadPart: InternalError' }, msg: 'failed' });
+    assert.deepEqual(lines.find((l) => l['msg'] === 'interrupted'), { level: 40, instance: 'cdb-b', type: 'data', name: 'e2.xb', key: 'p/cdb-b/data/e2.xb', ms: 3, msg: 'interrupted' });
+    const verified = lines.find((l) => l['msg'] === 'verified')!;
+    assert.deepEqual(Object.keys(verified).sort(), ['bytes', 'bytesDownloaded', 'bytesUploaded', 'instance', 'key', 'level', 'ms', 'msg', 'name', 'type'].sort());
+    assert.deepEqual(lines.at(-1), { level: 30, copied: 2, skipped: 3, waiting: 1, archived: 1, failed: 2, bytes: 1050, bytesDownloaded: 1000, bytesUploaded: 1125, ms: 1234, listRequests: 9, unsupported: 1, maxRssBytes: 99_000_000, msg: 'finished' });
+  });
+
+  it('writes `would copy` for a planned item on a dry run only, and `planned` per unit', () => {
+    for (const dryRun of [false, true]) {
+      const hub = new RunEvents();
+      const { log, lines } = capture();
+      logEvents(hub, log);
+      hub.emit({ kind: 'run-started', dryRun });
+      hub.emit({ kind: 'unit-planned', instance: 'a', toCopy: 1, skipped: { 'already-copied': 2 } });
+      hub.emit({ kind: 'item-planned', ...ref('a', 'binlog', 'b1'), size: 10 });
+      const expected: Array<Record<string, unknown>> = [{ level: 30, instance: 'a', toCopy: 1, skipped: { 'already-copied': 2 }, msg: 'planned' }];
+      if (dryRun) expected.push({ level: 30, instance: 'a', type: 'binlog', name: 'b1', bytes: 10, key: 'p/a/binlog/b1', msg: 'would copy' });
+      assert.deepEqual(lines, expected);
+    }
   });
 });
