@@ -10,7 +10,8 @@
 // Fault hooks, each counted down per matching call: `fail` throws a given error before the operation
 // touches anything; `corrupt` flips a byte of a body on its way in (the service stores other bytes than
 // were sent, so a Content-MD5 sent with it is refused with BadDigest); `dropReply` applies the
-// operation, then throws a network error, as a reply lost on the way back does.
+// operation, then throws a network error, as a reply lost on the way back does; `omitChecksum` answers
+// a PUT, a part or a Complete without its CRC-64 (a COS reply lacking x-cos-hash-crc64ecma).
 import type { Readable } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Destination, DestinationChecksum, ListedObject, ObjectHead, OpenUpload, SendChecks, StoredReply, UploadedPart } from '../../src/destinations/destination.js';
@@ -130,6 +131,7 @@ export class MemoryDestination implements Destination {
   readonly #fails: Array<{ match: CallMatch; times: number; error: () => Cdb2cosError }> = [];
   readonly #corrupt: Array<{ match: CallMatch; times: number }> = [];
   readonly #drops: Array<{ match: CallMatch; times: number }> = [];
+  readonly #omits: Array<{ match: CallMatch; times: number }> = [];
 
   constructor(opts: MemoryDestinationOptions = {}) {
     if (opts.checksum === 'crc64nvme') throw new RangeError('MemoryDestination does not model checksum crc64nvme (S3 full-object CRC-64/NVME); use crc64 or md5');
@@ -161,6 +163,12 @@ export class MemoryDestination implements Destination {
   /** The next `times` matching calls take effect, then their reply is lost (ERR_NETWORK, retryable). */
   dropReply(match: CallMatch, times = 1): void {
     this.#drops.push({ match, times });
+  }
+
+  /** The next `times` matching replies (putObject, uploadPart, complete) carry no CRC-64; HEAD still does. */
+  omitChecksum(match: CallMatch, times = 1): void {
+    if (match.op !== 'putObject' && match.op !== 'uploadPart' && match.op !== 'complete') throw new RangeError(`omitChecksum: ${match.op} replies with no checksum anyway`);
+    this.#omits.push({ match, times });
   }
 
   // ---- inspection and seeding ----
@@ -244,7 +252,7 @@ export class MemoryDestination implements Destination {
     const received = await this.#receive('putObject', key, undefined, body, size, checks);
     const o: StoredObject = { body: received, etag: quoted(md5Hex(received)), crc64: crcOf(received), meta: stored, lastModified: new Date(this.#now()).toISOString() };
     this.#objects.set(key, o);
-    return this.#leave('putObject', key, undefined, this.#reply(o.etag, o.crc64));
+    return this.#leave('putObject', key, undefined, this.#reply('putObject', key, undefined, o.etag, o.crc64));
   }
 
   async putText(key: string, text: string): Promise<void> {
@@ -278,7 +286,7 @@ export class MemoryDestination implements Destination {
     if (this.#uploads.get(uploadId) !== u) throw noSuchUpload(key, uploadId);
     const part: StoredPart = { body: received, md5: md5Hex(received), crc64: crcOf(received) };
     u.parts.set(partNumber, part);
-    return this.#leave('uploadPart', key, partNumber, this.#reply(quoted(part.md5), part.crc64));
+    return this.#leave('uploadPart', key, partNumber, this.#reply('uploadPart', key, partNumber, quoted(part.md5), part.crc64));
   }
 
   async listParts(key: string, uploadId: string): Promise<UploadedPart[]> {
@@ -313,7 +321,7 @@ export class MemoryDestination implements Destination {
     // Parts not named in the Complete are dropped with the upload, as S3 and COS do.
     this.#uploads.delete(uploadId);
     this.#objects.set(key, o);
-    return this.#leave('complete', key, undefined, this.#reply(o.etag, o.crc64));
+    return this.#leave('complete', key, undefined, this.#reply('complete', key, undefined, o.etag, o.crc64));
   }
 
   /** An upload already gone (aborted, completed, never there) is not an error: the COS adapter swallows NoSuchUpload here too. */
@@ -359,8 +367,9 @@ export class MemoryDestination implements Destination {
     return value;
   }
 
-  #reply(etag: string, crc64: string): StoredReply {
-    return { etag, crc64: this.checksum === 'crc64' ? crc64 : undefined };
+  #reply(op: DestinationOp, key: string, partNumber: number | undefined, etag: string, crc64: string): StoredReply {
+    const omit = take(this.#omits, op, key, partNumber) !== undefined;
+    return { etag, crc64: this.checksum === 'crc64' && !omit ? crc64 : undefined };
   }
 
   #upload(key: string, uploadId: string): Upload {

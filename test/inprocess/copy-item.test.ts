@@ -102,6 +102,16 @@ describe('item copy against the memory fakes', () => {
     assert.ok(h.logs.some((l) => l.msg === 'completed upload found'));
   });
 
+  it('a part reply without a CRC-64: the part goes again with Content-MD5, whose ETag must be that MD5', async (t) => {
+    const h = await copyHarness(t, { units: { u: [{ type: 'data', name: 'o.xb', body: BODY }] } });
+    const item = await h.item('u', 'o.xb');
+    h.dest.omitChecksum({ op: 'uploadPart', partNumber: 3 });
+    await h.copy(item);
+    await landed(h, h.key(item), BODY);
+    assert.deepEqual(h.dest.calls.filter((c) => c.op === 'uploadPart' && c.partNumber === 3).map((c) => c.md5 === true), [false, true]);
+    assert.ok(h.logs.some((l) => l.msg === 'part reply without crc64; sending it again with Content-MD5'));
+  });
+
   it('a single-part item: one PUT, verified by the CRC-64 of its reply', async (t) => {
     const small = patterned(50_000, 22);
     const h = await copyHarness(t, { units: { u: [{ type: 'slowlog', name: 's.log', body: small }] } });
