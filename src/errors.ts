@@ -29,11 +29,16 @@ export class Cdb2cosError extends Error {
   readonly retryAfterMs: number | undefined;
   /** The service's own error code (AuthFailure.SignatureFailure, NoSuchBucket, …), when there is one. */
   readonly serviceCode: string | undefined;
+  /**
+   * Where a verification failure lies: `source` (the bytes received are not the source's: nothing staged
+   * is worth keeping), `staging` or `destination` (what was stored differs: the staged copy is kept).
+   */
+  readonly origin: 'source' | 'staging' | 'destination' | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    opts: { cause?: unknown; retryable?: boolean; retryAfterMs?: number; serviceCode?: string } = {},
+    opts: { cause?: unknown; retryable?: boolean; retryAfterMs?: number; serviceCode?: string | undefined; origin?: 'source' | 'staging' | 'destination' } = {},
   ) {
     super(redactSecrets(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'Cdb2cosError';
@@ -41,6 +46,7 @@ export class Cdb2cosError extends Error {
     this.retryable = opts.retryable ?? false;
     this.retryAfterMs = opts.retryAfterMs;
     this.serviceCode = opts.serviceCode;
+    this.origin = opts.origin;
   }
 }
 
