@@ -35,7 +35,8 @@ export interface Config {
     /** CDB2COS_STS_ENDPOINT applied; undefined = the public endpoint. */
     stsEndpoint: string | undefined;
   };
-  cdb: {
+  /** [cdb]: undefined when the file has no such section (a 2018 file always has it). */
+  cdb?: {
     region: string;
     /** Instance ids, or ['*']: every instance DescribeDBInstances lists (see src/cdb/discovery.ts). */
     instances: string[];
@@ -50,7 +51,8 @@ export interface Config {
     /** e.g. "https://cdb.tencentcloudapi.com" or "http://127.0.0.1:9000"; CDB2COS_CDB_ENDPOINT overrides. */
     endpoint: string | undefined;
   };
-  cos: {
+  /** [cos]: undefined when the file has no such section (a 2018 file always has it). */
+  cos?: {
     region: string;
     bucket: string;
     /** Always empty or ending in "/". */
@@ -110,6 +112,12 @@ export interface Config {
   /** Non-fatal findings, e.g. a config file others can read that holds a secret key. */
   warnings: string[];
 }
+
+/** [cdb] and [cos] as read (when the file has them). */
+export type CdbConfig = NonNullable<Config['cdb']>;
+export type CosConfig = NonNullable<Config['cos']>;
+/** A config with both [cdb] and [cos]: what status, verify and prune work on. */
+export type CdbCosConfig = Config & { cdb: CdbConfig; cos: CosConfig };
 
 /** How long each type is kept in the bucket (days; undefined: forever). See src/core/retention.ts. */
 export interface RetentionConfig {

@@ -27,6 +27,8 @@ export interface SectionDef {
   /** 'always': its keys are read (defaults, required keys) whether or not the file has the section.
    *  'present': only when the file has the section, e.g. an optional destination or notifier. */
   use: 'always' | 'present';
+  /** A 'present' section every 2018-format file stands for ([cdbinfo] → [cdb], [cosinfo] → [cos]). */
+  legacy?: boolean;
   /** Comment lines under its header in config.example.ini. */
   doc?: string;
 }
@@ -40,8 +42,9 @@ export const SECTIONS: readonly SectionDef[] = [
       'neither: then the chain tries the environment (TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, ' +
       'TENCENTCLOUD_SESSION_TOKEN), ~/.tencentcloud/credentials, the CVM role and TKE OIDC, in this order.',
   },
-  { name: 'cdb', use: 'always' },
-  { name: 'cos', use: 'always' },
+  // A source and a destination; a config needs at least one of each (src/config/rules.ts).
+  { name: 'cdb', use: 'present', legacy: true },
+  { name: 'cos', use: 'present', legacy: true },
   { name: 'transfer', use: 'always' },
   { name: 'log', use: 'always' },
   {

@@ -73,7 +73,16 @@ export function discoveryAlone({ values, fields }: RuleInput): string[] {
   return [`${fields.get('cdb.instances')?.label ?? 'cdb.instances'}: * means every instance of the region; list ids or write * alone`];
 }
 
-export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryAlone];
+/** At least one source and one destination; which ones is the user's choice (issue 10). */
+export function sourceAndDestination({ values }: RuleInput): string[] {
+  const v = values as Record<string, unknown>;
+  const out: string[] = [];
+  if (v['cdb.api_rate'] === undefined && v['urls.file'] === undefined && v['local.paths'] === undefined) out.push('no source: the config needs a [cdb], [urls] or [local] section');
+  if (v['cos.storage_class'] === undefined && v['s3.bucket'] === undefined) out.push('no destination: the config needs a [cos] or [s3] section');
+  return out;
+}
+
+export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryAlone, sourceAndDestination];
 
 /** instance_tags and exclude narrow a discovery only: with a list of ids they do nothing. */
 export function discoveryKeysUnused({ values, fields }: RuleInput): string[] {

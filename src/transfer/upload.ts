@@ -60,6 +60,8 @@ export interface UploadContext extends Pick<Runtime, 'log' | 'now'> {
 export class DestinationUpload {
   /** Parts found already uploaded from an earlier run. */
   partsResumed = 0;
+  /** Why this destination's upload failed, when it did (the item's other destinations go on). */
+  failure: unknown = undefined;
 
   constructor(
     readonly dest: Destination,
@@ -89,7 +91,7 @@ export class DestinationUpload {
           if (staged(p.partNumber) && r && etag !== undefined && bareEtag(p.etag) === bareEtag(etag) && p.size === r.end - r.start) st.uploaded[p.partNumber] = p.etag;
         }
         this.partsResumed = Object.keys(st.uploaded).length;
-        this.log.info({ destination: this.dest.kind, partsUploaded: this.partsResumed }, 'resumed');
+        this.log.info({ destination: this.dest.kind, partsStaged: this.c.ranges.filter((r) => staged(r.partNumber)).length, partsUploaded: this.partsResumed }, 'resumed');
       } catch (err) {
         if (!(err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND')) throw err;
         st.uploadId = undefined;
@@ -146,7 +148,9 @@ export class DestinationUpload {
   }
 
   /** Sends a body (a part, or the whole object by PUT) and checks what the service says it stored. */
+  /** `what`: the retry's label (`upload part 3`, `put`); messages name the part. */
   private async send(r: PartRange, what: string, call: (body: Readable | Buffer, checks: SendChecks) => Promise<StoredReply>): Promise<StoredReply> {
+    const part = what === 'put' ? 'put' : `part ${r.partNumber}`;
     let forceMd5 = false;
     for (let attempt = 1; ; attempt++) {
       const { send, md5 } = await this.checksFor(r, forceMd5);
@@ -169,7 +173,7 @@ export class DestinationUpload {
         const staged = this.c.partCrc64(r);
         if (md5 !== undefined) {
           // Content-MD5 was checked by the service; the ETag it gives back is that MD5 (a single PUT or a part).
-          if (bareEtag(res.etag) !== md5) throw new Cdb2cosError('ERR_VERIFY', `${this.key} ${what}: ETag ${res.etag} differs from the staged bytes' MD5 ${md5}`, { origin: 'destination' });
+          if (bareEtag(res.etag) !== md5) throw new Cdb2cosError('ERR_VERIFY', `${this.key} ${part}: ETag ${res.etag} differs from the staged bytes' MD5 ${md5}`, { origin: 'destination' });
         } else if (this.dest.checksum === 'crc64' && res.crc64 === undefined) {
           // Nothing to compare with: send it again, this time with Content-MD5.
           this.log.warn({ destination: this.dest.kind, part: r.partNumber }, 'part reply without crc64; sending it again with Content-MD5');
@@ -178,7 +182,7 @@ export class DestinationUpload {
           continue;
         }
         if (res.crc64 !== undefined && res.crc64 !== staged) {
-          throw new Cdb2cosError('ERR_VERIFY', `${this.key} ${what}: ${this.dest.label} stored CRC64 ${res.crc64}, staged bytes have ${staged}`, { origin: 'destination' });
+          throw new Cdb2cosError('ERR_VERIFY', `${this.key} ${part}: ${this.dest.kind.toUpperCase()} stored CRC64 ${res.crc64}, staged part has ${staged}`, { origin: 'destination' });
         }
         return res;
       } catch (err) {
@@ -196,7 +200,7 @@ export class DestinationUpload {
   /** Uploads one staged part (multipart), unless already uploaded. */
   async uploadPart(r: PartRange): Promise<void> {
     if (this.state.uploaded[r.partNumber] !== undefined) return;
-    const res = await this.send(r, `part ${r.partNumber}`, (body, checks) =>
+    const res = await this.send(r, `upload part ${r.partNumber}`, (body, checks) =>
       this.dest.uploadPart(this.key, this.state.uploadId!, r.partNumber, body as Readable, r.end - r.start, checks),
     );
     this.state.uploaded[r.partNumber] = res.etag;
@@ -269,7 +273,7 @@ export class DestinationUpload {
         await this.dest.deleteObject(this.key).catch(() => undefined);
         this.state.uploadId = undefined;
         await this.c.save(true);
-        throw new Cdb2cosError('ERR_VERIFY', `${this.key}: checksum of the completed object in ${this.dest.label} (${got ?? 'none'}) differs from the staged file's (${expected.crc64}); object removed`, { origin: 'destination' });
+        throw new Cdb2cosError('ERR_VERIFY', `${this.key}: CRC64 of the completed object in ${this.dest.label} (${got ?? 'none'}) differs from the staged file's (${expected.crc64}); object removed`, { origin: 'destination' });
       }
       this.state.uploadId = await this.initiate();
       this.state.uploaded = {};
