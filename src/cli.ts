@@ -4,7 +4,6 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { formatCdbTime, parseCdbTime } from './cdb/catalog.js';
-import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
 import { cosDestination } from './destinations/cos.js';
