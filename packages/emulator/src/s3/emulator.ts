@@ -648,8 +648,11 @@ export class S3Emulator {
     const mode = header(x.req, 'x-amz-checksum-mode');
     if (mode !== undefined && mode !== 'ENABLED') throw new S3Error(400, 'InvalidArgument', `Invalid x-amz-checksum-mode: ${mode}`);
     if (x.op === 'CreateMultipartUpload') return; // x-amz-checksum-algorithm / -type: checked there
+    const type = header(x.req, 'x-amz-checksum-type');
+    // CompleteMultipartUpload names the type of the checksum it sends (checked there).
+    if (type !== undefined && x.op !== 'CompleteMultipartUpload') throw new S3Error(400, 'InvalidArgument', `x-amz-checksum-type does not apply to ${x.op}.`);
     const values = names.filter((h) => h !== 'x-amz-checksum-algorithm' && h !== 'x-amz-checksum-type');
-    if (names.length !== values.length) throw new S3Error(400, 'InvalidArgument', 'x-amz-checksum-algorithm / x-amz-checksum-type belong to CreateMultipartUpload.');
+    if (names.includes('x-amz-checksum-algorithm')) throw new S3Error(400, 'InvalidArgument', 'x-amz-checksum-algorithm belongs to CreateMultipartUpload.');
     if (values.length > 0 && x.op !== 'PutObject' && x.op !== 'UploadPart' && x.op !== 'CompleteMultipartUpload') {
       throw new S3Error(400, 'InvalidArgument', `x-amz-checksum-* headers do not apply to ${x.op}.`);
     }
@@ -1343,7 +1346,11 @@ export class S3Emulator {
         for (const p of parts) h.update(Buffer.from(p.checksums?.[alg] ?? '', 'base64'));
         value = `${h.digest().toString('base64')}-${parts.length}`;
       }
-      const sentHeader = Object.keys(x.req.headers).find((h) => h.startsWith('x-amz-checksum-') && h !== 'x-amz-checksum-mode');
+      const sentType = header(x.req, 'x-amz-checksum-type');
+      if (sentType !== undefined && sentType !== type) {
+        throw new S3Error(400, 'InvalidRequest', `The upload was created using the ${type} checksum mode. The complete request must use the same checksum mode.`);
+      }
+      const sentHeader = Object.keys(x.req.headers).find((h) => h.startsWith('x-amz-checksum-') && h !== 'x-amz-checksum-mode' && h !== 'x-amz-checksum-type');
       if (sentHeader !== undefined) {
         if (sentHeader !== checksumHeader(alg)) throw new S3Error(400, 'InvalidRequest', `Checksum Type mismatch occurred, expected checksum Type: ${alg.toLowerCase()}, actual checksum Type: ${sentHeader.slice('x-amz-checksum-'.length)}`);
         if (type !== 'FULL_OBJECT') throw new S3Error(400, 'InvalidRequest', 'A full-object checksum needs an upload created with x-amz-checksum-type FULL_OBJECT.');
