@@ -2,18 +2,21 @@
 // bucket, each a real HTTP server on 127.0.0.1. Tests, benchmarks and the README demo start it with
 // startEmulator(); `cdb2cos emulator` runs it for a person or another process.
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Catalog, formatCdbTime, type EmulatorInstanceAttributes, type EmulatorItem, type EmulatorItemSpec, type EmulatorItemType } from './catalog.js';
 import { CdbApi, type ApiCredential } from './cdb-api.js';
 import { contentAt, contentCrc64, contentMd5, contentStream, knownContentCrc64, knownContentMd5 } from './content.js';
 import { handleControl, type ControlTarget } from './control.js';
 import { CosEmulator } from './cos/index.js';
 import { DownloadServer } from './downloads.js';
+import { FileServer, type FileSpec } from './files.js';
 import { CredentialIssuer } from './issuer.js';
 import { MetadataServer } from './metadata.js';
 import { DEMO_S3_ACCESS_KEY_ID, DEMO_S3_BUCKETS, DEMO_S3_ENDPOINT_HOSTS, DEMO_S3_REGIONS, DEMO_S3_SECRET_ACCESS_KEY, S3Emulator, S3_MODES, type S3Credential, type S3Mode } from './s3/index.js';
@@ -26,6 +29,8 @@ export type { ApiCredential, ApiRequestRecord } from './cdb-api.js';
 export type { DownloadRequestRecord } from './downloads.js';
 export { CdbApi, DEFAULT_RATE_LIMITS } from './cdb-api.js';
 export { DownloadServer } from './downloads.js';
+export { FileServer, FileFaults, FILE_CHECKSUMS, checkFilePath, encodePath } from './files.js';
+export type { FileChecksum, FileRequestRecord, FileSpec, ServedFile } from './files.js';
 export { CredentialIssuer, type IssuedCredential } from './issuer.js';
 export { MetadataServer } from './metadata.js';
 export { StsServer } from './sts.js';
@@ -90,6 +95,8 @@ export interface EmulatorOptions {
   s3SecretAccessKey?: string;
   /** More key pairs the S3 endpoint accepts (with sessionToken: x-amz-security-token required). */
   s3Credentials?: S3Credential[];
+  /** Files the file server serves (default sampleFiles()); their URLs go to urlsFile. */
+  files?: FileSpec[];
 }
 
 /** How a client reaches one S3 provider mode's bucket. */
@@ -130,6 +137,12 @@ export interface EmulatorInfo {
   s3AccessKeyId: string;
   s3SecretAccessKey: string;
   s3: Record<S3Mode, EmulatorS3Mode>;
+  /** Plain file server for URL items (port N+6 with --port N): /files/<path>. */
+  fileEndpoint: string;
+  /** A [urls] list file (in dataDir) naming the sample files: `URL [KEY]` per line, # comments. */
+  urlsFile: string;
+  /** A folder (in dataDir) of sample files for a [local] source, with a symlink pointing outside it. */
+  localDir: string;
 }
 
 /** What should have landed for an item. */
@@ -146,6 +159,26 @@ export type ConfigOverrides = Record<string, Record<string, string | number | bo
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+
+/** The file server's files at start: one of each kind (checksum headers, no ranges, signed URL). */
+export function sampleFiles(): FileSpec[] {
+  return [
+    { path: 'mysqldump/db1.sql.gz', size: 300 * KiB + 11, checksums: ['crc64', 'md5'] },
+    { path: 'mysqldump/db2.sql.gz', size: 2 * MiB + 17, checksums: ['md5'] },
+    { path: 'backup/2026-11-29/full.xb', size: 6 * MiB + 5, checksums: ['cos-crc64'] },
+    { path: 'backup/2026-11-29/inc 1.xb', size: 1 * MiB + 3, ranges: false },
+    { path: 'exports/orders.csv', size: 64 * KiB, checksums: ['crc64'], signed: true },
+  ];
+}
+
+/** The [local] sample tree under localDir (relative path → size); each file's content seed is "local:<path>". */
+export const SAMPLE_LOCAL_FILES: ReadonlyArray<readonly [string, number]> = [
+  ['mysqldump/app.sql.gz', 200 * KiB + 1],
+  ['mysqldump/crm.sql.gz', 1 * MiB + 2],
+  ['backup/2026-11-29/full.xb', 3 * MiB + 3],
+  ['backup/2026-11-29/inc1.xb', 150 * KiB + 4],
+  ['backup/2026-11-30/full.xb', 2 * MiB + 5],
+];
 
 /** Two instances with a few of everything: small, so the demo copies them in seconds. */
 export function sampleInstances(region = DEMO_CDB_REGION): EmulatorInstanceSpec[] {
@@ -179,6 +212,7 @@ export class Emulator implements ControlTarget {
   readonly metadata: MetadataServer;
   readonly sts: StsServer;
   readonly s3: S3Emulator;
+  readonly files: FileServer;
   readonly #servers: Server[];
   readonly #removeDataDir: boolean;
   #closed: Promise<void> | undefined;
@@ -194,10 +228,12 @@ export class Emulator implements ControlTarget {
     metadata: MetadataServer;
     sts: StsServer;
     s3: S3Emulator;
+    files: FileServer;
     servers: Server[];
     removeDataDir: boolean;
   }) {
     this.s3 = parts.s3;
+    this.files = parts.files;
     this.issuer = parts.issuer;
     this.metadata = parts.metadata;
     this.sts = parts.sts;
@@ -286,6 +322,11 @@ export class Emulator implements ControlTarget {
     };
   }
 
+  /** Adds (or replaces) a file of the file server; returns its URL (signed for GET when the file is). */
+  addFile(spec: FileSpec): string {
+    return this.files.url(this.files.add(spec).path);
+  }
+
   /** Items, COS objects and uploads, counters, faults and recent requests (GET /_emulator/state). */
   state(): object {
     const items = this.catalog.instances().map((inst) => ({
@@ -305,6 +346,7 @@ export class Emulator implements ControlTarget {
       s3: Object.fromEntries(
         this.s3.buckets().map((b) => [b.name, { mode: b.mode, region: b.region, objects: plain(this.s3.objects(b.name)), openUploads: plain(this.s3.openUploads(b.name)) }]),
       ),
+      files: this.files.list().map((f) => ({ ...f, url: this.files.url(f.path) })),
       counters: {
         apiRequests: this.cdb.requests.length,
         downloadRequests: this.downloads.requests.length,
@@ -315,12 +357,13 @@ export class Emulator implements ControlTarget {
         stsRequests: this.sts.requests.length,
         s3Requests: this.s3.requests.length,
         s3BytesIn: this.s3.requests.reduce((n, r) => n + r.bytesIn, 0),
+        fileRequests: this.files.requests.length,
         // Most CDB API requests seen within one second, per action and per caller (secret id) and action.
         apiPeakRate: this.cdb.peakRates,
       },
       temporaryCredentials: this.issuer.describe(),
       faults: this.faultState(),
-      log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200), metadata: this.metadata.requests.slice(-200), sts: this.sts.requests.slice(-200), s3: this.s3.requests.slice(-200) },
+      log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200), metadata: this.metadata.requests.slice(-200), sts: this.sts.requests.slice(-200), s3: this.s3.requests.slice(-200), files: this.files.requests.slice(-200) },
     };
   }
 
@@ -330,15 +373,17 @@ export class Emulator implements ControlTarget {
       downloads: this.downloads.faults,
       cos: { pending: this.cos.faults.pending(), latencyMs: this.cos.faults.latencyMs },
       s3: { pending: this.s3.faults.pending(), latencyMs: this.s3.faults.latencyMs },
+      files: this.files.faults,
     };
   }
 
-  /** Clears every fault: API, downloads, COS and S3. */
+  /** Clears every fault: API, downloads, COS, S3 and the file server. */
   clearFaults(): void {
     this.cdb.faults.clear();
     this.downloads.faults.clear();
     this.cos.faults.clear();
     this.s3.faults.clear();
+    this.files.faults.clear();
   }
 
   /** Forgets the request logs and counters of all three servers. */
@@ -347,6 +392,7 @@ export class Emulator implements ControlTarget {
     this.downloads.clearRequests();
     this.cos.clearRequests();
     this.s3.clearRequests();
+    this.files.clearRequests();
     this.metadata.requests.length = 0;
     this.sts.requests.length = 0;
   }
@@ -409,6 +455,43 @@ async function closeServer(server: Server): Promise<void> {
   await closed;
 }
 
+/** The [urls] list of the sample files: `URL [KEY]` per line, # comments, a blank line. */
+async function writeUrlsFile(path: string, files: FileServer): Promise<void> {
+  const lines = ['# cdb2cos emulator: sample files for a [urls] source (URL [KEY] per line; # comments and blank lines ignored)', ''];
+  for (const f of files.list()) {
+    const note = [f.checksums.length > 0 ? `checksums: ${f.checksums.join(', ')}` : 'no checksum header', f.ranges ? '' : 'no ranges', f.signed ? 'signed URL, GET only' : '']
+      .filter((s) => s !== '')
+      .join('; ');
+    lines.push(`# ${f.path} (${f.size} bytes; ${note})`);
+    // One line with a key of its own, to show the optional second column.
+    lines.push(f.path === 'mysqldump/db2.sql.gz' ? `${files.url(f.path)} urls/custom/db2.sql.gz` : files.url(f.path));
+  }
+  await writeFile(path, lines.join('\n') + '\n');
+}
+
+/**
+ * The [local] sample tree: SAMPLE_LOCAL_FILES with deterministic content, modified a day ago (older than
+ * any min_age), plus backup/escape.xb, a symlink to a file outside the folder (a source must not follow
+ * it), and backup/latest, a symlink to a folder inside it.
+ */
+async function writeLocalDir(dir: string, outside: string, nowMs: number): Promise<void> {
+  const day = new Date(nowMs - 24 * 3600_000);
+  for (const [rel, size] of SAMPLE_LOCAL_FILES) {
+    const abs = join(dir, rel);
+    await mkdir(dirname(abs), { recursive: true });
+    await pipeline(contentStream(`local:${rel}`, size), createWriteStream(abs));
+    await utimes(abs, day, day);
+  }
+  await mkdir(outside, { recursive: true });
+  await pipeline(contentStream('local-outside:secret.xb', 4 * KiB), createWriteStream(join(outside, 'secret.xb')));
+  await symlink(join(outside, 'secret.xb'), join(dir, 'backup', 'escape.xb')).catch(ignoreExists);
+  await symlink('2026-11-30', join(dir, 'backup', 'latest')).catch(ignoreExists);
+}
+
+function ignoreExists(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+}
+
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const now = opts.now ?? Date.now;
   const port = opts.port ?? 0;
@@ -450,6 +533,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     buckets: S3_MODES.map((mode) => ({ name: DEMO_S3_BUCKETS[mode], mode, region: DEMO_S3_REGIONS[mode] })),
     now,
   });
+  const files = new FileServer({ now, ...(opts.urlTtlMs !== undefined ? { urlTtlMs: opts.urlTtlMs } : {}) });
   cos.createBucket(bucket, cosRegion);
   const issued = new Map<string, { secretId: string; secretKey: string; token?: string; expiresAt?: number }>();
   const issuer = new CredentialIssuer(
@@ -508,6 +592,15 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         return [mode, { bucket: DEMO_S3_BUCKETS[mode], region: DEMO_S3_REGIONS[mode], endpoint: host === undefined ? s3Endpoint : `http://${host}`, connectTo: s3ConnectTo }];
       }),
     ) as Record<S3Mode, EmulatorS3Mode>;
+    const fileServer = createServer((req, res) => files.handle(req, res));
+    servers.push(fileServer);
+    const fileEndpoint = await listen(fileServer, port === 0 ? 0 : port + 6);
+    files.endpoint = fileEndpoint;
+    for (const spec of opts.files ?? sampleFiles()) files.add(spec);
+    const urlsFile = join(dataDir, 'urls.txt');
+    await writeUrlsFile(urlsFile, files);
+    const localDir = join(dataDir, 'local');
+    await writeLocalDir(localDir, join(dataDir, 'local-outside'), now());
     emulator = new Emulator({
       info: {
         cdbEndpoint,
@@ -530,6 +623,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         s3AccessKeyId,
         s3SecretAccessKey,
         s3: s3Modes,
+        fileEndpoint,
+        urlsFile,
+        localDir,
       },
       catalog,
       cdb,
@@ -539,6 +635,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       metadata,
       sts,
       s3,
+      files,
       servers,
       removeDataDir,
     });
