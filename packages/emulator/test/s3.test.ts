@@ -30,7 +30,7 @@ import {
   UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { checksumOf, DEMO_S3_BUCKETS, DEMO_S3_ENDPOINT_HOSTS, DEMO_S3_REGIONS, S3_MODES, startS3Server, type S3Mode, type S3Server } from '../src/s3/index.js';
+import { checksumOf, verifySigV4, DEMO_S3_BUCKETS, DEMO_S3_ENDPOINT_HOSTS, DEMO_S3_REGIONS, S3_MODES, startS3Server, type S3Mode, type S3Server } from '../src/s3/index.js';
 
 for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY']) delete process.env[k];
 
@@ -178,6 +178,66 @@ describe('checksums', () => {
     const data = bytes(70_001, 3);
     assert.deepEqual(await checksumOf('CRC64NVME', data), crc64nvme(data));
   });
+});
+
+describe('SigV4 verifier (independent of the SDK)', () => {
+  // The worked examples of AWS's "Signature Calculations for the Authorization Header" page.
+  const example = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
+  const emptyHash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+  const cred = 'Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request';
+  const nowMs = Date.UTC(2013, 4, 24, 0, 5);
+  const find = (id: string): typeof example | undefined => (id === example.accessKeyId ? example : undefined);
+  const cases = [
+    {
+      name: 'GET Object with Range',
+      method: 'GET',
+      rawPath: '/test.txt',
+      query: [] as Array<[string, string]>,
+      headers: { host: 'examplebucket.s3.amazonaws.com', range: 'bytes=0-9', 'x-amz-content-sha256': emptyHash, 'x-amz-date': '20130524T000000Z' },
+      signed: 'host;range;x-amz-content-sha256;x-amz-date',
+      signature: 'f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41',
+    },
+    {
+      name: 'PUT Object (a $ in the key, Date and storage class signed)',
+      method: 'PUT',
+      rawPath: '/test%24file.text',
+      query: [],
+      headers: {
+        host: 'examplebucket.s3.amazonaws.com',
+        date: 'Fri, 24 May 2013 00:00:00 GMT',
+        'x-amz-content-sha256': '44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072',
+        'x-amz-date': '20130524T000000Z',
+        'x-amz-storage-class': 'REDUCED_REDUNDANCY',
+      },
+      signed: 'date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class',
+      signature: '98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd',
+    },
+    {
+      name: 'GET Bucket (list objects, query sorted)',
+      method: 'GET',
+      rawPath: '/',
+      query: [
+        ['prefix', 'J'],
+        ['max-keys', '2'],
+      ] as Array<[string, string]>,
+      headers: { host: 'examplebucket.s3.amazonaws.com', 'x-amz-content-sha256': emptyHash, 'x-amz-date': '20130524T000000Z' },
+      signed: 'host;x-amz-content-sha256;x-amz-date',
+      signature: '34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7',
+    },
+  ];
+  for (const c of cases) {
+    it(`accepts AWS's example "${c.name}" and refuses it with one character changed`, () => {
+      const authorization = `AWS4-HMAC-SHA256 ${cred},SignedHeaders=${c.signed},Signature=${c.signature}`;
+      const req = { method: c.method, rawPath: c.rawPath, query: c.query, nowMs, region: 'us-east-1' };
+      assert.equal(verifySigV4({ ...req, headers: { ...c.headers, authorization } }, find).ok, true);
+      const tampered = verifySigV4({ ...req, rawPath: c.rawPath + 'x', headers: { ...c.headers, authorization } }, find);
+      assert.equal(tampered.ok ? 'ok' : tampered.code, 'SignatureDoesNotMatch');
+      const skewed = verifySigV4({ ...req, nowMs: nowMs + 16 * 60_000, headers: { ...c.headers, authorization } }, find);
+      assert.equal(skewed.ok ? 'ok' : skewed.code, 'RequestTimeTooSkewed');
+      const region = verifySigV4({ ...req, region: 'eu-west-1', headers: { ...c.headers, authorization } }, find);
+      assert.equal(region.ok ? 'ok' : region.code, 'AuthorizationHeaderMalformed');
+    });
+  }
 });
 
 describe('every provider mode, through the SDK', () => {
@@ -553,5 +613,55 @@ describe('upload refusals', () => {
     assert.equal(head.SSEKMSKeyId, 'key-1');
     c.destroy();
     odd.destroy();
+  });
+  it('keys and query values with spaces, unicode and !*\'()~ sign and list as the SDK encodes them', async () => {
+    for (const mode of ['aws', 'oss', 'minio'] as const) {
+      const c = client(mode);
+      const Bucket = DEMO_S3_BUCKETS[mode];
+      const Key = "odd/ünï cödé (1)!*'~+&=.bin";
+      await c.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.from('odd') }));
+      const listed = await c.send(new ListObjectsV2Command({ Bucket, Prefix: 'odd/ünï cödé (' }));
+      assert.deepEqual(listed.Contents?.map((o) => o.Key), [Key]);
+      const got = await c.send(new GetObjectCommand({ Bucket, Key }));
+      assert.equal(await got.Body!.transformToString(), 'odd');
+      c.destroy();
+    }
+  });
+
+  it('aws: a COMPOSITE CRC32 upload needs each part’s CRC32 at Complete and reports <crc of crcs>-N', async () => {
+    const c = client('aws');
+    const Bucket = DEMO_S3_BUCKETS.aws;
+    const Key = 'composite';
+    const parts = [bytes(5 * MiB, 51), bytes(77, 52)];
+    const cm = await c.send(new CreateMultipartUploadCommand({ Bucket, Key, ChecksumAlgorithm: 'CRC32' }));
+    const UploadId = cm.UploadId!;
+    const got = [];
+    for (const [i, p] of parts.entries()) got.push(await c.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body: p, ChecksumAlgorithm: 'CRC32' })));
+    await refused(
+      c.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: got.map((g, i) => ({ PartNumber: i + 1, ETag: g.ETag! })) } })),
+      400,
+      'InvalidRequest',
+    );
+    const done = await c.send(
+      new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: got.map((g, i) => ({ PartNumber: i + 1, ETag: g.ETag!, ChecksumCRC32: g.ChecksumCRC32! })) } }),
+    );
+    const crcOfCrcs = await checksumOf('CRC32', Buffer.concat(got.map((g) => Buffer.from(g.ChecksumCRC32!, 'base64'))));
+    assert.equal(done.ChecksumCRC32, `${crcOfCrcs.toString('base64')}-2`);
+    assert.equal(done.ChecksumType, 'COMPOSITE');
+    c.destroy();
+  });
+
+  it('dropReply: the upload takes effect and the reply is lost; resetPart: the connection dies mid-body and nothing is kept', async () => {
+    const c = client('minio');
+    const Bucket = DEMO_S3_BUCKETS.minio;
+    server.emulator.faults.dropReply({ op: 'PutObject', times: 1, key: 'dropped' });
+    await assert.rejects(c.send(new PutObjectCommand({ Bucket, Key: 'dropped', Body: Buffer.from('kept') })));
+    assert.equal((await c.send(new HeadObjectCommand({ Bucket, Key: 'dropped' }))).ContentLength, 4);
+    const cm = await c.send(new CreateMultipartUploadCommand({ Bucket, Key: 'reset' }));
+    server.emulator.faults.resetPart({ partNumber: 1, afterBytes: 64 * KiB, times: 1 });
+    await assert.rejects(c.send(new UploadPartCommand({ Bucket, Key: 'reset', UploadId: cm.UploadId!, PartNumber: 1, Body: bytes(256 * KiB) })));
+    assert.equal((await c.send(new ListPartsCommand({ Bucket, Key: 'reset', UploadId: cm.UploadId! }))).Parts, undefined);
+    assert.equal(server.emulator.requests.findLast((r) => r.key === 'reset' && r.op === 'UploadPart')?.errorCode, 'InjectedReset');
+    c.destroy();
   });
 });
