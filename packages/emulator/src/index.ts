@@ -272,14 +272,7 @@ export class Emulator implements ControlTarget {
   /** The bytes an item's download serves, to compare with what landed. */
   expectedContent(instance: string, type: EmulatorItemType, name: string): ExpectedContent {
     const { seed, size } = this.item(instance, type, name);
-    return {
-      seed,
-      size,
-      stream: (start = 0, end = size) => contentStream(seed, size, start, end),
-      at: (offset, length) => contentAt(seed, offset, length),
-      md5: () => contentMd5(seed, size),
-      crc64: () => contentCrc64(seed, size),
-    };
+    return expectedOf(seed, size);
   }
 
   /** Writes a ready config file for the CLI (mode 0600: it holds the secret key); returns its absolute path. */
@@ -320,6 +313,19 @@ export class Emulator implements ControlTarget {
       secret_access_key: this.info.s3SecretAccessKey,
       connect_to: m.connectTo,
     };
+  }
+
+  /** The bytes a file of the file server holds (its true content, before any corruptAt fault). */
+  expectedFileContent(path: string): ExpectedContent {
+    const { seed, size } = this.files.file(path);
+    return expectedOf(seed, size);
+  }
+
+  /** The bytes of a file of the sample local folder (a path of SAMPLE_LOCAL_FILES, relative to localDir). */
+  expectedLocalContent(path: string): ExpectedContent {
+    const entry = SAMPLE_LOCAL_FILES.find(([rel]) => rel === path);
+    if (entry === undefined) throw new Error(`no sample local file ${path}`);
+    return expectedOf(`local:${path}`, entry[1]);
   }
 
   /** Adds (or replaces) a file of the file server; returns its URL (signed for GET when the file is). */
@@ -406,6 +412,17 @@ export class Emulator implements ControlTarget {
     })();
     return this.#closed;
   }
+}
+
+function expectedOf(seed: string, size: number): ExpectedContent {
+  return {
+    seed,
+    size,
+    stream: (start = 0, end = size) => contentStream(seed, size, start, end),
+    at: (offset, length) => contentAt(seed, offset, length),
+    md5: () => contentMd5(seed, size),
+    crc64: () => contentCrc64(seed, size),
+  };
 }
 
 /** Starts computing the MD5 DescribeBackups will report, so a listing seldom waits for it. */

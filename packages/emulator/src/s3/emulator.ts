@@ -574,6 +574,8 @@ export class S3Emulator {
       if (payload === 'streaming') throw new S3Error(400, 'InvalidArgument', `aws-chunked bodies are for uploads, not ${x.op}.`);
       const body = await this.#readSmallBody(x);
       if (payload === 'sha256' && createHash('sha256').update(body).digest('hex') !== auth.payloadHash.toLowerCase()) throw new S3Error(400, 'XAmzContentSHA256Mismatch');
+      const md5 = this.#contentMd5(x);
+      if (md5 !== undefined && !md5.equals(createHash('md5').update(body).digest())) throw new S3Error(400, 'BadDigest');
       switch (x.op) {
         case 'HeadBucket':
           return this.#sendEmpty(x, 200, { 'x-amz-bucket-region': b.region });
@@ -1295,8 +1297,6 @@ export class S3Emulator {
 
   async #complete(x: Exchange, b: Bucket, key: string, q: Map<string, string>, body: Buffer): Promise<void> {
     const u = this.#upload(b, key, q, x);
-    const md5 = this.#contentMd5(x);
-    if (md5 !== undefined && !md5.equals(createHash('md5').update(body).digest())) throw new S3Error(400, 'BadDigest');
     const listed = parseComplete(body.toString('utf8'));
     if (listed === undefined || listed.length === 0) throw new S3Error(400, 'MalformedXML');
     if (u.closed) throw new S3Error(404, 'NoSuchUpload', undefined, {}, [['UploadId', u.rec.uploadId]]);
