@@ -664,4 +664,42 @@ describe('upload refusals', () => {
     assert.equal(server.emulator.requests.findLast((r) => r.key === 'reset' && r.op === 'UploadPart')?.errorCode, 'InjectedReset');
     c.destroy();
   });
+  it('oss/bos/other refuse x-amz-checksum-* headers; an unknown bucket is NoSuchBucket; an unsigned x-amz-* header is AccessDenied', async () => {
+    for (const mode of ['oss', 'bos', 'other'] as const) {
+      const c = client(mode, { requestChecksumCalculation: 'WHEN_SUPPORTED' });
+      await refused(c.send(new PutObjectCommand({ Bucket: DEMO_S3_BUCKETS[mode], Key: 'crc32', Body: Buffer.from('x') })), 400, 'InvalidArgument');
+      c.destroy();
+    }
+    const c = client('minio');
+    await refused(c.send(new PutObjectCommand({ Bucket: 'no-such-bucket', Key: 'x', Body: Buffer.from('x') })), 404, 'NoSuchBucket');
+    c.middlewareStack.add(
+      (next) => async (args) => {
+        (args.request as { headers: Record<string, string> }).headers['x-amz-meta-late'] = 'added after signing';
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'unsignedHeader', priority: 'low' },
+    );
+    const err = await refused(c.send(new PutObjectCommand({ Bucket: DEMO_S3_BUCKETS.minio, Key: 'x', Body: Buffer.from('x') })), 403, 'AccessDenied');
+    assert.match(err.message, /not signed: x-amz-meta-late/);
+    c.destroy();
+  });
+
+  it('ListParts and ListMultipartUploads page with max-parts / max-uploads and their markers', async () => {
+    const c = client('oss');
+    const Bucket = DEMO_S3_BUCKETS.oss;
+    const cm = await c.send(new CreateMultipartUploadCommand({ Bucket, Key: 'paged/a' }));
+    await c.send(new CreateMultipartUploadCommand({ Bucket, Key: 'paged/b' }));
+    for (const n of [1, 2, 3]) await c.send(new UploadPartCommand({ Bucket, Key: 'paged/a', UploadId: cm.UploadId!, PartNumber: n, Body: Buffer.from(`p${n}`) }));
+    const first = await c.send(new ListPartsCommand({ Bucket, Key: 'paged/a', UploadId: cm.UploadId!, MaxParts: 2 }));
+    assert.deepEqual(first.Parts?.map((p) => p.PartNumber), [1, 2]);
+    assert.equal(first.IsTruncated, true);
+    const second = await c.send(new ListPartsCommand({ Bucket, Key: 'paged/a', UploadId: cm.UploadId!, MaxParts: 2, PartNumberMarker: first.NextPartNumberMarker! }));
+    assert.deepEqual(second.Parts?.map((p) => p.PartNumber), [3]);
+    assert.equal(second.IsTruncated, false);
+    const u1 = await c.send(new ListMultipartUploadsCommand({ Bucket, Prefix: 'paged/', MaxUploads: 1 }));
+    assert.deepEqual(u1.Uploads?.map((u) => u.Key), ['paged/a']);
+    const u2 = await c.send(new ListMultipartUploadsCommand({ Bucket, Prefix: 'paged/', MaxUploads: 1, KeyMarker: u1.NextKeyMarker!, UploadIdMarker: u1.NextUploadIdMarker! }));
+    assert.deepEqual(u2.Uploads?.map((u) => u.Key), ['paged/b']);
+    c.destroy();
+  });
 });
