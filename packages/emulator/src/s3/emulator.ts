@@ -798,14 +798,12 @@ export class S3Emulator {
     }
     const sha = payload === 'sha256' ? createHash('sha256') : undefined;
     let decoder: AwsChunkedDecoder | undefined;
+    let feeding: Promise<void> | undefined;
     if (streaming) {
       decoder = new AwsChunkedDecoder();
-      const d = decoder;
-      x.req.once('error', (err) => d.destroy(err));
-      x.req.once('close', () => {
-        if (!x.req.complete) d.destroy(new Error('client went away'));
-      });
-      x.req.pipe(d);
+      // A failure on either side reaches ingestBody's own pipeline through the decoder.
+      feeding = pipeline(x.req, decoder);
+      feeding.catch(() => undefined);
     }
     let r: IngestResult;
     try {
@@ -822,6 +820,7 @@ export class S3Emulator {
         },
         ...faults,
       });
+      await feeding;
       x.bytesIn = decoder?.encodedBytes ?? r.size;
     } catch (err) {
       if (err instanceof ChunkedDecodeError) throw new S3Error(400, 'IncompleteBody', `Malformed aws-chunked body: ${err.message}`);
