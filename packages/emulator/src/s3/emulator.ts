@@ -628,8 +628,8 @@ export class S3Emulator {
       return 'streaming';
     }
     if (hash.startsWith('STREAMING-')) {
-      if (!x.rules.awsChunked) throw new S3Error(400, 'InvalidArgument', 'aws-chunked encoding is not supported with the specified x-amz-content-sha256 value.', {}, [['ArgumentName', 'x-amz-content-sha256'], ['ArgumentValue', hash]]);
-      // Signed chunks (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]) are not emulated.
+      // Signed chunks (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]) are not emulated in any mode (OSS
+      // documents that it takes them; the SDK for JavaScript never sends them).
       throw new S3Error(501, 'NotImplemented', `${hash} is not implemented by the emulator.`);
     }
     throw new S3Error(400, 'InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, or a valid sha256 value.', {}, [['ArgumentName', 'x-amz-content-sha256'], ['ArgumentValue', hash]]);
