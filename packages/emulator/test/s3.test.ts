@@ -702,4 +702,23 @@ describe('upload refusals', () => {
     assert.deepEqual(u2.Uploads?.map((u) => u.Key), ['paged/b']);
     c.destroy();
   });
+  it('an empty object: PutObject of 0 bytes, its checksums, a GET of it, a Range on it is 416', async () => {
+    for (const mode of ['aws', 'oss', 'bos'] as const) {
+      const c = client(mode);
+      const headers = captureHeaders(c);
+      const Bucket = DEMO_S3_BUCKETS[mode];
+      const put = await c.send(new PutObjectCommand({ Bucket, Key: 'empty', Body: Buffer.alloc(0), ContentMD5: md5b64(Buffer.alloc(0)) }));
+      assert.equal(put.ETag?.toLowerCase(), '"d41d8cd98f00b204e9800998ecf8427e"');
+      if (mode === 'oss') assert.equal(headers()['x-oss-hash-crc64ecma'], '0');
+      if (mode === 'aws') {
+        const head = await c.send(new HeadObjectCommand({ Bucket, Key: 'empty', ChecksumMode: 'ENABLED' }));
+        assert.equal(head.ContentLength, 0);
+        assert.equal(head.ChecksumCRC32 ?? head.ChecksumCRC64NVME, put.ChecksumCRC32 ?? put.ChecksumCRC64NVME);
+      }
+      const got = await c.send(new GetObjectCommand({ Bucket, Key: 'empty' }));
+      assert.equal((await got.Body!.transformToByteArray()).length, 0);
+      await refused(c.send(new GetObjectCommand({ Bucket, Key: 'empty', Range: 'bytes=0-0' })), 416, 'InvalidRange');
+      c.destroy();
+    }
+  });
 });
