@@ -335,7 +335,7 @@ export const KEYS = {
     paths: string<string[]>({
       doc: 'Globs of the files to copy, comma-separated; each file matched is an item.',
       note:
-        '`**` (any depth of folders), `*`, `?` and `{a,b}`; `*` and `?` do not match a leading `.`. Each glob\'s ' +
+        '`**` (any depth of folders), `*`, `?` and `{a,b}`; `*` and `?` do not match the dot that starts a hidden name. Each glob\'s ' +
         'fixed base is the folder before its first segment with a glob character: `{path}` is relative to it, ' +
         'and nothing outside it is read (a symlink leading out is skipped). Relative globs resolve against the ' +
         'config file\'s folder.',

@@ -224,8 +224,8 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
       endpoint: v['cdb.endpoint'],
     },
     // [urls] and [local] are read only when the file has them; their `key` has a default, so it is set exactly then.
-    urls: v['urls.key'] === undefined ? undefined : { file: must(v['urls.file']), key: v['urls.key'] },
-    local: v['local.key'] === undefined ? undefined : { paths: must(v['local.paths']), minAgeMs: must(v['local.min_age']), key: v['local.key'] },
+    ...(v['urls.key'] === undefined ? {} : { urls: { file: must(v['urls.file']), key: v['urls.key'] } }),
+    ...(v['local.key'] === undefined ? {} : { local: { paths: must(v['local.paths']), minAgeMs: must(v['local.min_age']), key: v['local.key'] } }),
     cos: {
       region: must(v['cos.region']),
       bucket: must(v['cos.bucket']),
