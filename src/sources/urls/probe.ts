@@ -65,8 +65,9 @@ export async function probeUrl(url: string, deps: ProbeDeps): Promise<UrlFacts> 
     const h = res.headers;
     const status = res.statusCode;
     if (status === 200) {
-      // The whole file is coming: read the headers, abandon the body (the connection is closed, not drained).
-      res.body.destroy();
+      // The whole file is coming: read the headers, abandon the body (dump with a limit below the
+      // Content-Length destroys the connection at once rather than draining it).
+      await res.body.dump({ limit: 1 }).catch(() => undefined);
     } else if (status === 206 || status === 416) {
       await res.body.dump().catch(() => undefined);
     } else {
