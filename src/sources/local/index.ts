@@ -113,9 +113,18 @@ export async function walkGlob(glob: Glob, fs: LocalFs, log?: Logger): Promise<F
   const visited = new Set<string>();
   const { segments } = glob;
 
-  /** What a directory entry is once symlinks (inside the base) are followed; undefined: skip it. */
-  const resolveEntry = async (dir: string, name: string): Promise<{ real: string; kind: 'file' | 'dir'; size: number; mtimeMs: number } | undefined> => {
+  type Entry = { real: string; kind: 'file' | 'dir'; size: number; mtimeMs: number } | undefined;
+  // `**` looks at each folder's entries for folders and again for names: each is listed and resolved once.
+  const entries = new Map<string, Promise<Entry>>();
+  const listings = new Map<string, Promise<string[]>>();
+  const resolveEntry = (dir: string, name: string): Promise<Entry> => {
     const path = join(dir, name);
+    let e = entries.get(path);
+    if (e === undefined) entries.set(path, (e = resolveOnce(path)));
+    return e;
+  };
+  /** What a directory entry is once symlinks (inside the base) are followed; undefined: skip it. */
+  const resolveOnce = async (path: string): Promise<Entry> => {
     let st = await fs.lstat(path).catch(() => undefined);
     if (st === undefined) return undefined;
     let real = path;
@@ -137,7 +146,12 @@ export async function walkGlob(glob: Glob, fs: LocalFs, log?: Logger): Promise<F
     return undefined; // sockets, fifos, devices
   };
 
-  const listDir = async (dir: string): Promise<string[]> => {
+  const listDir = (dir: string): Promise<string[]> => {
+    let l = listings.get(dir);
+    if (l === undefined) listings.set(dir, (l = listOnce(dir)));
+    return l;
+  };
+  const listOnce = async (dir: string): Promise<string[]> => {
     try {
       return (await fs.readdir(dir)).sort();
     } catch (err) {
