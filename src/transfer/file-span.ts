@@ -38,6 +38,17 @@ export interface FileSpanResult {
   md5?: string | undefined;
 }
 
+/** The validator of a local file's version as listed: its size and mtime (ms, fractional as fs gives it). */
+export function fileValidator(size: number, mtimeMs: number): string {
+  return `${size}:${mtimeMs}`;
+}
+
+/** The size and mtime a local item was listed with (its validator), for expectSize/expectMtimeMs; undefined if it is not one. */
+export function parseFileValidator(validator: string | undefined): { size: number; mtimeMs: number } | undefined {
+  const m = /^(\d+):(\d+(?:\.\d+)?)$/.exec(validator ?? '');
+  return m ? { size: Number(m[1]), mtimeMs: Number(m[2]) } : undefined;
+}
+
 /** Reads [start, end) of a local file and hashes it; throws ERR_SOURCE_CHANGED if the file is not the version listed. */
 export async function hashFileSpan(o: FileSpanOptions): Promise<FileSpanResult> {
   const file = await openConfined(o.path, o.base);

@@ -11,7 +11,7 @@ import { crc64ToString, newCrc64 } from '../../src/hash/crc64.js';
 import { keyRefusal, renderKey } from '../../src/plan.js';
 import { availabilityOf } from '../../src/sources/source.js';
 import { createLocalSource } from '../../src/sources/local/index.js';
-import { hashFileSpan, openConfined } from '../../src/transfer/file-span.js';
+import { hashFileSpan, openConfined, parseFileValidator } from '../../src/transfer/file-span.js';
 import type { CatalogItem } from '../../src/types.js';
 import { tempDir } from '../helpers/harness.js';
 
@@ -78,6 +78,8 @@ test('lists nested ** matches relative to the fixed base, with size, mtime, vali
     path: join(root, 'backup/2026/11/full.xb'),
     base: join(root, 'backup'),
   } satisfies CatalogItem);
+  assert.deepEqual(parseFileValidator(full.validator), { size: 11, mtimeMs: st.mtimeMs }, 'what the copy checks the file against');
+  assert.equal(parseFileValidator('"etag"'), undefined);
   assert.equal(renderKey('{prefix}local/{hostname}/{path}', 'p/', { ...full, id: full.name }), 'p/local/db-host-1/2026/11/full.xb');
   const source = createLocalSource({ paths: [], minAgeMs: 0, key: '' }, { now: () => NOW, hostname: 'h' });
   assert.deepEqual(source.access(full), { kind: 'file', path: full.path, base: full.base });

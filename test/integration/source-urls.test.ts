@@ -33,6 +33,7 @@ interface Server {
   base: string;
   requests: Array<{ path: string; range: string | undefined }>;
   hugeSent: () => number;
+  maxInFlight: () => number;
 }
 
 /** Serves FILES plus a few refusals; `drops` makes the first N full replies of /plain stop half-way. */
@@ -40,6 +41,8 @@ async function startServer(t: { after: (fn: () => Promise<void>) => void }, opts
   let drops = opts.drops ?? 0;
   let flaky = 0;
   let hugeSent = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
   const requests: Server['requests'] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').replace(/\?.*/, '');
@@ -61,7 +64,7 @@ async function startServer(t: { after: (fn: () => Promise<void>) => void }, opts
       res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1, ...headers });
       res.end(body.subarray(start, end + 1));
     };
-    switch (path) {
+    switch (path.startsWith('/slow/') ? '/slow' : path) {
       case '/data/ranged.bin':
         return ranged(FILES.ranged, { etag: '"etag-ranged"', 'last-modified': 'Tue, 24 Nov 2026 10:00:00 GMT', 'x-cos-hash-crc64ecma': crcOf(FILES.ranged) });
       case '/data/oss.bin':
@@ -113,6 +116,16 @@ async function startServer(t: { after: (fn: () => Promise<void>) => void }, opts
         res.writeHead(302, { location: '/data/ranged.bin' });
         res.end();
         return;
+      case '/slow': {
+        // /slow/<n>: held 30 ms, counting how many are in flight at once.
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        setTimeout(() => {
+          inFlight--;
+          ranged(FILES.oss, { etag: '"slow"' });
+        }, 30);
+        return;
+      }
       default:
         res.writeHead(404, { 'content-type': 'application/xml' });
         res.end('<?xml version="1.0"?><Error><Code>NoSuchKey</Code></Error>');
@@ -121,7 +134,7 @@ async function startServer(t: { after: (fn: () => Promise<void>) => void }, opts
   server.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, hugeSent: () => hugeSent };
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, hugeSent: () => hugeSent, maxInFlight: () => maxInFlight };
 }
 
 function retry(max = 5) {
@@ -217,6 +230,24 @@ test('the probe of a large file on a server without ranges reads its headers and
   assert.equal(item.rangeless, true);
   await new Promise((r) => setTimeout(r, 50));
   assert.ok(s.hugeSent() < 64 * 1024 ** 2, `sent ${s.hugeSent()} bytes before the probe hung up`);
+});
+
+test('probes at most 8 URLs at once, and stops when the run is aborted', async (t) => {
+  const s = await startServer(t);
+  const list = Array.from({ length: 30 }, (_, i) => `${s.base}/slow/f${i}.bin`).join('\n');
+  const { listings } = await listUrls(t, s, list);
+  assert.ok('items' in listings[0]!);
+  assert.equal(listings[0].items.filter((i) => i.status === 'SUCCESS').length, 30);
+  assert.equal(s.maxInFlight(), 8);
+
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'urls.txt'), list);
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  const ac = new AbortController();
+  const source = createUrlsSource({ file: join(dir, 'urls.txt'), key: '{prefix}{path}' }, { dispatcher, timeoutMs: 5000, retry: retry(), signal: ac.signal, log: pino({ level: 'silent' }) });
+  setTimeout(() => ac.abort(new Error('SIGTERM')), 40);
+  await assert.rejects(source.list('urls'));
 });
 
 test('a URL answering 403, 404, a redirect or no size fails alone, with a reason', async (t) => {

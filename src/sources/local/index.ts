@@ -8,6 +8,7 @@ import { LOCAL_KEY_TOKENS } from '../../config/keys.js';
 import { Cdb2cosError } from '../../errors.js';
 import type { CatalogItem, LocalConfig } from '../../types.js';
 import type { ItemAccess, Source, TypeListing, TypeListingFailure } from '../source.js';
+import { fileValidator } from '../../transfer/file-span.js';
 import { parseGlob, type Glob } from './glob.js';
 
 export const LOCAL_UNIT = 'local';
@@ -74,7 +75,7 @@ export function createLocalSource(cfg: LocalConfig, deps: LocalDeps): Source {
           md5: undefined,
           url: '',
           fields: { hostname: deps.hostname, path: f.rel },
-          validator: `${f.size}:${f.mtimeMs}`,
+          validator: fileValidator(f.size, f.mtimeMs),
           path: f.real,
           base: f.base,
         };
