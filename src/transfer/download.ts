@@ -210,7 +210,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
  * Asks the source about the whole object with a one-byte ranged GET (`Range: bytes=0-0`): its size
  * (the Content-Range total) and its CRC-64 when it sends one. Used before resuming a staged copy.
  */
-export async function probeSource(o: Pick<DownloadSpanOptions, 'url' | 'dispatcher' | 'signal' | 'timeoutMs' | 'retry'>): Promise<{ size: number | undefined; crc64: string | undefined }> {
+export async function probeSource(o: Pick<DownloadSpanOptions, 'url' | 'dispatcher' | 'signal' | 'timeoutMs' | 'retry' | 'origin'>): Promise<{ size: number | undefined; crc64: string | undefined }> {
   return o.retry(async () => {
     const url = await o.url();
     if (url === '') throw noUrl();
@@ -227,7 +227,7 @@ export async function probeSource(o: Pick<DownloadSpanOptions, 'url' | 'dispatch
       return { size: total === undefined ? undefined : Number(total), crc64: res.statusCode === 206 ? sourceCrc64Of(res.headers) : undefined };
     }
     if (res.statusCode === 200) return { size: Number(res.headers['content-length']), crc64: sourceCrc64Of(res.headers) };
-    if (res.statusCode === 404) throw new Cdb2cosError('ERR_SOURCE_CHANGED', 'the source answered 404: the file is gone at CDB');
+    if (res.statusCode === 404) throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source answered 404: the file is gone at ${(o.origin ?? 'CDB') === 'CDB' ? 'CDB' : 'the source'}`);
     // Anything else (an expired URL, throttling): the probe is only a hint; the download will deal with it.
     return { size: undefined, crc64: undefined };
   });
