@@ -157,7 +157,7 @@ function targets(o: { doc: string; note?: string; example: string; range?: strin
  */
 function sourceKey(o: { section: string; tokens: readonly string[]; default: string; note: string }): KeyDef<string> {
   return template({
-    doc: `Object key template of [${o.section}] items; see [Object keys and metadata](#object-keys-and-metadata).`,
+    doc: `Object key template of [${o.section}] items; see [Sources: URL lists and local folders](#sources-url-lists-and-local-folders).`,
     note: o.note,
     default: o.default,
     check(text, ctx) {
