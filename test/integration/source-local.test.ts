@@ -81,8 +81,10 @@ test('lists nested ** matches relative to the fixed base, with size, mtime, vali
   assert.deepEqual(parseFileValidator(full.validator), { size: 11, mtimeMs: st.mtimeMs }, 'what the copy checks the file against');
   assert.equal(parseFileValidator('"etag"'), undefined);
   assert.equal(renderKey('{prefix}local/{hostname}/{path}', 'p/', { ...full, id: full.name }), 'p/local/db-host-1/2026/11/full.xb');
-  const source = createLocalSource({ paths: [], minAgeMs: 0, key: '' }, { now: () => NOW, hostname: 'h' });
+  const source = createLocalSource({ paths: [], minAgeMs: 0, key: '{prefix}{hostname}/{path}' }, { now: () => NOW, hostname: 'h' });
   assert.deepEqual(source.access(full), { kind: 'file', path: full.path, base: full.base });
+  assert.equal(source.keyTemplate(full), '{prefix}{hostname}/{path}');
+  assert.deepEqual(source.placeholders, ['prefix', 'instance', 'type', 'date', 'name', 'hostname', 'path']);
   await assert.rejects(source.list('urls'), /no unit "urls"/);
 });
 

@@ -36,12 +36,18 @@ export interface FoundFile {
   mtimeMs: number;
 }
 
-export function createLocalSource(cfg: LocalConfig, deps: LocalDeps): Source {
+export interface LocalSource extends Source {
+  /** The key template of an item: `[local] key` (as UrlsSource.keyTemplate, so the run treats both alike). */
+  keyTemplate(item: CatalogItem): string;
+}
+
+export function createLocalSource(cfg: LocalConfig, deps: LocalDeps): LocalSource {
   const fs = deps.fs ?? fsp;
   return {
     kind: 'local',
     placeholders: LOCAL_KEY_TOKENS,
     units: async () => [LOCAL_UNIT],
+    keyTemplate: () => cfg.key,
     async list(unit): Promise<Array<TypeListing | TypeListingFailure>> {
       if (unit !== LOCAL_UNIT) throw new Cdb2cosError('ERR_NOT_FOUND', `[local] has no unit ${JSON.stringify(unit)} (only ${LOCAL_UNIT})`);
       const found: FoundFile[] = [];
