@@ -228,6 +228,9 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
       url: must(v['cdb.url']),
       endpoint: v['cdb.endpoint'],
     },
+    // [urls] and [local] are read only when the file has them; their `key` has a default, so it is set exactly then.
+    ...(v['urls.key'] === undefined ? {} : { urls: { file: must(v['urls.file']), key: v['urls.key'] } }),
+    ...(v['local.key'] === undefined ? {} : { local: { paths: must(v['local.paths']), minAgeMs: must(v['local.min_age']), key: v['local.key'] } }),
     cos:
       v['cos.storage_class'] === undefined
         ? undefined

@@ -142,6 +142,24 @@ export function textfileNotProm({ values }: RuleInput): string[] {
   return ['metrics.textfile: does not end in .prom, so node_exporter\'s textfile collector will not read it'];
 }
 
+/**
+ * [urls] and [local] keys whose literal heads (after {prefix}, up to the first other placeholder) are the
+ * same: their items share one folder of the bucket, where a URL's path and a file's path may meet.
+ */
+export function sourceKeysShareFolder({ values }: RuleInput): string[] {
+  const urls = values['urls.key'];
+  const local = values['local.key'];
+  if (urls === undefined || local === undefined) return [];
+  const head = (t: string): string => {
+    const rest = t.replace(/\{prefix\}/g, '');
+    const cut = rest.indexOf('{');
+    return cut === -1 ? rest : rest.slice(0, cut);
+  };
+  const [a, b] = [head(urls), head(local)];
+  if (!a.startsWith(b) && !b.startsWith(a)) return [];
+  return [`urls.key and local.key: both put their items under "{prefix}${a.length < b.length ? a : b}"; a URL's path and a file's path may then land on the same key (give each its own folder, e.g. the defaults urls/ and local/)`];
+}
+
 export const WARNINGS: readonly Rule[] = [
   prefixUnused,
   discoveryKeysUnused,
@@ -150,6 +168,7 @@ export const WARNINGS: readonly Rule[] = [
   connectionsOverMax,
   secretFileReadable,
   textfileNotProm,
+  sourceKeysShareFolder,
 ];
 
 /** From the file when it has both keys, else from the environment; null when neither has them. */

@@ -269,7 +269,7 @@ test('an unknown key is an error and a close typo gets a suggestion', () => {
 test('an unknown section is an error with a suggestion', () => {
   const errors = fail(MINIMAL + '[credential]\nsecret_id = a\n[extra]\nx = 1\n');
   hasError(errors, '[credential]: unknown section; did you mean [credentials]?');
-  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [cos], [transfer], [log], [notify], [metrics], [retention])');
+  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [urls], [local], [cos], [transfer], [log], [notify], [metrics], [retention])');
   // Keys under an unknown section are not reported one by one.
   assert.equal(errors.length, 2, errors.join('\n'));
   // ini would nest "[cdb.extra]" under [cdb]; here it is just an unknown section.
