@@ -14,10 +14,10 @@ import { lifecycleFor } from './core/lifecycle.js';
 import { manifestKey } from './cos/manifest.js';
 import { resolveRunCredentials } from './credentials/for-run.js';
 import { resolveShard } from './core/shard.js';
-import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
+import { Cdb2cosError, ConfigError, ERROR_CLASSIFIER, errInfo, redactSecrets } from './errors.js';
 import { openFileLogger, removeOldLogs, type FileLogger, type Logger } from './log.js';
 import { proxyPolicyFromEnv, RoutedDispatcher, type ProxyPolicy } from './net/proxy.js';
-import { sleep } from './retry.js';
+import { requestRetry, sleep } from './retry.js';
 import { RunEnd } from './run-end.js';
 import { TerminalProgress } from './progress/terminal.js';
 import { runBackup, type Reporter, type Summary } from './run/index.js';
@@ -313,7 +313,9 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
   let failure: { err: unknown } | undefined;
   let code: number;
   try {
-    const ports = await buildPorts(config, { tencentCredentials: () => resolveRunCredentials(config, dispatcher, timeoutMs, log), dispatcher, proxy, timeoutMs, log, signal: ctl.signal, now: () => Date.now() });
+    // URL probes: the run's policy for listings, at most 10 minutes of retries each.
+    const probeRetry = requestRetry({ now: () => Date.now(), sleep, random: Math.random, signal: ctl.signal, onRetry: ({ err, ...info }) => log.warn({ ...info, err: errInfo(err) }, 'retrying') }, () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000), ERROR_CLASSIFIER);
+    const ports = await buildPorts(config, { tencentCredentials: () => resolveRunCredentials(config, dispatcher, timeoutMs, log), dispatcher, proxy, timeoutMs, log, signal: ctl.signal, now: () => Date.now(), retry: (fn) => probeRetry('probe url', fn) });
     summary = await runBackup(
       config,
       { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types, shard },

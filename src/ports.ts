@@ -1,5 +1,6 @@
 // The one place that turns config sections into the run's ports: each source and destination section
 // present in the config becomes its adapter. Everything else speaks only the ports.
+import { hostname } from 'node:os';
 import type { Dispatcher } from 'undici';
 import { createCdbApi, type CdbApi } from './cdb/client.js';
 import { createCosApi } from './cos/client.js';
@@ -7,7 +8,9 @@ import type { CredentialProvider } from './credentials/holder.js';
 import { cosDestination } from './destinations/cos.js';
 import type { Destination } from './destinations/destination.js';
 import type { ProxyPolicy } from './net/proxy.js';
+import { createLocalSource } from './sources/local/index.js';
 import type { Source } from './sources/source.js';
+import { createUrlsSource } from './sources/urls/index.js';
 import type { Config, Credentials, Runtime } from './types.js';
 
 export interface PortDeps extends Pick<Runtime, 'log' | 'signal' | 'now'> {
@@ -16,6 +19,8 @@ export interface PortDeps extends Pick<Runtime, 'log' | 'signal' | 'now'> {
   dispatcher: Dispatcher;
   proxy: ProxyPolicy;
   timeoutMs: number;
+  /** The listing calls' retry policy (URL probes). */
+  retry: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 export interface Ports {
@@ -35,6 +40,8 @@ export function sectionsOf(config: Config): { sources: SourceSection[]; destinat
   const sources: SourceSection[] = [];
   const destinations: DestinationSection[] = [];
   if (config.cdb) sources.push('cdb');
+  if (config.urls) sources.push('urls');
+  if (config.local) sources.push('local');
   if (config.cos) destinations.push('cos');
   return { sources, destinations };
 }
@@ -50,8 +57,11 @@ export async function buildPorts(config: Config, deps: PortDeps): Promise<Ports>
         ports.cdb = createCdbApi({ credentials: tc!, region: config.cdb!.region, endpoint: config.cdb!.endpoint, timeoutMs, proxy });
         break;
       case 'urls':
+        ports.sources.push(createUrlsSource(config.urls!, { dispatcher: deps.dispatcher, timeoutMs, retry: deps.retry, signal: deps.signal, log: deps.log }));
+        break;
       case 'local':
-        throw new Error(`source [${section}] is not built by this release`);
+        ports.sources.push(createLocalSource(config.local!, { now: deps.now, hostname: hostname(), log: deps.log }));
+        break;
     }
   }
   for (const section of destinations) {

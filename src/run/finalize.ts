@@ -5,7 +5,8 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, errInfo } from '../errors.js';
-import { keyPattern, listPrefix } from '../plan.js';
+import { keyPattern } from '../plan.js';
+import { unitPrefix } from './survey.js';
 import { allVerified, fingerprint, listStateFiles, readState, removeStaged, stagedPaths, type ItemState } from '../transfer/staging.js';
 import type { Run } from './context.js';
 
@@ -108,14 +109,19 @@ async function cleanLeftovers(run: Run): Promise<void> {
 async function abortStaleUploads(run: Run): Promise<void> {
   const { config, deps } = run;
   const limit = deps.now() - config.transfer.staleUploadMs;
-  // The units of this run's shard (all of them, not just those --instance names).
-  const units = [...run.owned.values()].flat();
   for (const dest of run.destinations) {
     try {
+      // The units of this run's shard (all of them, not just those --instance names), each source's.
       // Only uploads whose key has the shape this tool writes for a unit of ours are ours to abort.
-      const ours = units.map((u) => keyPattern(dest.keyTemplate, dest.prefix, u));
-      const prefixes = [...new Set(units.map((u) => listPrefix(dest.keyTemplate, dest.prefix, u)))];
-      const uploads = (await Promise.all(prefixes.map((p) => run.apiRetry('list uploads', () => dest.listUploads(p))))).flat();
+      const ours: RegExp[] = [];
+      const prefixes = new Set<string>();
+      for (const [source, units] of run.owned) {
+        for (const u of units) {
+          for (const t of source.keyTemplates?.() ?? [dest.keyTemplate]) ours.push(keyPattern(t, dest.prefix, u));
+          prefixes.add(unitPrefix(source, dest, u));
+        }
+      }
+      const uploads = (await Promise.all([...prefixes].map((p) => run.apiRetry('list uploads', () => dest.listUploads(p))))).flat();
       for (const u of uploads) {
         const started = Date.parse(u.initiated);
         if (Number.isFinite(started) && started < limit && ours.some((re) => re.test(u.key))) {

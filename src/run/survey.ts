@@ -61,21 +61,22 @@ async function surveyUnit(run: Run, source: Source, unit: string): Promise<void>
     const { manifest, warning } = await run.apiRetry('read manifest', () => Manifest.load(dest, dest.prefix, unit, deps));
     if (warning) log.warn({ instance: unit, destination: dest.kind }, warning);
     run.manifests.get(dest)!.set(unit, manifest);
-    const { objects, pages } = await run.apiRetry('list bucket', () => dest.listObjects(listPrefix(dest.keyTemplate, dest.prefix, unit)));
+    const templateOf = (item: CatalogItem): string => source.keyTemplate?.(item) ?? dest.keyTemplate;
+    const { objects, pages } = await run.apiRetry('list bucket', () => dest.listObjects(unitPrefix(source, dest, unit)));
     summary.listRequests += pages;
     const inBucket = new Map(objects.map((o) => [o.key, { size: o.size, etag: o.etag }]));
     let outsideRetention: Set<string> | undefined;
     if (config.retention !== undefined) {
       const keyed = items.flatMap((item) => {
         try {
-          return [{ item, key: renderKey(dest.keyTemplate, dest.prefix, item) }];
+          return [{ item, key: renderKey(templateOf(item), dest.prefix, item) }];
         } catch {
           return [];
         }
       });
-      outsideRetention = keysOutsideRetention(keyed, manifest.recorded(), keyFieldsReader(dest.keyTemplate, dest.prefix, unit), config.retention, deps.now());
+      outsideRetention = source.kind === 'cdb' ? keysOutsideRetention(keyed, manifest.recorded(), keyFieldsReader(dest.keyTemplate, dest.prefix, unit), config.retention, deps.now()) : undefined;
     }
-    const plan = planCopies(items, manifest.known(), inBucket, { since: opts.since, until: opts.until, prefix: dest.prefix, keyTemplate: dest.keyTemplate, outsideRetention });
+    const plan = planCopies(items, manifest.known(), inBucket, { since: opts.since, until: opts.until, prefix: dest.prefix, keyTemplate: templateOf, outsideRetention });
     // Listed, same size, but not in the manifest: a HEAD tells whether it is a verified copy of ours.
     const checks = [...plan.check];
     await Promise.all(
@@ -100,7 +101,7 @@ async function surveyUnit(run: Run, source: Source, unit: string): Promise<void>
       // An item whose name cannot form a key fails alone in its copy; it never has staging to judge.
       let key: string;
       try {
-        key = renderKey(first.keyTemplate, first.prefix, item);
+        key = renderKey(source.keyTemplate?.(item) ?? first.keyTemplate, first.prefix, item);
       } catch {
         continue;
       }
@@ -153,6 +154,14 @@ async function surveyUnit(run: Run, source: Source, unit: string): Promise<void>
   }
 }
 
+/** What to list in a destination for a unit: the longest prefix shared by the keys of every template its items may have. */
+export function unitPrefix(source: Source, dest: Destination, unit: string): string {
+  const prefixes = (source.keyTemplates?.() ?? [dest.keyTemplate]).map((t) => listPrefix(t, dest.prefix, unit));
+  let common = prefixes[0] ?? '';
+  for (const p of prefixes) while (!p.startsWith(common)) common = common.slice(0, common.lastIndexOf('/', common.length - 2) + 1);
+  return common;
+}
+
 async function isVerifiedCopy(run: Run, dest: Destination, c: PlannedCopy): Promise<{ etag: string; crc64: string } | undefined> {
   const head = await run.apiRetry('head', () => dest.headObject(c.key));
   const st = run.opts.dryRun || head === undefined ? undefined : await readState(stagedPaths(run.config.transfer.stagingDir, c.item).state);
@@ -197,6 +206,15 @@ async function noteSkip(run: Run, item: CatalogItem, key: string, reason: SkipRe
     tally(summary.units, item.instance, item.type, 'archived', item.size);
     deps.log.warn(ctx, 'skipped');
     deps.report.item(`archived ${item.instance} ${item.type} ${item.name}: in CDB's archive storage (CosStorageType 1), cannot be downloaded; skipped`);
+  } else if (reason === 'failed-at-source' && item.failure !== undefined) {
+    // A URL the server refused, a file that cannot be read: nothing will copy it until someone acts, so
+    // it is a failure (exit 1), not a skip.
+    const err = new Cdb2cosError('ERR_SOURCE_CHANGED', item.failure);
+    summary.failed++;
+    run.noteFailure(item.instance, item.type, err, { name: item.name, key, size: item.size });
+    run.raise('item');
+    deps.log.error({ ...ctx, err: errInfo(err) }, 'failed');
+    deps.report.warn(`FAILED ${item.instance} ${item.type} ${item.name}: ${item.failure}`);
   } else if (reason === 'failed-at-source') {
     summary.skipped++;
     tally(summary.units, item.instance, item.type, 'skipped', item.size);

@@ -14,20 +14,21 @@
 // maxConnections × (WRITE_BATCH + 64 KiB) + uploadConcurrency × 4 × PART_READ_CHUNK (+ 1 MiB per item
 // whose MD5 is read back), whatever the item's size and the number of destinations.
 import { setMaxListeners } from 'node:events';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { decideResume } from '../core/resume.js';
 import { policyOfCopyFailure } from '../core/copy-failure.js';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
-import { crc64Combine, crc64ToString } from '../hash/crc64.js';
+import { crc64Combine, crc64ToString, newCrc64 } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
 import { keyRefusal, originMetadata } from '../plan.js';
 import { requestRetry } from '../retry.js';
 import type { ItemAccess } from '../sources/source.js';
 import type { CatalogItem, Runtime } from '../types.js';
 import { downloadSpan, probeSource, WRITE_BATCH, type SourceFacts } from './download.js';
+import { hashFileSpan, parseFileValidator } from './file-span.js';
 import { partReader } from './part-reader.js';
 import { choosePartSize, partRanges, type PartRange } from './part-size.js';
 import type { RateLimiter, Semaphore } from './rate-limit.js';
@@ -146,6 +147,8 @@ class ItemCopy {
   /** Set once the staging file is open and its disk space reserved: from then on a failure keeps or drops it by policy. */
   private started = false;
   private readonly url: () => Promise<string>;
+  /** A local file read in place ([local]): no staging file, no download. */
+  private readonly local: { path: string; base: string; listed: { size: number; mtimeMs: number } } | undefined;
   private readonly refresh: () => Promise<void>;
 
   constructor(
@@ -171,7 +174,13 @@ class ItemCopy {
       ERROR_CLASSIFIER,
     );
     const access = req.access;
-    if (access.kind !== 'http') throw new Cdb2cosError('ERR_REQUEST', `${req.item.name}: reading ${access.kind} items is not supported by this copy`);
+    if (access.kind === 'file') {
+      // Read in place: the "staging" of a part is hashing it where it lies; uploads read the file itself.
+      this.local = { path: access.path, base: access.base, listed: parseFileValidator(req.item.validator) ?? { size: req.item.size, mtimeMs: Number.NaN } };
+      this.url = async () => '';
+      this.refresh = async () => undefined;
+      return;
+    }
     this.url = access.url;
     // A fresh listing that no longer gives the item a URL (it is gone at the source) ends the copy at once.
     this.refresh = async (): Promise<void> => {
@@ -182,6 +191,22 @@ class ItemCopy {
     };
   }
 
+  /** Where the part bodies are read: the staging file, or a local item's own file. */
+  private get dataPath(): string {
+    return this.local?.path ?? this.paths.data;
+  }
+
+  /** A local item must still be the version listed (size and mtime) when its copy completes. */
+  private async checkLocalUnchanged(): Promise<void> {
+    if (!this.local) return;
+    const st = await stat(this.local.path).catch((err: unknown) => {
+      throw new Cdb2cosError('ERR_SOURCE_CHANGED', `${this.local!.path} changed while it was copied: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    });
+    if (st.size !== this.local.listed.size || (Number.isFinite(this.local.listed.mtimeMs) && st.mtimeMs !== this.local.listed.mtimeMs)) {
+      throw new Cdb2cosError('ERR_SOURCE_CHANGED', `${this.local.path} changed while it was copied (size ${this.local.listed.size} → ${st.size}, mtime ${this.local.listed.mtimeMs} → ${st.mtimeMs}): not counted as copied; the next run copies the new version`);
+    }
+  }
+
   /** Resume decision, earlier verified copies, staging file and disk reservation. */
   async open(): Promise<void> {
     const { item, paths } = this;
@@ -190,7 +215,7 @@ class ItemCopy {
       const refusal = keyRefusal(item, t.key);
       if (refusal !== undefined) throw new Cdb2cosError('ERR_REQUEST', `not copied: ${refusal}`);
     }
-    if (item.url === '' && (await this.url()) === '') {
+    if (!this.local && item.url === '' && (await this.url()) === '') {
       throw new Cdb2cosError('ERR_SOURCE_CHANGED', 'CDB lists it with no download URL (InternetUrl and IntranetUrl are both empty): it cannot be downloaded');
     }
     const fp = fingerprint(item);
@@ -235,6 +260,13 @@ class ItemCopy {
     }
     if (this.uploads.length === 0) return;
 
+    if (this.local) {
+      // Nothing is staged: the earlier run's part hashes stand only while the file is the version listed.
+      await this.checkLocalUnchanged();
+      this.partsStaged = Object.keys(this.st.downloaded).length;
+      this.started = true;
+      return;
+    }
     await this.checkPartialStaging();
     if (item.size === 0) {
       // Nothing to download, so no reply would carry the source's size: ask for it, or an empty object
@@ -319,11 +351,11 @@ class ItemCopy {
       now: this.deps.now,
       body: (r) => {
         if (r.end === r.start) return { body: Buffer.alloc(0), release: () => undefined };
-        const reader = partReader(this.paths.data, r.start, r.end);
+        const reader = partReader(this.dataPath, r.start, r.end);
         return { body: reader.body, release: () => reader.release() };
       },
       partCrc64: (r) => this.st.downloaded[r.partNumber]!.crc64,
-      partChecks: async (r, want) => ({ ...(want.md5 ? { md5: this.st.downloaded[r.partNumber]?.md5 ?? (await md5OfRange(this.paths.data, r.start, r.end)) } : {}) }),
+      partChecks: async (r, want) => ({ ...(want.md5 ? { md5: this.st.downloaded[r.partNumber]?.md5 ?? (await md5OfRange(this.dataPath, r.start, r.end)) } : {}) }),
       restage: async (r) => {
         delete this.st.downloaded[r.partNumber];
         await this.downloadPart(r);
@@ -351,6 +383,16 @@ class ItemCopy {
   }
 
   private async downloadPart(r: PartRange, buffer?: Buffer): Promise<void> {
+    const wantMd5 = (this.ranges.length === 1 && this.item.md5 !== undefined) || this.uploads.some((u) => u.dest.checksum === 'md5');
+    if (this.local) {
+      // A local part is hashed where it lies (the file confined to its base, checked unchanged before and after).
+      const res = await hashFileSpan({ path: this.local.path, base: this.local.base, start: r.start, end: r.end, expectSize: this.local.listed.size, expectMtimeMs: this.local.listed.mtimeMs, md5: wantMd5, buffer, onProgress: this.deps.onDownloaded, signal: this.signal });
+      this.bytesDownloaded += r.end - r.start;
+      this.st.downloaded[r.partNumber] = { ...(res.md5 !== undefined ? { md5: res.md5 } : {}), crc64: crc64ToString(res.crc64) };
+      void this.saveState();
+      return;
+    }
+    if (this.item.rangeless === true && this.ranges.length > 1) return this.downloadRangeless();
     const release = await this.deps.connections.acquire(this.signal);
     try {
       const t0 = this.deps.now();
@@ -370,8 +412,9 @@ class ItemCopy {
         retry: (fn) => this.retry(`download part ${r.partNumber}`, fn),
         // One part is one in-order stream: the source's MD5, when listed, costs no second read; so is
         // each part's MD5 for a destination that checks Content-MD5 on every part.
-        md5: (this.ranges.length === 1 && this.item.md5 !== undefined) || this.uploads.some((u) => u.dest.checksum === 'md5'),
+        md5: wantMd5,
         buffer,
+        ...this.sourceWords(),
       });
       this.bytesDownloaded += res.bytesReceived;
       this.st.sourceCrc64 ??= this.source.crc64;
@@ -381,6 +424,42 @@ class ItemCopy {
     } finally {
       release();
     }
+  }
+
+  /** For messages and single-stream servers: who lists the item, and whether its server serves ranges. */
+  private sourceWords(): { origin?: string; rangeless?: boolean } {
+    return { ...(this.item.source === 'urls' ? { origin: 'the URL list' } : {}), ...(this.item.rangeless === true ? { rangeless: true } : {}) };
+  }
+
+  /**
+   * A server that serves no ranges: the whole file in one stream (restarted from byte 0 after a drop),
+   * then each part's hashes read back from the staging file; their combination must be the stream's.
+   * Once, shared by every part that asks.
+   */
+  private rangelessDone: Promise<void> | undefined;
+  private downloadRangeless(): Promise<void> {
+    this.rangelessDone ??= (async () => {
+      const release = await this.deps.connections.acquire(this.signal);
+      let streamCrc = 0n;
+      let crc = 0n;
+      try {
+        const res = await downloadSpan({ url: this.url, refresh: this.refresh, size: this.item.size, source: this.source, start: 0, end: this.item.size, file: this.file!, dispatcher: this.deps.dispatcher, limiter: this.deps.limiter, onProgress: this.deps.onDownloaded, signal: this.signal, timeoutMs: this.settings.timeoutMs, retry: (fn) => this.retry('download', fn), ...this.sourceWords() });
+        this.bytesDownloaded += res.bytesReceived;
+        this.st.sourceCrc64 ??= this.source.crc64;
+        streamCrc = res.crc64;
+      } finally {
+        release();
+      }
+      const wantMd5 = this.uploads.some((u) => u.dest.checksum === 'md5');
+      for (const r of this.ranges) {
+        const h = await hashesOfRange(this.paths.data, r.start, r.end, wantMd5);
+        this.st.downloaded[r.partNumber] = { ...(h.md5 !== undefined ? { md5: h.md5 } : {}), crc64: crc64ToString(h.crc64) };
+        crc = crc64Combine(crc, h.crc64, r.end - r.start);
+      }
+      if (crc !== streamCrc) throw new Cdb2cosError('ERR_IO', `staged file ${this.paths.data} reads back with CRC-64 ${crc64ToString(crc)}, the stream had ${crc64ToString(streamCrc)}`, { origin: 'staging' });
+      void this.saveState();
+    })();
+    return this.rangelessDone;
   }
 
   /** The bytes staged are those the source says it holds (its whole-object CRC-64), when it says. */
@@ -457,6 +536,13 @@ class ItemCopy {
       this.log.info({ bytes: item.size, ms: this.deps.now() - t0 }, 'downloaded');
       this.st.expectedCrc64 = part.crc64;
       await Promise.all(this.uploads.map((u) => settle(u, () => u.put({ crc64: part.crc64 }))));
+      if (this.local) {
+        await this.checkLocalUnchanged().catch(async (err: unknown) => {
+          // Landed, but of a file that was being written: not a copy of any one version.
+          for (const u of this.uploads) if (u.state.verified) await u.dest.deleteObject(u.key).catch(() => undefined);
+          throw err;
+        });
+      }
       return outcome();
     }
 
@@ -516,6 +602,7 @@ class ItemCopy {
     // Persisted before Complete: a run killed right after it can still prove the object is this file.
     const expected = this.combinedCrc();
     this.checkSourceCrc(expected);
+    await this.checkLocalUnchanged();
     this.st.expectedCrc64 = expected;
     await this.saveState(true);
     await Promise.all(
@@ -604,6 +691,28 @@ async function checkMd5(item: CatalogItem, ranges: PartRange[], staged: (n: numb
   }
   const got = md5.digestHex();
   if (got !== item.md5) throw md5Mismatch(item, got);
+}
+
+/** CRC-64 (and MD5 when asked) of [start, end) of a staged file, read with one reused buffer. */
+async function hashesOfRange(path: string, start: number, end: number, md5: boolean): Promise<{ crc64: bigint; md5?: string | undefined }> {
+  const crc = newCrc64();
+  const m = md5 ? createMd5() : undefined;
+  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(MD5_READ_BUFFER, end - start)));
+  const fh = await open(path, 'r').catch((err: unknown) => {
+    throw ioError(err, path);
+  });
+  try {
+    for (let pos = start; pos < end; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+      if (bytesRead === 0) throw new Cdb2cosError('ERR_IO', `staged file ${path} ended at byte ${pos}, before ${end}`);
+      crc.update(buf.subarray(0, bytesRead));
+      m?.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return { crc64: crc.digest(), ...(m ? { md5: m.digestHex() } : {}) };
 }
 
 /** MD5 of [start, end) of a staged file, read with one reused buffer (hex). */

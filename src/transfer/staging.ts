@@ -49,7 +49,9 @@ export function allVerified(st: ItemState): boolean {
 }
 
 export function fingerprint(item: CatalogItem, sourceTag?: string): string {
-  return [item.instance, item.type, item.id, item.name, item.size, item.date, item.md5 ?? '', sourceTag ?? ''].join('|');
+  // The validator (a URL's ETag, a file's size and mtime) tells a new version of the same name and size
+  // apart; CDB items have none, so their fingerprints read as before.
+  return [item.instance, item.type, item.id, item.name, item.size, item.date, item.md5 ?? '', sourceTag ?? '', ...(item.validator !== undefined ? [item.validator] : [])].join('|');
 }
 
 /** Longest staged file name we write, in bytes: NAME_MAX is 255, minus the state suffix and ".tmp". */

@@ -48,6 +48,7 @@ export function createLocalSource(cfg: LocalConfig, deps: LocalDeps): LocalSourc
     placeholders: LOCAL_KEY_TOKENS,
     units: async () => [LOCAL_UNIT],
     keyTemplate: () => cfg.key,
+    keyTemplates: () => [cfg.key],
     async list(unit): Promise<Array<TypeListing | TypeListingFailure>> {
       if (unit !== LOCAL_UNIT) throw new Cdb2cosError('ERR_NOT_FOUND', `[local] has no unit ${JSON.stringify(unit)} (only ${LOCAL_UNIT})`);
       const found: FoundFile[] = [];

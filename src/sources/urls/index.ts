@@ -40,6 +40,7 @@ export function createUrlsSource(cfg: UrlsConfig, deps: UrlsDeps): UrlsSource {
     placeholders: URL_KEY_TOKENS,
     units: async () => [URLS_UNIT],
     keyTemplate: (item) => (explicit.has(item.id) ? EXPLICIT_KEY_TEMPLATE : cfg.key),
+    keyTemplates: () => (explicit.size > 0 ? [cfg.key, EXPLICIT_KEY_TEMPLATE] : [cfg.key]),
     async list(unit): Promise<Array<TypeListing | TypeListingFailure>> {
       if (unit !== URLS_UNIT) throw new Cdb2cosError('ERR_NOT_FOUND', `the URL list has no unit ${JSON.stringify(unit)} (only ${URLS_UNIT})`);
       let lines: UrlLine[];
