@@ -4,23 +4,23 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { formatCdbTime, parseCdbTime } from './cdb/catalog.js';
-import { createCdbApi } from './cdb/client.js';
 import { readConfig } from './config.js';
 import { createCosApi } from './cos/client.js';
 import { cosDestination } from './destinations/cos.js';
-import { openCommandContext, type CommandContext } from './commands/context.js';
+import { buildPorts } from './ports.js';
+import { openCommandContext, requireCdbCos, type CommandContext } from './commands/context.js';
 import { pruneBackups } from './commands/prune.js';
 import { lifecycleFor } from './core/lifecycle.js';
 import { manifestKey } from './cos/manifest.js';
 import { resolveRunCredentials } from './credentials/for-run.js';
 import { resolveShard } from './core/shard.js';
-import { Cdb2cosError, ConfigError, redactSecrets } from './errors.js';
+import { Cdb2cosError, ConfigError, ERROR_CLASSIFIER, errInfo, redactSecrets } from './errors.js';
 import { openFileLogger, removeOldLogs, type FileLogger, type Logger } from './log.js';
 import { proxyPolicyFromEnv, RoutedDispatcher, type ProxyPolicy } from './net/proxy.js';
-import { sleep } from './retry.js';
+import { requestRetry, sleep } from './retry.js';
 import { RunEnd } from './run-end.js';
 import { TerminalProgress } from './progress/terminal.js';
-import { runBackup, type Reporter, type Summary } from './run.js';
+import { runBackup, type Reporter, type Summary } from './run/index.js';
 import { BACKUP_TYPES, type BackupType, type Config } from './types.js';
 
 /** Exit codes: a contract for cron wrappers and monitoring (see README). */
@@ -238,8 +238,9 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
     return t as BackupType;
   });
   // With cdb.instances = *, the run checks --instance against what it discovers.
-  if (flags.instance && !config.cdb.instances.includes('*')) {
-    const unknown = flags.instance.filter((i) => !config.cdb.instances.includes(i));
+  if (flags.instance && config.cdb === undefined) throw new Cdb2cosError('ERR_USAGE', `--instance: ${config.path} has no [cdb] section`);
+  if (flags.instance && config.cdb !== undefined && !config.cdb.instances.includes('*')) {
+    const unknown = flags.instance.filter((i) => !config.cdb!.instances.includes(i));
     if (unknown.length > 0) throw new Cdb2cosError('ERR_USAGE', `--instance ${unknown.join(', ')}: not in cdb.instances of ${config.path}`);
   }
 
@@ -312,13 +313,14 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
   let failure: { err: unknown } | undefined;
   let code: number;
   try {
-    const creds = await resolveRunCredentials(config, dispatcher, timeoutMs, log);
+    // URL probes: the run's policy for listings, at most 10 minutes of retries each.
+    const probeRetry = requestRetry({ now: () => Date.now(), sleep, random: Math.random, signal: ctl.signal, onRetry: ({ err, ...info }) => log.warn({ ...info, err: errInfo(err) }, 'retrying') }, () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000), ERROR_CLASSIFIER);
+    const ports = await buildPorts(config, { tencentCredentials: () => resolveRunCredentials(config, dispatcher, timeoutMs, log), dispatcher, proxy, timeoutMs, log, signal: ctl.signal, now: () => Date.now(), retry: (fn) => probeRetry('probe url', fn) });
     summary = await runBackup(
       config,
       { since, until, dryRun: flags.dryRun === true, instances: flags.instance, types, shard },
       {
-        cdb: createCdbApi({ credentials: creds, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs, proxy }),
-        cos: cosDestination(createCosApi({ credentials: creds, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs, proxy }), config.cos),
+        ...ports,
         dispatcher,
         log,
         report,
@@ -380,7 +382,7 @@ interface PruneFlags {
 }
 
 async function pruneCommand(flags: PruneFlags): Promise<number> {
-  const config = await readConfig(flags.config);
+  const config = requireCdbCos(await readConfig(flags.config), 'prune');
   for (const w of config.warnings.slice(0, MAX_PRINTED_PROBLEMS)) toStderr().write(`cdb2cos: warning: ${clip(w, MAX_PROBLEM_CHARS)}\n`);
   if (config.retention === undefined) throw new Cdb2cosError('ERR_CONFIG', `retention: ${config.path} has no [retention] section; prune deletes nothing without one`);
   const everyInstance = config.cdb.instances.includes('*');
@@ -474,8 +476,8 @@ interface ReportFlags {
 }
 
 /** `status` and `verify`: read only; exit 0 when the report is clean, 1 when it is not (2, 3 and 5 as for run). */
-async function reportCommand(flags: ReportFlags, produce: (ctx: CommandContext) => Promise<{ ok: boolean; json: unknown; text: string }>): Promise<number> {
-  const ctx = await openCommandContext(flags, (line) => toStderr().write(`cdb2cos: ${clip(line, MAX_PROBLEM_CHARS)}\n`));
+async function reportCommand(command: 'status' | 'verify', flags: ReportFlags, produce: (ctx: CommandContext) => Promise<{ ok: boolean; json: unknown; text: string }>): Promise<number> {
+  const ctx = await openCommandContext(flags, (line) => toStderr().write(`cdb2cos: ${clip(line, MAX_PROBLEM_CHARS)}\n`), command);
   toStdout().attachLog(ctx.log);
   toStderr().attachLog(ctx.log);
   try {
@@ -545,7 +547,7 @@ export function buildProgram(): Command {
     .option('--instance <id>', 'only this instance (repeatable, or comma-separated)', collect)
     .option('--type <type>', 'only this type: data, binlog, slowlog (repeatable)', collect)
     .action(async (flags: ReportFlags & { head?: boolean }) => {
-      process.exitCode = await reportCommand(flags, async (ctx) => {
+      process.exitCode = await reportCommand('status', flags, async (ctx) => {
         const { collectStatus, formatStatus } = await import('./commands/status.js');
         const r = await collectStatus(ctx, { head: flags.head === true });
         return { ok: r.ok, json: r, text: formatStatus(r) };
@@ -561,7 +563,7 @@ export function buildProgram(): Command {
     .option('--instance <id>', 'only this instance (repeatable, or comma-separated)', collect)
     .option('-v, --verbose', 'a line for every object, not only those that failed')
     .action(async (flags: ReportFlags & { deep?: boolean; verbose?: boolean }) => {
-      process.exitCode = await reportCommand(flags, async (ctx) => {
+      process.exitCode = await reportCommand('verify', flags, async (ctx) => {
         const { verifyBucket, formatVerify } = await import('./commands/verify.js');
         const r = await verifyBucket(ctx, { deep: flags.deep === true });
         return { ok: r.ok, json: r, text: formatVerify(r, flags.verbose === true) };

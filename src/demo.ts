@@ -5,7 +5,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmulator } from '@cdb2cos/emulator';
-import { formatBytes } from './run.js';
+import { formatBytes } from './run/index.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const dir = join(root, '.demo');

@@ -34,7 +34,8 @@ export interface PlanOptions {
   since?: number | undefined;
   until?: number | undefined;
   prefix: string;
-  keyTemplate: string;
+  /** The destination's key template, or the source's per item. */
+  keyTemplate: string | ((item: CatalogItem) => string);
   /** Keys that [retention] lets go (src/core/retention.ts): copying them would only feed the next prune. */
   outsideRetention?: ReadonlySet<string> | undefined;
 }
@@ -48,10 +49,11 @@ export const MAX_KEY_BYTES = 850;
  * folder (the configured prefix) or land on another item's key; it is refused, never rewritten, since a
  * rewrite could collide with a real name.
  */
-export function keyRefusal(item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id' | 'fields'>, key?: string): string | undefined {
+export function keyRefusal(item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id' | 'fields' | 'source'>, key?: string): string | undefined {
   const values: Array<[string, string]> = [
     ['name', item.name],
-    ['id', item.id],
+    // A URL's or a file's id is its URL or relative path (with "/"): only a CDB id can be a key segment.
+    ...((item.source ?? 'cdb') === 'cdb' ? [['id', item.id] as [string, string]] : []),
     ['instance', item.instance],
     ['date', keyDate(item)],
   ];
@@ -86,7 +88,7 @@ function keyDate(item: Pick<CatalogItem, 'date'>): string {
   return item.date.slice(0, 10) || 'undated';
 }
 
-function substitute(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id' | 'fields'>): string {
+function substitute(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id' | 'fields' | 'source'>): string {
   const date = keyDate(item);
   return template.replace(/\{([a-z]+)\}/g, (whole, v: string) => {
     switch (v) {
@@ -114,7 +116,7 @@ function substitute(template: string, prefix: string, item: Pick<CatalogItem, 'i
  * The item's object key; the date part is the item's date as CDB shows it (UTC+8), YYYY-MM-DD. Throws
  * ERR_REQUEST (see keyRefusal) for a name that could leave the prefix or collide.
  */
-export function renderKey(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id' | 'fields'>): string {
+export function renderKey(template: string, prefix: string, item: Pick<CatalogItem, 'instance' | 'type' | 'date' | 'name' | 'id' | 'fields' | 'source'>): string {
   const key = substitute(template, prefix, item);
   const refusal = keyRefusal(item, key);
   if (refusal !== undefined) throw new Cdb2cosError('ERR_REQUEST', `not copied: ${refusal}`);
@@ -170,8 +172,9 @@ export function planCopies(items: CatalogItem[], existing: Map<string, KnownObje
   for (const item of items) {
     // A refused key is still planned (as a copy) when the item would be copied: the copy then fails it
     // with one line saying why, rather than the item vanishing from the report.
-    const refused = keyRefusal(item, substitute(opts.keyTemplate, opts.prefix, item));
-    const key = substitute(opts.keyTemplate, opts.prefix, item);
+    const template = typeof opts.keyTemplate === 'string' ? opts.keyTemplate : opts.keyTemplate(item);
+    const key = substitute(template, opts.prefix, item);
+    const refused = keyRefusal(item, key);
     if (!inWindow(item, opts)) {
       plan.skip.push({ item, key, reason: 'outside-window' });
       continue;

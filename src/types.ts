@@ -35,7 +35,8 @@ export interface Config {
     /** CDB2COS_STS_ENDPOINT applied; undefined = the public endpoint. */
     stsEndpoint: string | undefined;
   };
-  cdb: {
+  /** [cdb]: undefined when the file has no such section (a 2018 file always has it). */
+  cdb?: {
     region: string;
     /** Instance ids, or ['*']: every instance DescribeDBInstances lists (see src/cdb/discovery.ts). */
     instances: string[];
@@ -50,7 +51,12 @@ export interface Config {
     /** e.g. "https://cdb.tencentcloudapi.com" or "http://127.0.0.1:9000"; CDB2COS_CDB_ENDPOINT overrides. */
     endpoint: string | undefined;
   };
-  cos: {
+  /** [urls]; undefined when the file has no such section. */
+  urls?: UrlsConfig | undefined;
+  /** [local]; undefined when the file has no such section. */
+  local?: LocalConfig | undefined;
+  /** [cos]: undefined when the file has no such section (a 2018 file always has it). */
+  cos?: {
     region: string;
     bucket: string;
     /** Always empty or ending in "/". */
@@ -111,6 +117,29 @@ export interface Config {
   warnings: string[];
 }
 
+/** [cdb] and [cos] as read (when the file has them). */
+export type CdbConfig = NonNullable<Config['cdb']>;
+export type CosConfig = NonNullable<Config['cos']>;
+/** A config with both [cdb] and [cos]: what status, verify and prune work on. */
+export type CdbCosConfig = Config & { cdb: CdbConfig; cos: CosConfig };
+/** [urls]: files behind download URLs (src/sources/urls/). */
+export interface UrlsConfig {
+  /** Absolute path of the URL list: one `URL [KEY]` per line. */
+  file: string;
+  /** Object key template: {prefix} {instance} {type} {date} {name} {host} {path}. */
+  key: string;
+}
+
+/** [local]: files of local folders, read in place (src/sources/local/). */
+export interface LocalConfig {
+  /** Absolute globs (`**`, `*`, `?`, `{a,b}`), as written after resolving against the config's folder. */
+  paths: string[];
+  /** A file modified less than this many milliseconds ago is waiting (still being written). */
+  minAgeMs: number;
+  /** Object key template: {prefix} {instance} {type} {date} {name} {hostname} {path}. */
+  key: string;
+}
+
 /** How long each type is kept in the bucket (days; undefined: forever). See src/core/retention.ts. */
 export interface RetentionConfig {
   dataDays: number | undefined;
@@ -159,6 +188,10 @@ export interface CatalogItem {
   path?: string | undefined;
   /** Local files: the glob's fixed base; nothing outside it is read, symlinks included. */
   base?: string | undefined;
+  /** URL items: the server ignores Range (answers 200 with the whole file): one stream, restarted from byte 0 after a drop. */
+  rangeless?: boolean | undefined;
+  /** Why the source failed the item (status FAILED), in one line a report can print: "HTTP 404 Not Found", … */
+  failure?: string | undefined;
 }
 
 /** The outside world every step of a run is given rather than reaching for: tests pass fakes. */

@@ -11,10 +11,10 @@ import { openFileLogger, type FileLogger } from '../log.js';
 import { resolveRunCredentials } from '../credentials/for-run.js';
 import { proxyPolicyFromEnv, RoutedDispatcher } from '../net/proxy.js';
 import { requestRetry, sleep } from '../retry.js';
-import { BACKUP_TYPES, type BackupType, type Config, type Runtime } from '../types.js';
+import { BACKUP_TYPES, type BackupType, type CdbCosConfig, type Config, type Runtime } from '../types.js';
 
 export interface CommandContext extends Runtime {
-  config: Config;
+  config: CdbCosConfig;
   instances: string[];
   types: BackupType[];
   cdb: CdbApi;
@@ -24,12 +24,20 @@ export interface CommandContext extends Runtime {
   apiRetry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 }
 
+/** status, verify and prune work on CDB copies in COS: their config needs [cdb] and [cos]. */
+export function requireCdbCos(config: Config, command: string): CdbCosConfig {
+  const missing = [config.cdb ? undefined : '[cdb]', config.cos ? undefined : '[cos]'].filter((x) => x !== undefined);
+  if (missing.length > 0) throw new Cdb2cosError('ERR_CONFIG', `${command}: works on CDB backups copied to COS, and ${config.path} has no ${missing.join(' and ')} section`);
+  return config as CdbCosConfig;
+}
+
 /** Reads the config and opens what a read-only command needs; throws Cdb2cosError (exit 2/3) on bad input. */
 export async function openCommandContext(
   flags: { config: string; instance?: string[] | undefined; type?: string[] | undefined },
   warn: (line: string) => void,
+  command = 'status',
 ): Promise<CommandContext> {
-  const config = await readConfig(flags.config);
+  const config = requireCdbCos(await readConfig(flags.config), command);
   for (const w of config.warnings.slice(0, 20)) warn(`warning: ${w}`);
   const proxy = proxyPolicyFromEnv(process.env);
   const types = flags.type?.map((t) => {

@@ -13,8 +13,8 @@ import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { takeStagingLock, type Lock } from '../lock.js';
 import { listPrefix } from '../plan.js';
 import { requestRetry } from '../retry.js';
-import { formatBytes, type Reporter } from '../run.js';
-import type { Config, Runtime } from '../types.js';
+import { formatBytes, type Reporter } from '../run/index.js';
+import type { CdbCosConfig, Runtime } from '../types.js';
 
 export interface PruneOptions {
   dryRun: boolean;
@@ -49,7 +49,7 @@ export interface PruneSummary {
 /** Deletions in flight at once. */
 const DELETE_CONCURRENCY = 8;
 
-export async function pruneBackups(config: Config, opts: PruneOptions, deps: PruneDeps): Promise<PruneSummary> {
+export async function pruneBackups(config: CdbCosConfig, opts: PruneOptions, deps: PruneDeps): Promise<PruneSummary> {
   const policy = config.retention;
   if (policy === undefined) throw new Cdb2cosError('ERR_CONFIG', `retention: ${config.path} has no [retention] section; prune deletes nothing without one`);
   const t0 = deps.now();

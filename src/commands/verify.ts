@@ -12,7 +12,7 @@ import { Cdb2cosError, errInfo } from '../errors.js';
 import { crc64ToString, newCrc64 } from '../hash/crc64.js';
 import { createMd5 } from '../hash/md5.js';
 import { renderKey } from '../plan.js';
-import { peakRssBytes } from '../run.js';
+import { peakRssBytes } from '../run/index.js';
 import { BACKUP_TYPES, type BackupType, type CatalogItem } from '../types.js';
 import { formatTable, isFatal, type CommandContext } from './context.js';
 

@@ -3,6 +3,7 @@
 // To add a section, declare it in SECTIONS and spread its keys(…) into KEYS.
 import { checkUrl, parseTarget, type NotifyTarget } from '../notify/options.js';
 import { parseSchedule, type Schedule } from '../transfer/schedule.js';
+import { parseGlob, splitGlobs } from '../sources/local/glob.js';
 import { BACKUP_TYPES, type BackupType } from '../types.js';
 import {
   duration,
@@ -27,6 +28,8 @@ export interface SectionDef {
   /** 'always': its keys are read (defaults, required keys) whether or not the file has the section.
    *  'present': only when the file has the section, e.g. an optional destination or notifier. */
   use: 'always' | 'present';
+  /** A 'present' section every 2018-format file stands for ([cdbinfo] → [cdb], [cosinfo] → [cos]). */
+  legacy?: boolean;
   /** Comment lines under its header in config.example.ini. */
   doc?: string;
 }
@@ -40,8 +43,19 @@ export const SECTIONS: readonly SectionDef[] = [
       'neither: then the chain tries the environment (TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, ' +
       'TENCENTCLOUD_SESSION_TOKEN), ~/.tencentcloud/credentials, the CVM role and TKE OIDC, in this order.',
   },
-  { name: 'cdb', use: 'always' },
-  { name: 'cos', use: 'always' },
+  // A source and a destination; a config needs at least one of each (src/config/rules.ts).
+  { name: 'cdb', use: 'present', legacy: true },
+  {
+    name: 'urls',
+    use: 'present',
+    doc: 'Files behind download URLs, listed one per line in `file`; see "Sources: URL lists and local folders" in the README.',
+  },
+  {
+    name: 'local',
+    use: 'present',
+    doc: 'Files of local folders (an IDC host), matched by globs and read in place; see "Sources: URL lists and local folders" in the README.',
+  },
+  { name: 'cos', use: 'present', legacy: true },
   { name: 'transfer', use: 'always' },
   { name: 'log', use: 'always' },
   {
@@ -72,6 +86,12 @@ const REGION = /^[a-z]{2,}(-[a-z]+)+(-\d+)?$/;
 const BUCKET = /^[a-z0-9][a-z0-9-]*-\d{5,}$/;
 const INSTANCE = /^cdb[a-z]*-[a-z0-9]+$/i;
 export const KEY_TOKENS = ['prefix', 'instance', 'type', 'date', 'name', 'id'] as const;
+/**
+ * The placeholders of [urls] and [local] keys. `{id}` is not among them: it is the whole URL (query aside)
+ * or the path below the glob's base, and `{path}` is its key-safe form.
+ */
+export const URL_KEY_TOKENS = ['prefix', 'instance', 'type', 'date', 'name', 'host', 'path'] as const;
+export const LOCAL_KEY_TOKENS = ['prefix', 'instance', 'type', 'date', 'name', 'hostname', 'path'] as const;
 const LEGACY_TYPES = new Map<string, BackupType>([
   ['coldbackup', 'data'],
   ['binlog', 'binlog'],
@@ -130,6 +150,30 @@ function targets(o: { doc: string; note?: string; example: string; range?: strin
     range: o.range ?? 'comma/space list of `[format:]URL`',
     item: (entry) => parseTarget(entry),
     empty: () => 'must list at least one [format:]URL',
+  });
+}
+
+/**
+ * The key template of a source section: it may use only its source's placeholders (a template naming
+ * another is refused, naming the key and the placeholder), and must hold {path}, the one placeholder
+ * that tells two of its items apart.
+ */
+function sourceKey(o: { section: string; tokens: readonly string[]; default: string; note: string }): KeyDef<string> {
+  return template({
+    doc: `Object key template of [${o.section}] items; see [Sources: URL lists and local folders](#sources-url-lists-and-local-folders).`,
+    note: o.note,
+    default: o.default,
+    check(text, ctx) {
+      const tokens = [...text.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1] ?? '');
+      const unknown = tokens.find((t) => !o.tokens.includes(t));
+      const stray = /[{}]/.test(text.replace(/\{[^{}]*\}/g, ''));
+      if (unknown !== undefined) ctx.problem(`{${unknown}} is not a placeholder of [${o.section}] items (they have ${o.tokens.map((t) => `{${t}}`).join(' ')})`, false);
+      else if (stray) ctx.problem('holds a "{" or "}" that is not part of a placeholder');
+      else if (!tokens.includes('path')) ctx.problem('must contain {path}, or two items would get the same key');
+      else if (text.startsWith('/')) ctx.problem('must not start with "/"');
+      else return text;
+      return undefined;
+    },
   });
 }
 
@@ -268,6 +312,75 @@ export const KEYS = {
       defaultDoc: 'SDK default (`https://cdb.tencentcloudapi.com`)',
       example: 'https://cdb.tencentcloudapi.com',
       env: { name: 'CDB2COS_CDB_ENDPOINT', mode: 'override' },
+    }),
+  }),
+  ...keys('urls', {
+    file: path({
+      doc: 'The URL list: one item per line, `URL [KEY]`; blank lines and lines starting with `#` are ignored.',
+      note:
+        'A line\'s KEY, when given, is the object key below the destination\'s prefix (instead of `key`). ' +
+        'The query string of a URL (a signature) is never logged.',
+      required: true,
+      example: 'urls.txt',
+      range: 'path',
+    }),
+    key: sourceKey({
+      section: 'urls',
+      tokens: URL_KEY_TOKENS,
+      default: '{prefix}urls/{host}/{path}',
+      note:
+        'Placeholders: `{prefix}` `{instance}` (`urls`) `{type}` (`url`) `{date}` (YYYY-MM-DD of Last-Modified, else ' +
+        '`undated`) `{name}` (last segment of the URL path) `{host}` `{path}` (the URL path, decoded per segment). ' +
+        'Must contain `{path}`.',
+    }),
+  }),
+  ...keys('local', {
+    paths: string<string[]>({
+      doc: 'Globs of the files to copy, comma-separated; each file matched is an item.',
+      note:
+        '`**` (any depth of folders), `*`, `?` and `{a,b}`; `*` and `?` do not match the dot that starts a hidden name. Each glob\'s ' +
+        'fixed base is the folder before its first segment with a glob character: `{path}` is relative to it, ' +
+        'and nothing outside it is read (a symlink leading out is skipped). Relative globs resolve against the ' +
+        'config file\'s folder.',
+      required: true,
+      example: '/data/backup/**/*.xb, /data/mysqldump/*.sql.gz',
+      range: 'comma list of globs',
+      check(text, ctx) {
+        const globs: string[] = [];
+        for (const raw of splitGlobs(text)) {
+          let g = raw;
+          if (g === '~' || g.startsWith('~/')) {
+            const home = ctx.env['HOME'];
+            if (home === undefined || home === '') {
+              ctx.problem('a glob starts with ~ but HOME is not set; write an absolute path', false);
+              return undefined;
+            }
+            g = `${home}${g.slice(1)}`;
+          }
+          const parsed = parseGlob(g, ctx.folder);
+          if ('problem' in parsed) {
+            ctx.problem(parsed.problem === 'an empty pattern' ? 'holds an empty glob (two commas in a row, or a trailing comma)' : parsed.problem, false);
+            return undefined;
+          }
+          if (!globs.includes(parsed.pattern)) globs.push(parsed.pattern);
+        }
+        return globs;
+      },
+    }),
+    min_age: duration({
+      doc: 'A file modified more recently than this is still being written: it is listed as waiting and copied by a later run.',
+      default: '10m',
+      min: '0',
+      max: '30d',
+    }),
+    key: sourceKey({
+      section: 'local',
+      tokens: LOCAL_KEY_TOKENS,
+      default: '{prefix}local/{hostname}/{path}',
+      note:
+        'Placeholders: `{prefix}` `{instance}` (`local`) `{type}` (`file`) `{date}` (YYYY-MM-DD of the mtime, UTC+8 ' +
+        'as CDB\'s dates) `{name}` (file name) `{hostname}` (this host\'s name) `{path}` (relative to the glob\'s ' +
+        'base). Must contain `{path}`.',
     }),
   }),
   ...keys('cos', {

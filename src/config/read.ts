@@ -173,7 +173,7 @@ function readKeys(
   });
   for (const [slot, def] of Object.entries(table.keys)) {
     const section = table.sections.find((s) => s.name === sectionOf(slot));
-    if (section?.use === 'present' && (state.legacy || !state.sectionsInFile.has(section.name))) continue;
+    if (section?.use === 'present' && (state.legacy ? section.legacy !== true : !state.sectionsInFile.has(section.name))) continue;
     const fromEnv = def.env?.mode === 'override' ? envValue(state.env, def.env.name) : undefined;
     const field = fields.get(slot);
     if (fromEnv !== undefined) {
@@ -213,7 +213,12 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
       roleSessionName: must(v['credentials.role_session_name']),
       stsEndpoint: v['credentials.sts_endpoint'],
     },
-    cdb: {
+    // [cdb] and [cos] are read when the file has them (a 2018 file always does): cdb.api_rate and
+    // cos.storage_class have defaults, so each is set exactly then.
+    cdb:
+      v['cdb.api_rate'] === undefined
+        ? undefined
+        : {
       region: must(v['cdb.region']),
       instances: must(v['cdb.instances']),
       instanceTags: (v['cdb.instance_tags'] ?? []).map((t) => ({ key: t.slice(0, t.indexOf(':')), value: t.slice(t.indexOf(':') + 1) })),
@@ -223,7 +228,13 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
       url: must(v['cdb.url']),
       endpoint: v['cdb.endpoint'],
     },
-    cos: {
+    // [urls] and [local] are read only when the file has them; their `key` has a default, so it is set exactly then.
+    ...(v['urls.key'] === undefined ? {} : { urls: { file: must(v['urls.file']), key: v['urls.key'] } }),
+    ...(v['local.key'] === undefined ? {} : { local: { paths: must(v['local.paths']), minAgeMs: must(v['local.min_age']), key: v['local.key'] } }),
+    cos:
+      v['cos.storage_class'] === undefined
+        ? undefined
+        : {
       region: must(v['cos.region']),
       bucket: must(v['cos.bucket']),
       prefix: must(v['cos.prefix']),

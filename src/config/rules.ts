@@ -73,7 +73,16 @@ export function discoveryAlone({ values, fields }: RuleInput): string[] {
   return [`${fields.get('cdb.instances')?.label ?? 'cdb.instances'}: * means every instance of the region; list ids or write * alone`];
 }
 
-export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryAlone];
+/** At least one source and one destination; which ones is the user's choice (issue 10). */
+export function sourceAndDestination({ values }: RuleInput): string[] {
+  const v = values as Record<string, unknown>;
+  const out: string[] = [];
+  if (v['cdb.api_rate'] === undefined && v['urls.file'] === undefined && v['local.paths'] === undefined) out.push('no source: the config needs a [cdb], [urls] or [local] section');
+  if (v['cos.storage_class'] === undefined && v['s3.bucket'] === undefined) out.push('no destination: the config needs a [cos] or [s3] section');
+  return out;
+}
+
+export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryAlone, sourceAndDestination];
 
 /** instance_tags and exclude narrow a discovery only: with a list of ids they do nothing. */
 export function discoveryKeysUnused({ values, fields }: RuleInput): string[] {
@@ -133,6 +142,24 @@ export function textfileNotProm({ values }: RuleInput): string[] {
   return ['metrics.textfile: does not end in .prom, so node_exporter\'s textfile collector will not read it'];
 }
 
+/**
+ * [urls] and [local] keys whose literal heads (after {prefix}, up to the first other placeholder) are the
+ * same: their items share one folder of the bucket, where a URL's path and a file's path may meet.
+ */
+export function sourceKeysShareFolder({ values }: RuleInput): string[] {
+  const urls = values['urls.key'];
+  const local = values['local.key'];
+  if (urls === undefined || local === undefined) return [];
+  const head = (t: string): string => {
+    const rest = t.replace(/\{prefix\}/g, '');
+    const cut = rest.indexOf('{');
+    return cut === -1 ? rest : rest.slice(0, cut);
+  };
+  const [a, b] = [head(urls), head(local)];
+  if (!a.startsWith(b) && !b.startsWith(a)) return [];
+  return [`urls.key and local.key: both put their items under "{prefix}${a.length < b.length ? a : b}"; a URL's path and a file's path may then land on the same key (give each its own folder, e.g. the defaults urls/ and local/)`];
+}
+
 export const WARNINGS: readonly Rule[] = [
   prefixUnused,
   discoveryKeysUnused,
@@ -141,6 +168,7 @@ export const WARNINGS: readonly Rule[] = [
   connectionsOverMax,
   secretFileReadable,
   textfileNotProm,
+  sourceKeysShareFolder,
 ];
 
 /** From the file when it has both keys, else from the environment; null when neither has them. */

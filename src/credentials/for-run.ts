@@ -21,7 +21,7 @@ export async function resolveRunCredentials(config: Config, dispatcher: Dispatch
       roleArn: chain.roleArn,
       roleSessionName: chain.roleSessionName,
       stsEndpoint: chain.stsEndpoint ?? DEFAULT_STS_ENDPOINT,
-      region: config.cdb.region,
+      region: config.cdb?.region ?? config.cos?.region ?? 'ap-guangzhou',
     },
     {
       env: process.env,

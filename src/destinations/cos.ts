@@ -2,14 +2,14 @@
 // on every reply). The SDK calls themselves are in src/cos/client.ts.
 import type { CosApi } from '../cos/client.js';
 import { Cdb2cosError } from '../errors.js';
-import type { Config } from '../types.js';
+import type { CosConfig } from '../types.js';
 import type { Destination, SendChecks } from './destination.js';
 
 /** COS's smallest part but the last (1 MiB) and most parts of one upload. */
 const COS_MIN_PART = 1024 * 1024;
 const COS_MAX_PARTS = 10_000;
 
-export function cosDestination(api: CosApi, cfg: Config['cos']): Destination {
+export function cosDestination(api: CosApi, cfg: CosConfig): Destination {
   const objectHeaders = (meta: Record<string, string>, checks?: SendChecks): Record<string, string> => {
     const h: Record<string, string> = { 'x-cos-storage-class': cfg.storageClass };
     for (const [k, v] of Object.entries(meta)) h[`x-cos-meta-${k}`] = v;
@@ -54,7 +54,7 @@ export function cosDestination(api: CosApi, cfg: Config['cos']): Destination {
 }
 
 /** A HEAD Bucket refusal in the user's words: a missing bucket is a config error, a denial names the keys. */
-export function cosBucketError(err: unknown, cfg: Pick<Config['cos'], 'bucket' | 'region'>): unknown {
+export function cosBucketError(err: unknown, cfg: Pick<CosConfig, 'bucket' | 'region'>): unknown {
   if (!(err instanceof Cdb2cosError)) return err;
   if (err.code === 'ERR_NOT_FOUND') return new Cdb2cosError('ERR_CONFIG', `cos.bucket: bucket ${cfg.bucket} does not exist in region ${cfg.region}`, { cause: err, serviceCode: err.serviceCode });
   if (err.code === 'ERR_PERMISSION') return new Cdb2cosError('ERR_PERMISSION', `COS denied access to bucket ${cfg.bucket}: check the credentials (secret id and key) and their permissions on the bucket`, { cause: err, serviceCode: err.serviceCode });

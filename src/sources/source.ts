@@ -46,6 +46,13 @@ export interface Source {
   /** Each type of the unit, listed or failed. Throws only for what stops the whole unit (auth, abort, a unit that does not exist). */
   list(unit: string): Promise<Array<TypeListing | TypeListingFailure>>;
   access(item: CatalogItem): ItemAccess;
+  /**
+   * The key template of an item when the source has its own (`[urls] key`, `[local] key`, or a URL line's
+   * KEY); undefined: the destination's `key` (CDB items).
+   */
+  keyTemplate?(item: CatalogItem): string;
+  /** Every template keyTemplate may give: what the run lists and treats as its own in a destination. */
+  keyTemplates?(): string[];
 }
 
 /** Availability of an item from its status and storage type (CDB's words; the other sources set `SUCCESS` or `RUNNING`). */

@@ -23,8 +23,9 @@ export interface SpanResult {
 }
 
 /**
- * What the source says about the whole object, shared by every span of one item: its CRC-64
- * (x-cos-hash-crc64ecma, sent by COS-backed download URLs on every GET) as first seen.
+ * What the source says about the whole object, shared by every span of one item: its CRC-64 as first
+ * seen (x-cos-hash-crc64ecma, sent by COS-backed download URLs on every GET, or x-oss-hash-crc64ecma,
+ * the same CRC-64 from Aliyun OSS: see sourceCrc64Of).
  */
 export interface SourceFacts {
   crc64?: string | undefined;
@@ -53,12 +54,26 @@ export interface DownloadSpanOptions {
   md5?: boolean | undefined;
   /** The write buffer to gather socket reads in (the caller's, reused span after span); else one of WRITE_BATCH. */
   buffer?: Buffer | undefined;
+  /**
+   * The source serves no ranges (a probe saw a 200 for `Range: bytes=0-0`): the span must be the whole
+   * file, [0, size), read as one stream; a 200 reply is taken as the whole file whatever was asked, and
+   * a drop restarts it from byte 0 (the hashes start over, progress is reported once per byte).
+   */
+  rangeless?: boolean | undefined;
+  /** Who lists the item, in messages ("CDB lists 5 bytes"): `CDB` unless given (e.g. "the URL list"). */
+  origin?: string | undefined;
 }
 
 /** Downloads [start, end) into file at the same offsets. Resumes after drops from the last byte written. */
 export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> {
-  const md5 = o.md5 === true ? createMd5() : undefined;
-  const crc = newCrc64();
+  if (o.rangeless === true && (o.start !== 0 || o.end !== o.size)) {
+    throw new Cdb2cosError('ERR_REQUEST', `download: a source without ranges is read whole, not bytes ${o.start}-${o.end} of ${o.size}`);
+  }
+  const origin = o.origin ?? 'CDB';
+  let md5 = o.md5 === true ? createMd5() : undefined;
+  let crc = newCrc64();
+  // Rangeless restarts: bytes below `reported` were already reported to onProgress.
+  let reported = o.start;
   // The span's one write buffer: [pos - fill, pos) are received but not yet written.
   const batch = o.end <= o.start ? Buffer.alloc(0) : o.buffer !== undefined && o.buffer.length > 0 ? o.buffer : Buffer.allocUnsafe(Math.min(WRITE_BATCH, o.end - o.start));
   let fill = 0;
@@ -68,7 +83,10 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
     await writeAll(o.file, bytes, pos - fill);
     md5?.update(bytes);
     crc.update(bytes);
-    o.onProgress?.(fill);
+    if (pos > reported) {
+      o.onProgress?.(pos - reported);
+      reported = pos;
+    }
     fill = 0;
   };
   let pos = o.start;
@@ -116,26 +134,32 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
         // The URL is valid (not a 403) but the file behind it is gone: no retry can bring it back.
         const text = await res.body.text().catch(() => '');
         const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? 'Not Found';
-        throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source answered 404 (${code}): the file is gone at CDB`);
+        throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source answered 404 (${code}): the file is gone at ${origin === 'CDB' ? 'CDB' : 'the source'}`);
       }
       if (res.statusCode === 416) {
         const total = /^bytes \*\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''))?.[1];
         await res.body.dump().catch(() => undefined);
-        if (total !== undefined && Number(total) !== o.size) throw sizeMismatch(Number(total), o.size);
+        if (total !== undefined && Number(total) !== o.size) throw sizeMismatch(Number(total), o.size, origin);
       }
       const cr = String(res.headers['content-range'] ?? '');
       const total = res.statusCode === 206 ? /^bytes \d+-\d+\/(\d+)$/.exec(cr)?.[1] : res.statusCode === 200 ? String(res.headers['content-length'] ?? '') : undefined;
       if (total !== undefined && total !== '' && Number(total) !== o.size) {
         await res.body.dump().catch(() => undefined);
-        throw sizeMismatch(Number(total), o.size);
+        throw sizeMismatch(Number(total), o.size, origin);
       }
-      const crcHeader = res.statusCode === 200 || res.statusCode === 206 ? sourceCrc64(res.headers['x-cos-hash-crc64ecma']) : undefined;
+      const crcHeader = res.statusCode === 200 || res.statusCode === 206 ? sourceCrc64Of(res.headers) : undefined;
       if (crcHeader !== undefined) {
         o.source.crc64 ??= crcHeader;
         if (o.source.crc64 !== crcHeader) {
           await res.body.dump().catch(() => undefined);
-          throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source's CRC-64 changed during the copy (${o.source.crc64}, now ${crcHeader}): the file changed at CDB`);
+          throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source's CRC-64 changed during the copy (${o.source.crc64}, now ${crcHeader}): the file changed at ${origin === 'CDB' ? 'CDB' : 'the source'}`);
         }
+      }
+      if (o.rangeless === true && res.statusCode === 200 && pos > 0 && o.end === Number(res.headers['content-length'])) {
+        // The whole file again after a drop: start over (the file is rewritten from byte 0, the hashes anew).
+        pos = 0;
+        md5 = o.md5 === true ? createMd5() : undefined;
+        crc = newCrc64();
       }
       const wantWhole = pos === 0 && o.end === Number(res.headers['content-length']) && res.statusCode === 200;
       if (res.statusCode !== 206 && !wantWhole) {
@@ -186,7 +210,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
  * Asks the source about the whole object with a one-byte ranged GET (`Range: bytes=0-0`): its size
  * (the Content-Range total) and its CRC-64 when it sends one. Used before resuming a staged copy.
  */
-export async function probeSource(o: Pick<DownloadSpanOptions, 'url' | 'dispatcher' | 'signal' | 'timeoutMs' | 'retry'>): Promise<{ size: number | undefined; crc64: string | undefined }> {
+export async function probeSource(o: Pick<DownloadSpanOptions, 'url' | 'dispatcher' | 'signal' | 'timeoutMs' | 'retry' | 'origin'>): Promise<{ size: number | undefined; crc64: string | undefined }> {
   return o.retry(async () => {
     const url = await o.url();
     if (url === '') throw noUrl();
@@ -200,13 +224,22 @@ export async function probeSource(o: Pick<DownloadSpanOptions, 'url' | 'dispatch
     const cr = String(res.headers['content-range'] ?? '');
     if (res.statusCode === 206 || res.statusCode === 416) {
       const total = /\/(\d+)$/.exec(cr)?.[1];
-      return { size: total === undefined ? undefined : Number(total), crc64: res.statusCode === 206 ? sourceCrc64(res.headers['x-cos-hash-crc64ecma']) : undefined };
+      return { size: total === undefined ? undefined : Number(total), crc64: res.statusCode === 206 ? sourceCrc64Of(res.headers) : undefined };
     }
-    if (res.statusCode === 200) return { size: Number(res.headers['content-length']), crc64: sourceCrc64(res.headers['x-cos-hash-crc64ecma']) };
-    if (res.statusCode === 404) throw new Cdb2cosError('ERR_SOURCE_CHANGED', 'the source answered 404: the file is gone at CDB');
+    if (res.statusCode === 200) return { size: Number(res.headers['content-length']), crc64: sourceCrc64Of(res.headers) };
+    if (res.statusCode === 404) throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source answered 404: the file is gone at ${(o.origin ?? 'CDB') === 'CDB' ? 'CDB' : 'the source'}`);
     // Anything else (an expired URL, throttling): the probe is only a hint; the download will deal with it.
     return { size: undefined, crc64: undefined };
   });
+}
+
+/**
+ * The source's whole-object CRC-64 (CRC-64/XZ, unsigned decimal) from a reply's headers: COS's
+ * x-cos-hash-crc64ecma or Aliyun OSS's x-oss-hash-crc64ecma (the same CRC); undefined when neither is
+ * there or it does not parse.
+ */
+export function sourceCrc64Of(headers: Record<string, string | string[] | undefined>): string | undefined {
+  return sourceCrc64(headers['x-cos-hash-crc64ecma']) ?? sourceCrc64(headers['x-oss-hash-crc64ecma']);
 }
 
 function sourceCrc64(v: string | string[] | undefined): string | undefined {
@@ -218,8 +251,8 @@ function sourceCrc64(v: string | string[] | undefined): string | undefined {
   }
 }
 
-function sizeMismatch(total: number, listed: number): Cdb2cosError {
-  return new Cdb2cosError('ERR_SOURCE_CHANGED', `the source holds ${total} bytes but CDB lists ${listed}: not copied (a copy of the listed size would be ${total > listed ? 'truncated' : 'incomplete'})`);
+function sizeMismatch(total: number, listed: number, origin: string): Cdb2cosError {
+  return new Cdb2cosError('ERR_SOURCE_CHANGED', `the source holds ${total} bytes but ${origin} lists ${listed}: not copied (a copy of the listed size would be ${total > listed ? 'truncated' : 'incomplete'})`);
 }
 
 function noUrl(): Cdb2cosError {

@@ -5,6 +5,7 @@ import { mkdir, readFile, rename, rm, writeFile, readdir, stat, statfs } from 'n
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { CatalogItem } from '../types.js';
+import type { UploadState } from './upload.js';
 
 export interface PartState {
   /**
@@ -35,10 +36,22 @@ export interface ItemState {
   sourceCrc64?: string | undefined;
   /** CRC64 the object must have, once known (all parts downloaded). */
   expectedCrc64?: string | undefined;
+  /**
+   * The uploads to every destination but the first (whose upload is the top-level key, uploadId,
+   * uploaded and verified, as releases before issue 10 wrote it), by destination kind.
+   */
+  others?: Record<string, UploadState> | undefined;
+}
+
+/** Every destination's upload is verified: only the manifests remain to be written. */
+export function allVerified(st: ItemState): boolean {
+  return st.verified !== undefined && Object.values(st.others ?? {}).every((u) => u.verified !== undefined);
 }
 
 export function fingerprint(item: CatalogItem, sourceTag?: string): string {
-  return [item.instance, item.type, item.id, item.name, item.size, item.date, item.md5 ?? '', sourceTag ?? ''].join('|');
+  // The validator (a URL's ETag, a file's size and mtime) tells a new version of the same name and size
+  // apart; CDB items have none, so their fingerprints read as before.
+  return [item.instance, item.type, item.id, item.name, item.size, item.date, item.md5 ?? '', sourceTag ?? '', ...(item.validator !== undefined ? [item.validator] : [])].join('|');
 }
 
 /** Longest staged file name we write, in bytes: NAME_MAX is 255, minus the state suffix and ".tmp". */

@@ -14,7 +14,7 @@ import { writeMetrics } from '../../src/metrics/index.js';
 import { notifyRunEnd, type SendDeps } from '../../src/notify/index.js';
 import { sleep } from '../../src/retry.js';
 import { buildRunReport } from '../../src/run-report.js';
-import { runBackup } from '../../src/run.js';
+import { runBackup } from '../../src/run/index.js';
 import { startTestEmulator } from '../helpers/harness.js';
 import { parsePromText, valueOf } from '../helpers/prom-text.js';
 import { startReceiver } from '../helpers/receiver.js';
@@ -47,8 +47,8 @@ test('a run with a copy, a failed item, a waiting and an archived one: the repor
     config,
     { dryRun: false },
     {
-      cdb: createCdbApi({ credentials: config.credentials!, region: config.cdb.region, endpoint: config.cdb.endpoint, timeoutMs: 30_000 }),
-      cos: cosDestination(createCosApi({ credentials: config.credentials!, region: config.cos.region, bucket: config.cos.bucket, endpoint: config.cos.endpoint, timeoutMs: 30_000 }), config.cos),
+      cdb: createCdbApi({ credentials: config.credentials!, region: config.cdb!.region, endpoint: config.cdb!.endpoint, timeoutMs: 30_000 }),
+      cos: cosDestination(createCosApi({ credentials: config.credentials!, region: config.cos!.region, bucket: config.cos!.bucket, endpoint: config.cos!.endpoint, timeoutMs: 30_000 }), config.cos!),
       dispatcher,
       log: pino({ level: 'silent' }),
       report: { item: () => undefined, summary: () => undefined, warn: () => undefined },

@@ -32,8 +32,8 @@ test('megabytes of junk lines give the first problems and the exact count of the
   const errors = fail(junk);
   assert.equal(errors.length, MAX_PROBLEMS + 1);
   assert.equal(errors[0], 'line 1: expected "[section]", "key = value" or a ; comment');
-  // Every junk line, plus the four required keys, is a problem.
-  assert.equal(errors.at(-1), `… and ${lines + 4 - MAX_PROBLEMS} more problems`);
+  // Every junk line is a problem, and so are the missing source and the missing destination.
+  assert.equal(errors.at(-1), `… and ${lines + 2 - MAX_PROBLEMS} more problems`);
   assert.ok(errors.join('\n').length < 4000);
 });
 
@@ -41,7 +41,7 @@ test('junk in the 2018 format and unknown keys and sections are capped the same 
   const legacy = '[cdbinfo]\n' + Array.from({ length: 50_000 }, (_, i) => `k${i}: v`).join('\n');
   assert.equal(fail(legacy).at(-1), `… and ${50_000 + 4 - MAX_PROBLEMS} more problems`);
   const sections = Array.from({ length: 50_000 }, (_, i) => `[s${i}]`).join('\n');
-  assert.equal(fail(sections).at(-1), `… and ${50_000 + 4 - MAX_PROBLEMS} more problems`);
+  assert.equal(fail(sections).at(-1), `… and ${50_000 + 2 - MAX_PROBLEMS} more problems`);
 });
 
 test('exactly the cap lists every problem; one more is counted, in the singular', () => {

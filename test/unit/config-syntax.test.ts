@@ -28,7 +28,7 @@ function fail(text: string): string[] {
   return r.errors;
 }
 
-const prefixOf = (value: string): string => ok(`${MINIMAL}[cos]\nprefix = ${value}\n`).cos.prefix;
+const prefixOf = (value: string): string => ok(`${MINIMAL}[cos]\nprefix = ${value}\n`).cos!.prefix;
 
 test('a # or ; inside a value is part of it: only one after a blank starts a comment', () => {
   assert.equal(prefixOf('team#1/'), 'team#1/');
@@ -39,8 +39,8 @@ test('a # or ; inside a value is part of it: only one after a blank starts a com
   // A comment right after "= " leaves the value empty: the default applies.
   assert.equal(prefixOf('# nothing'), '');
   const c = ok(`${MINIMAL}[cos]\nkey = {prefix}{instance}/#{type};{date}/{name} ; the key\n`);
-  assert.equal(c.cos.key, '{prefix}{instance}/#{type};{date}/{name}');
-  assert.equal(ok(`${MINIMAL}[cos]\ntags = app=a#1&team=b;c\n`).cos.tags, 'app=a#1&team=b;c');
+  assert.equal(c.cos!.key, '{prefix}{instance}/#{type};{date}/{name}');
+  assert.equal(ok(`${MINIMAL}[cos]\ntags = app=a#1&team=b;c\n`).cos!.tags, 'app=a#1&team=b;c');
 });
 
 test('escapes and quotes still give a literal # or ; after a blank', () => {
@@ -82,7 +82,7 @@ test('the 2018 format has no inline comments, as Python 3 ConfigParser reads it 
   const errors = fail(legacyWith('oldbackup-1250000000', 'oldbackup-1250000000 # prod'));
   assert.ok(errors.some((e) => e.startsWith('cosinfo.bucket_name: must be the full bucket name')), errors.join('\n'));
   // Whole-line comments, also indented, are comments.
-  assert.equal(ok(legacyWith('[cosinfo]', '[cosinfo]\n  # the bucket\n; and its region')).cos.region, 'ap-beijing');
+  assert.equal(ok(legacyWith('[cosinfo]', '[cosinfo]\n  # the bucket\n; and its region')).cos!.region, 'ap-beijing');
 });
 
 test('the 2018 format reads key: value, any case of key, and the first = or : ends the key', () => {
@@ -91,21 +91,21 @@ test('the 2018 format reads key: value, any case of key, and the first = or : en
       .replace('bucket_name = oldbackup-1250000000', 'bucket_name=oldbackup-1250000000')
       .replace('logdir_name = /var/log/cdb2cos', 'logdir_name: /var/log/a=b:c'),
   );
-  assert.equal(c.cos.region, 'ap-beijing');
-  assert.equal(c.cos.bucket, 'oldbackup-1250000000');
+  assert.equal(c.cos!.region, 'ap-beijing');
+  assert.equal(c.cos!.bucket, 'oldbackup-1250000000');
   assert.equal(c.log.dir, '/var/log/a=b:c');
 });
 
 test('the 2018 format strips values as Python does and ignores text after a section header', () => {
   // U+0085 and U+001F are whitespace to Python's str.strip(), not to JavaScript's trim().
   const c = ok(legacyWith('cos_region = ap-beijing', '\t cos_region =  ap-beijing\u0085\u001f ').replace('[cdbinfo]', '[cdbinfo] the instances'));
-  assert.equal(c.cos.region, 'ap-beijing');
-  assert.deepEqual(c.cdb.instances, ['cdb-abcd1234']);
+  assert.equal(c.cos!.region, 'ap-beijing');
+  assert.deepEqual(c.cdb!.instances, ['cdb-abcd1234']);
 });
 
 test('the 2018 format continues a value on indented lines, across blank and comment lines', () => {
   const c = ok(legacyWith('cdb_instanceid = cdb-abcd1234', 'cdb_instanceid = cdb-abcd1234,\n    cdb-efgh5678,\n\n  # the new one\n    cdb-ijkl9012'));
-  assert.deepEqual(c.cdb.instances, ['cdb-abcd1234', 'cdb-efgh5678', 'cdb-ijkl9012']);
+  assert.deepEqual(c.cdb!.instances, ['cdb-abcd1234', 'cdb-efgh5678', 'cdb-ijkl9012']);
   // An indented "key = value" under a key is a continuation of that key's value, as in ConfigParser.
   const errors = fail(legacyWith('cdb_region = ap-beijing', 'cdb_region = ap-beijing\n  cdb_bak_type = binlog').replace('cdb_bak_type = coldbackup\n', ''));
   assert.ok(errors.some((e) => e.startsWith('cdbinfo.cdb_region: must be a region like')), errors.join('\n'));

@@ -161,7 +161,7 @@ level = DEBUG
 
 test('an empty value means not set, so the default applies; zero is kept, not replaced', () => {
   const c = ok(MINIMAL + '[cos]\nprefix =\n[transfer]\nbandwidth_limit = 0\nretry_budget = 0\npart_size = 0\n');
-  assert.equal(c.cos.prefix, '');
+  assert.equal(c.cos!.prefix, '');
   assert.equal(c.transfer.bandwidthLimit, 0);
   assert.equal(c.transfer.itemRetryBudgetMs, 0);
   assert.equal(c.transfer.partSize, 0);
@@ -269,7 +269,7 @@ test('an unknown key is an error and a close typo gets a suggestion', () => {
 test('an unknown section is an error with a suggestion', () => {
   const errors = fail(MINIMAL + '[credential]\nsecret_id = a\n[extra]\nx = 1\n');
   hasError(errors, '[credential]: unknown section; did you mean [credentials]?');
-  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [cos], [transfer], [log], [notify], [metrics], [retention])');
+  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [urls], [local], [cos], [transfer], [log], [notify], [metrics], [retention])');
   // Keys under an unknown section are not reported one by one.
   assert.equal(errors.length, 2, errors.join('\n'));
   // ini would nest "[cdb.extra]" under [cdb]; here it is just an unknown section.
@@ -297,7 +297,7 @@ test('a duplicate key is an error, even across a re-opened section', () => {
 
 test('keeps CRLF line endings, a BOM and upper-case section names working', () => {
   const c = ok('\uFEFF' + MINIMAL.replace('[cdb]', '[CDB]').replaceAll('\n', '\r\n'));
-  assert.equal(c.cdb.region, 'ap-shanghai');
+  assert.equal(c.cdb!.region, 'ap-shanghai');
 });
 
 const LEGACY = `
@@ -321,21 +321,21 @@ test('parses the 2018 format with all four sections and maps it', () => {
   assert.equal(c.legacy, true);
   assert.deepEqual(c.credentials, { secretId: 'AKIDlegacy', secretKey: 'legacysecret' });
   assert.deepEqual(c.cdb, { region: 'ap-beijing', instances: ['cdb-abcd1234'], instanceTags: [], exclude: [], apiRate: 5, types: ['data'], url: 'internet', endpoint: undefined });
-  assert.equal(c.cos.region, 'ap-beijing');
-  assert.equal(c.cos.bucket, 'oldbackup-1250000000');
-  assert.equal(c.cos.key, '{prefix}{instance}/{type}/{date}/{name}');
+  assert.equal(c.cos!.region, 'ap-beijing');
+  assert.equal(c.cos!.bucket, 'oldbackup-1250000000');
+  assert.equal(c.cos!.key, '{prefix}{instance}/{type}/{date}/{name}');
   assert.deepEqual(c.log, { dir: '/var/log/cdb2cos', file: 'cdb2cos.log', level: 'info', keepDays: undefined });
   assert.equal(c.transfer.stagingDir, '/etc/cdb2cos/staging');
 });
 
 test('maps the 2018 backup types coldbackup, binlog and slowlog_day, also as a list', () => {
-  const typesOf = (v: string): string[] => ok(LEGACY.replace('cdb_bak_type = coldbackup', `cdb_bak_type = ${v}`)).cdb.types;
+  const typesOf = (v: string): string[] => ok(LEGACY.replace('cdb_bak_type = coldbackup', `cdb_bak_type = ${v}`)).cdb!.types;
   assert.deepEqual(typesOf('coldbackup'), ['data']);
   assert.deepEqual(typesOf('binlog'), ['binlog']);
   assert.deepEqual(typesOf('slowlog_day'), ['slowlog']);
   assert.deepEqual(typesOf('slowlog_day, coldbackup, binlog, coldbackup'), ['slowlog', 'data', 'binlog']);
   const c = ok(LEGACY.replace('cdb_instanceid = cdb-abcd1234', 'cdb_instanceid = cdb-abcd1234,cdb-efgh5678'));
-  assert.deepEqual(c.cdb.instances, ['cdb-abcd1234', 'cdb-efgh5678']);
+  assert.deepEqual(c.cdb!.instances, ['cdb-abcd1234', 'cdb-efgh5678']);
   hasError(fail(LEGACY.replace('coldbackup', 'hotbackup')), 'cdbinfo.cdb_bak_type: "hotbackup" is not one of coldbackup, binlog or slowlog_day');
 });
 
@@ -348,7 +348,7 @@ test('reports 2018-format problems under the names that format uses', () => {
   hasError(errors, 'loginfo.log_level: unknown key');
   hasError(errors, '[default]: unknown section');
   // ConfigParser's "key: value" is accepted in the 2018 format.
-  assert.equal(ok(LEGACY.replace('cos_region = ap-beijing', 'cos_region: ap-beijing')).cos.region, 'ap-beijing');
+  assert.equal(ok(LEGACY.replace('cos_region = ap-beijing', 'cos_region: ap-beijing')).cos!.region, 'ap-beijing');
 });
 
 test('rejects a file that mixes the 2018 and the new format', () => {
@@ -372,13 +372,13 @@ test('takes credentials from the environment when the file has none', () => {
 test('environment endpoints override the file and are validated the same way', () => {
   const text = MINIMAL + '[cdb]\nendpoint = https://cdb.tencentcloudapi.com\n[cos]\nendpoint = https://cos.ap-guangzhou.myqcloud.com\n';
   const c = ok(text, { CDB2COS_CDB_ENDPOINT: 'http://127.0.0.1:9000', CDB2COS_COS_ENDPOINT: 'http://localhost:9001/' });
-  assert.equal(c.cdb.endpoint, 'http://127.0.0.1:9000');
-  assert.equal(c.cos.endpoint, 'http://localhost:9001');
+  assert.equal(c.cdb!.endpoint, 'http://127.0.0.1:9000');
+  assert.equal(c.cos!.endpoint, 'http://localhost:9001');
   assert.deepEqual(c.warnings, []);
   const errors = fail(text, { CDB2COS_COS_ENDPOINT: 'cos.local:9001', CDB2COS_CDB_ENDPOINT: 'http://x/api' });
   hasError(errors, 'env CDB2COS_COS_ENDPOINT: must be an http:// or https:// URL with no path');
   hasError(errors, 'env CDB2COS_CDB_ENDPOINT: must be');
-  assert.equal(ok(MINIMAL, { CDB2COS_COS_ENDPOINT: '' }).cos.endpoint, undefined);
+  assert.equal(ok(MINIMAL, { CDB2COS_COS_ENDPOINT: '' }).cos!.endpoint, undefined);
 });
 
 test('relative paths resolve against the config file folder, not the working directory', () => {
@@ -512,7 +512,7 @@ test('config.example.ini parses as shipped, and with every setting uncommented',
   const uncommented = text.replace(/^; ?(?=[a-z_]+ *=)/gm, '');
   const all = ok(uncommented);
   assert.ok(all.credentials);
-  assert.equal(all.cos.sse, 'cos/kms');
+  assert.equal(all.cos!.sse, 'cos/kms');
   assert.deepEqual(all.notify.onFailure.map((t) => t.format), ['wecom', 'json']);
   assert.deepEqual(all.notify.onSuccess.map((t) => t.format), ['slack']);
   assert.equal(all.notify.healthcheck, 'https://hc-ping.com/5b8a6f7e-1c4d-4d7e-9a6b-2f1e0c9d8b7a');

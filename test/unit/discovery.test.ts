@@ -132,7 +132,7 @@ const parse = (cdb: string): ReturnType<typeof parseConfig> => parseConfig(BASE(
 test('config: instances = * with instance_tags, exclude and api_rate', () => {
   const r = parse('instances = *\ninstance_tags = env:prod, team:pay\nexclude = cdb-aaaa1111\napi_rate = 3');
   assert.deepEqual(r.errors, []);
-  assert.deepEqual(r.config?.cdb.instances, ['*']);
+  assert.deepEqual(r.config?.cdb?.instances, ['*']);
   assert.deepEqual(r.config?.cdb.instanceTags, [
     { key: 'env', value: 'prod' },
     { key: 'team', value: 'pay' },
@@ -140,7 +140,7 @@ test('config: instances = * with instance_tags, exclude and api_rate', () => {
   assert.deepEqual(r.config?.cdb.exclude, ['cdb-aaaa1111']);
   assert.equal(r.config?.cdb.apiRate, 3);
   const plain = parse('instances = cdb-aaaa1111');
-  assert.equal(plain.config?.cdb.apiRate, 5, 'api_rate defaults to 5');
+  assert.equal(plain.config?.cdb?.apiRate, 5, 'api_rate defaults to 5');
   assert.deepEqual(plain.config?.cdb.instanceTags, []);
   assert.deepEqual(plain.config?.cdb.exclude, []);
   assert.ok(parse('instances = *').config?.warnings.length === 0, 'the default key has {instance}: no warning');

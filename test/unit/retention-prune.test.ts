@@ -8,6 +8,7 @@ import { pruneBackups } from '../../src/commands/prune.js';
 import type { Destination } from '../../src/destinations/destination.js';
 import { manifestKey, parseManifestState, type ManifestEntry } from '../../src/cos/manifest.js';
 import { parseConfig } from '../../src/config.js';
+import type { CdbCosConfig } from '../../src/types.js';
 import { tempDir } from '../helpers/harness.js';
 
 const INSTANCE = 'cdb-aaaa1111';
@@ -70,7 +71,7 @@ test('prune deletes only recorded copies still in place; a key from an earlier t
   objects.set(manifestKey('new/', INSTANCE), { text: JSON.stringify({ version: 1, instance: INSTANCE, objects: entries }), etag: '"m0"' });
 
   const lines: string[] = [];
-  const summary = await pruneBackups(config, { dryRun: false }, {
+  const summary = await pruneBackups(config as CdbCosConfig, { dryRun: false }, {
     cos,
     log: pino({ level: 'silent' }),
     report: { item: (l) => lines.push(l), summary: (l) => lines.push(l), warn: (l) => lines.push(l) },
@@ -106,7 +107,7 @@ test('a rerun finishes the deletions an interrupted prune began: present → del
   const tomb = (etag: string) => ({ copiedAt: '2026-10-01T00:00:00Z', size: 4, etag, reason: 'binlog-age', markedAt: '2026-11-01T00:00:00Z' });
   const deleted = { [k('present')]: tomb('"p"'), [k('absent')]: tomb('"a"'), [k('replaced')]: tomb('"old"') };
   objects.set(manifestKey('', INSTANCE), { text: JSON.stringify({ version: 1, instance: INSTANCE, objects: {}, deleted }), etag: '"m0"' });
-  const summary = await pruneBackups(config, { dryRun: false }, {
+  const summary = await pruneBackups(config as CdbCosConfig, { dryRun: false }, {
     cos,
     log: pino({ level: 'silent' }),
     report: { item: () => undefined, summary: () => undefined, warn: () => undefined },

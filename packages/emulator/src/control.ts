@@ -5,7 +5,12 @@
 //   POST /_emulator/faults      {"clear":true, "dropAfter":{…}, "stall":{…}, "notFound":{…}, "expireUrls":true, "expireAfter":{…},
 //                                "throttle":N, "maxConnections":N, "apiError":{…}, "apiLatency":MS,
 //                                "apiRateLimit":{"action","perSecond"} (0: none; "clear" restores the defaults),
-//                                "cos":{"<CosFaults method>": argument, …}}  (a list value: one call each)
+//                                "cos":{"<CosFaults method>": argument, …},
+//                                "s3":{"<S3Faults method>": argument, …},
+//                                "files":{"notFound"|"forbidden"|"dropAfter"|"corruptAt"|"change": argument, …}}
+//                                (a list value: one call each)
+//   POST /_emulator/files       {"path", "size", "seed"?, "checksums"?: ["crc64","cos-crc64","md5"], "ranges"?, "signed"?}:
+//                                a file of the file server; answers its URL
 //   POST /_emulator/items       {"instance":"cdb-…", "region"?: "…", "items":[EmulatorItemSpec, …]}
 //   POST /_emulator/status      {"instance", "type", "name", "status"}: e.g. a RUNNING backup finishes
 //   POST /_emulator/remove      {"instance", "type", "name"}: the item leaves the listing, its URLs answer 404
@@ -16,6 +21,8 @@ import type { Catalog, EmulatorItem, EmulatorItemSpec } from './catalog.js';
 import type { CdbApi } from './cdb-api.js';
 import type { CosEmulator } from './cos/index.js';
 import type { DownloadServer } from './downloads.js';
+import type { FileServer, FileSpec } from './files.js';
+import type { S3Emulator } from './s3/index.js';
 
 /**
  * What the control routes drive. The Emulator (index.ts) implements it; declaring it here keeps the
@@ -26,6 +33,9 @@ export interface ControlTarget {
   readonly cdb: Pick<CdbApi, 'faults'>;
   readonly downloads: Pick<DownloadServer, 'faults'>;
   readonly cos: Pick<CosEmulator, 'faults'>;
+  readonly s3: Pick<S3Emulator, 'faults'>;
+  readonly files: Pick<FileServer, 'faults'>;
+  addFile(spec: FileSpec): string;
   addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string, attrs?: { tags?: Record<string, string> }): EmulatorItem[];
   state(): object;
   faultState(): object;
@@ -94,6 +104,19 @@ async function control(emulator: ControlTarget, req: IncomingMessage, res: Serve
       send(res, 200, { changed: { instance: item.instance, type: item.type, name: item.name, size: item.size } });
       return;
     }
+    case 'POST /_emulator/files': {
+      const b = asObject(body, 'body');
+      const known = ['path', 'size', 'seed', 'checksums', 'ranges', 'signed'];
+      for (const k of Object.keys(b)) if (!known.includes(k)) throw new Error(`unknown field "${k}" (known: ${known.join(', ')})`);
+      if (typeof b['path'] !== 'string') throw new Error('"path" must be a string');
+      if (typeof b['size'] !== 'number') throw new Error('"size" must be a number of bytes');
+      if (b['seed'] !== undefined && typeof b['seed'] !== 'string') throw new Error('"seed" must be a string');
+      if (b['checksums'] !== undefined && !Array.isArray(b['checksums'])) throw new Error('"checksums" must be a list');
+      for (const k of ['ranges', 'signed']) if (b[k] !== undefined && typeof b[k] !== 'boolean') throw new Error(`"${k}" must be true or false`);
+      const url = emulator.addFile(b as unknown as FileSpec);
+      send(res, 200, { path: b['path'], size: b['size'], url });
+      return;
+    }
     case 'POST /_emulator/reset-log':
       emulator.resetLog();
       send(res, 200, { ok: true });
@@ -103,7 +126,12 @@ async function control(emulator: ControlTarget, req: IncomingMessage, res: Serve
   }
 }
 
-const FAULT_KEYS = new Set(['clear', 'dropAfter', 'stall', 'notFound', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'apiRateLimit', 'cos']);
+const FAULT_KEYS = new Set(['clear', 'dropAfter', 'stall', 'notFound', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'apiRateLimit', 'cos', 's3', 'files']);
+
+/** The fault methods of the COS and S3 emulators a control request may call (not clear/pending/take*). */
+const FAULT_METHODS = new Set(['failPart', 'failOp', 'resetPart', 'corruptPart', 'omitPartCrc', 'dropReply', 'throttleUploads', 'latency']);
+
+const FILE_FAULTS = new Set(['notFound', 'forbidden', 'dropAfter', 'corruptAt', 'change']);
 
 function applyFaults(emulator: ControlTarget, body: unknown): void {
   const b = asObject(body, 'body');
@@ -117,8 +145,14 @@ function applyFaults(emulator: ControlTarget, body: unknown): void {
   for (const k of Object.keys(b)) {
     if (!FAULT_KEYS.has(k)) throw new Error(`unknown fault "${k}" (known: ${[...FAULT_KEYS].join(', ')})`);
   }
-  for (const method of Object.keys(b['cos'] === undefined ? {} : asObject(b['cos'], 'cos'))) {
-    if (typeof cosFaults[method] !== 'function') throw new Error(`the COS emulator has no fault "${method}"`);
+  const s3Faults = emulator.s3.faults as unknown as Record<string, unknown>;
+  for (const [key, faults, name] of [['cos', cosFaults, 'COS'], ['s3', s3Faults, 'S3']] as const) {
+    for (const method of Object.keys(b[key] === undefined ? {} : asObject(b[key], key))) {
+      if (!FAULT_METHODS.has(method) || typeof faults[method] !== 'function') throw new Error(`the ${name} emulator has no fault "${method}"`);
+    }
+  }
+  for (const method of Object.keys(b['files'] === undefined ? {} : asObject(b['files'], 'files'))) {
+    if (!FILE_FAULTS.has(method)) throw new Error(`the file server has no fault "${method}" (known: ${[...FILE_FAULTS].join(', ')})`);
   }
   if (b['clear'] === true) emulator.clearFaults();
   for (const [k, v] of Object.entries(b)) {
@@ -155,12 +189,38 @@ function applyFaults(emulator: ControlTarget, body: unknown): void {
       case 'apiRateLimit':
         each(v, (x: Parameters<typeof a.apiRateLimit>[0]) => a.apiRateLimit(x));
         break;
-      case 'cos':
-        for (const [method, arg] of Object.entries(asObject(v, 'cos'))) {
-          const fn = cosFaults[method] as (x: unknown) => unknown;
-          each(arg, (x: unknown) => fn.call(cosFaults, x));
+      case 'files': {
+        const ff = emulator.files.faults;
+        for (const [method, arg] of Object.entries(asObject(v, 'files'))) {
+          switch (method) {
+            case 'notFound':
+              each(arg, (x: Parameters<typeof ff.notFound>[0]) => ff.notFound(x ?? {}));
+              break;
+            case 'forbidden':
+              each(arg, (x: Parameters<typeof ff.forbidden>[0]) => ff.forbidden(x ?? {}));
+              break;
+            case 'dropAfter':
+              each(arg, (x: Parameters<typeof ff.dropAfter>[0]) => ff.dropAfter(x));
+              break;
+            case 'corruptAt':
+              each(arg, (x: Parameters<typeof ff.corruptAt>[0]) => ff.corruptAt(x));
+              break;
+            case 'change':
+              each(arg, (x: Parameters<typeof ff.change>[0]) => ff.change(x));
+              break;
+          }
         }
         break;
+      }
+      case 'cos':
+      case 's3': {
+        const target = k === 'cos' ? cosFaults : s3Faults;
+        for (const [method, arg] of Object.entries(asObject(v, k))) {
+          const fn = target[method] as (x: unknown) => unknown;
+          each(arg, (x: unknown) => fn.call(target, x));
+        }
+        break;
+      }
     }
   }
 }

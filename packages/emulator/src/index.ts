@@ -2,20 +2,24 @@
 // bucket, each a real HTTP server on 127.0.0.1. Tests, benchmarks and the README demo start it with
 // startEmulator(); `cdb2cos emulator` runs it for a person or another process.
 import { once } from 'node:events';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Catalog, formatCdbTime, type EmulatorInstanceAttributes, type EmulatorItem, type EmulatorItemSpec, type EmulatorItemType } from './catalog.js';
 import { CdbApi, type ApiCredential } from './cdb-api.js';
 import { contentAt, contentCrc64, contentMd5, contentStream, knownContentCrc64, knownContentMd5 } from './content.js';
 import { handleControl, type ControlTarget } from './control.js';
 import { CosEmulator } from './cos/index.js';
 import { DownloadServer } from './downloads.js';
+import { FileServer, type FileSpec } from './files.js';
 import { CredentialIssuer } from './issuer.js';
 import { MetadataServer } from './metadata.js';
+import { DEMO_S3_ACCESS_KEY_ID, DEMO_S3_BUCKETS, DEMO_S3_ENDPOINT_HOSTS, DEMO_S3_REGIONS, DEMO_S3_SECRET_ACCESS_KEY, S3Emulator, S3_MODES, type S3Credential, type S3Mode } from './s3/index.js';
 import { StsServer } from './sts.js';
 
 export { contentAt, contentStream, contentMd5, contentCrc64 } from './content.js';
@@ -25,9 +29,13 @@ export type { ApiCredential, ApiRequestRecord } from './cdb-api.js';
 export type { DownloadRequestRecord } from './downloads.js';
 export { CdbApi, DEFAULT_RATE_LIMITS } from './cdb-api.js';
 export { DownloadServer } from './downloads.js';
+export { FileServer, FileFaults, FILE_CHECKSUMS, checkFilePath, encodePath } from './files.js';
+export type { FileChecksum, FileRequestRecord, FileSpec, ServedFile } from './files.js';
 export { CredentialIssuer, type IssuedCredential } from './issuer.js';
 export { MetadataServer } from './metadata.js';
 export { StsServer } from './sts.js';
+export { DEMO_S3_ACCESS_KEY_ID, DEMO_S3_BUCKETS, DEMO_S3_ENDPOINT_HOSTS, DEMO_S3_REGIONS, DEMO_S3_SECRET_ACCESS_KEY, S3Emulator, S3_MODES } from './s3/index.js';
+export type { S3Credential, S3Mode } from './s3/index.js';
 
 export const DEMO_SECRET_ID = 'AKIDcdb2cosEMULATOR0000000000000000';
 export const DEMO_SECRET_KEY = 'emuK3y0cdb2cosQx7Lr9Vb2Nw4Hs6Jd8Fm1Z';
@@ -51,7 +59,8 @@ export interface EmulatorInstanceSpec extends EmulatorInstanceAttributes {
 }
 
 export interface EmulatorOptions {
-  /** 0 (default): ephemeral ports; N: CDB API on N, COS on N+1, downloads on N+2. */
+  /** 0 (default): ephemeral ports; N: CDB API on N, COS on N+1, downloads on N+2, metadata N+3, STS N+4,
+   * S3 N+5, files N+6. */
   port?: number;
   /** COS objects live here; default a temp dir removed on close. */
   dataDir?: string;
@@ -81,6 +90,23 @@ export interface EmulatorOptions {
    * the real API's, see DEFAULT_RATE_LIMITS in cdb-api.ts); false: none, for tests of something else.
    */
   apiRateLimits?: Readonly<Record<string, number>> | false;
+  /** The S3 endpoint's key pair (default DEMO_S3_ACCESS_KEY_ID / DEMO_S3_SECRET_ACCESS_KEY). */
+  s3AccessKeyId?: string;
+  s3SecretAccessKey?: string;
+  /** More key pairs the S3 endpoint accepts (with sessionToken: x-amz-security-token required). */
+  s3Credentials?: S3Credential[];
+  /** Files the file server serves (default sampleFiles()); their URLs go to urlsFile. */
+  files?: FileSpec[];
+}
+
+/** How a client reaches one S3 provider mode's bucket. */
+export interface EmulatorS3Mode {
+  bucket: string;
+  region: string;
+  /** The endpoint URL a config names (real-looking host for aws/oss/bos; the emulator itself for minio/other). */
+  endpoint: string;
+  /** Where the connections go: 127.0.0.1:port ([s3] connect_to). */
+  connectTo: string;
 }
 
 /** What a client needs to reach the emulator; `cdb2cos emulator` prints it as its first line. */
@@ -106,6 +132,17 @@ export interface EmulatorInfo {
   /** TKE_PROVIDER_ID and the web identity token AssumeRoleWithWebIdentity accepts. */
   oidcProviderId: string;
   webIdentityToken: string;
+  /** S3 endpoint (port N+5 with --port N): every provider mode's bucket is here. */
+  s3Endpoint: string;
+  s3AccessKeyId: string;
+  s3SecretAccessKey: string;
+  s3: Record<S3Mode, EmulatorS3Mode>;
+  /** Plain file server for URL items (port N+6 with --port N): /files/<path>. */
+  fileEndpoint: string;
+  /** A [urls] list file (in dataDir) naming the sample files: `URL [KEY]` per line, # comments. */
+  urlsFile: string;
+  /** A folder (in dataDir) of sample files for a [local] source, with a symlink pointing outside it. */
+  localDir: string;
 }
 
 /** What should have landed for an item. */
@@ -122,6 +159,26 @@ export type ConfigOverrides = Record<string, Record<string, string | number | bo
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+
+/** The file server's files at start: one of each kind (checksum headers, no ranges, signed URL). */
+export function sampleFiles(): FileSpec[] {
+  return [
+    { path: 'mysqldump/db1.sql.gz', size: 300 * KiB + 11, checksums: ['crc64', 'md5'] },
+    { path: 'mysqldump/db2.sql.gz', size: 2 * MiB + 17, checksums: ['md5'] },
+    { path: 'backup/2026-11-29/full.xb', size: 6 * MiB + 5, checksums: ['cos-crc64'] },
+    { path: 'backup/2026-11-29/inc 1.xb', size: 1 * MiB + 3, ranges: false },
+    { path: 'exports/orders.csv', size: 64 * KiB, checksums: ['crc64'], signed: true },
+  ];
+}
+
+/** The [local] sample tree under localDir (relative path → size); each file's content seed is "local:<path>". */
+export const SAMPLE_LOCAL_FILES: ReadonlyArray<readonly [string, number]> = [
+  ['mysqldump/app.sql.gz', 200 * KiB + 1],
+  ['mysqldump/crm.sql.gz', 1 * MiB + 2],
+  ['backup/2026-11-29/full.xb', 3 * MiB + 3],
+  ['backup/2026-11-29/inc1.xb', 150 * KiB + 4],
+  ['backup/2026-11-30/full.xb', 2 * MiB + 5],
+];
 
 /** Two instances with a few of everything: small, so the demo copies them in seconds. */
 export function sampleInstances(region = DEMO_CDB_REGION): EmulatorInstanceSpec[] {
@@ -154,6 +211,8 @@ export class Emulator implements ControlTarget {
   readonly issuer: CredentialIssuer;
   readonly metadata: MetadataServer;
   readonly sts: StsServer;
+  readonly s3: S3Emulator;
+  readonly files: FileServer;
   readonly #servers: Server[];
   readonly #removeDataDir: boolean;
   #closed: Promise<void> | undefined;
@@ -168,9 +227,13 @@ export class Emulator implements ControlTarget {
     issuer: CredentialIssuer;
     metadata: MetadataServer;
     sts: StsServer;
+    s3: S3Emulator;
+    files: FileServer;
     servers: Server[];
     removeDataDir: boolean;
   }) {
+    this.s3 = parts.s3;
+    this.files = parts.files;
     this.issuer = parts.issuer;
     this.metadata = parts.metadata;
     this.sts = parts.sts;
@@ -209,14 +272,7 @@ export class Emulator implements ControlTarget {
   /** The bytes an item's download serves, to compare with what landed. */
   expectedContent(instance: string, type: EmulatorItemType, name: string): ExpectedContent {
     const { seed, size } = this.item(instance, type, name);
-    return {
-      seed,
-      size,
-      stream: (start = 0, end = size) => contentStream(seed, size, start, end),
-      at: (offset, length) => contentAt(seed, offset, length),
-      md5: () => contentMd5(seed, size),
-      crc64: () => contentCrc64(seed, size),
-    };
+    return expectedOf(seed, size);
   }
 
   /** Writes a ready config file for the CLI (mode 0600: it holds the secret key); returns its absolute path. */
@@ -245,6 +301,38 @@ export class Emulator implements ControlTarget {
     return abs;
   }
 
+  /** The [s3] config section for one provider mode (path_style left to the product's default). */
+  s3Config(mode: S3Mode): Record<string, string> {
+    const m = this.info.s3[mode];
+    return {
+      provider: mode,
+      endpoint: m.endpoint,
+      region: m.region,
+      bucket: m.bucket,
+      access_key_id: this.info.s3AccessKeyId,
+      secret_access_key: this.info.s3SecretAccessKey,
+      connect_to: m.connectTo,
+    };
+  }
+
+  /** The bytes a file of the file server holds (its true content, before any corruptAt fault). */
+  expectedFileContent(path: string): ExpectedContent {
+    const { seed, size } = this.files.file(path);
+    return expectedOf(seed, size);
+  }
+
+  /** The bytes of a file of the sample local folder (a path of SAMPLE_LOCAL_FILES, relative to localDir). */
+  expectedLocalContent(path: string): ExpectedContent {
+    const entry = SAMPLE_LOCAL_FILES.find(([rel]) => rel === path);
+    if (entry === undefined) throw new Error(`no sample local file ${path}`);
+    return expectedOf(`local:${path}`, entry[1]);
+  }
+
+  /** Adds (or replaces) a file of the file server; returns its URL (signed for GET when the file is). */
+  addFile(spec: FileSpec): string {
+    return this.files.url(this.files.add(spec).path);
+  }
+
   /** Items, COS objects and uploads, counters, faults and recent requests (GET /_emulator/state). */
   state(): object {
     const items = this.catalog.instances().map((inst) => ({
@@ -261,6 +349,10 @@ export class Emulator implements ControlTarget {
       info: this.info,
       instances: items,
       cos: { bucket: this.info.bucket, objects: plain(this.cos.objects(this.info.bucket)), openUploads: plain(this.cos.openUploads(this.info.bucket)) },
+      s3: Object.fromEntries(
+        this.s3.buckets().map((b) => [b.name, { mode: b.mode, region: b.region, objects: plain(this.s3.objects(b.name)), openUploads: plain(this.s3.openUploads(b.name)) }]),
+      ),
+      files: this.files.list().map((f) => ({ ...f, url: this.files.url(f.path) })),
       counters: {
         apiRequests: this.cdb.requests.length,
         downloadRequests: this.downloads.requests.length,
@@ -269,24 +361,35 @@ export class Emulator implements ControlTarget {
         cosBytesIn: this.cos.requests.reduce((n, r) => n + r.bytesIn, 0),
         metadataRequests: this.metadata.requests.length,
         stsRequests: this.sts.requests.length,
+        s3Requests: this.s3.requests.length,
+        s3BytesIn: this.s3.requests.reduce((n, r) => n + r.bytesIn, 0),
+        fileRequests: this.files.requests.length,
         // Most CDB API requests seen within one second, per action and per caller (secret id) and action.
         apiPeakRate: this.cdb.peakRates,
       },
       temporaryCredentials: this.issuer.describe(),
       faults: this.faultState(),
-      log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200), metadata: this.metadata.requests.slice(-200), sts: this.sts.requests.slice(-200) },
+      log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200), metadata: this.metadata.requests.slice(-200), sts: this.sts.requests.slice(-200), s3: this.s3.requests.slice(-200), files: this.files.requests.slice(-200) },
     };
   }
 
   faultState(): object {
-    return { api: this.cdb.faults, downloads: this.downloads.faults, cos: { pending: this.cos.faults.pending(), latencyMs: this.cos.faults.latencyMs } };
+    return {
+      api: this.cdb.faults,
+      downloads: this.downloads.faults,
+      cos: { pending: this.cos.faults.pending(), latencyMs: this.cos.faults.latencyMs },
+      s3: { pending: this.s3.faults.pending(), latencyMs: this.s3.faults.latencyMs },
+      files: this.files.faults,
+    };
   }
 
-  /** Clears every fault: API, downloads and COS. */
+  /** Clears every fault: API, downloads, COS, S3 and the file server. */
   clearFaults(): void {
     this.cdb.faults.clear();
     this.downloads.faults.clear();
     this.cos.faults.clear();
+    this.s3.faults.clear();
+    this.files.faults.clear();
   }
 
   /** Forgets the request logs and counters of all three servers. */
@@ -294,6 +397,8 @@ export class Emulator implements ControlTarget {
     this.cdb.clearRequests();
     this.downloads.clearRequests();
     this.cos.clearRequests();
+    this.s3.clearRequests();
+    this.files.clearRequests();
     this.metadata.requests.length = 0;
     this.sts.requests.length = 0;
   }
@@ -302,10 +407,22 @@ export class Emulator implements ControlTarget {
     this.#closed ??= (async () => {
       await Promise.all([...this.#servers.map(closeServer), this.downloads.close()]);
       await this.cos.close();
+      await this.s3.close();
       if (this.#removeDataDir) await rm(this.info.dataDir, { recursive: true, force: true });
     })();
     return this.#closed;
   }
+}
+
+function expectedOf(seed: string, size: number): ExpectedContent {
+  return {
+    seed,
+    size,
+    stream: (start = 0, end = size) => contentStream(seed, size, start, end),
+    at: (offset, length) => contentAt(seed, offset, length),
+    md5: () => contentMd5(seed, size),
+    crc64: () => contentCrc64(seed, size),
+  };
 }
 
 /** Starts computing the MD5 DescribeBackups will report, so a listing seldom waits for it. */
@@ -355,10 +472,47 @@ async function closeServer(server: Server): Promise<void> {
   await closed;
 }
 
+/** The [urls] list of the sample files: `URL [KEY]` per line, # comments, a blank line. */
+async function writeUrlsFile(path: string, files: FileServer): Promise<void> {
+  const lines = ['# cdb2cos emulator: sample files for a [urls] source (URL [KEY] per line; # comments and blank lines ignored)', ''];
+  for (const f of files.list()) {
+    const note = [f.checksums.length > 0 ? `checksums: ${f.checksums.join(', ')}` : 'no checksum header', f.ranges ? '' : 'no ranges', f.signed ? 'signed URL, GET only' : '']
+      .filter((s) => s !== '')
+      .join('; ');
+    lines.push(`# ${f.path} (${f.size} bytes; ${note})`);
+    // One line with a key of its own, to show the optional second column.
+    lines.push(f.path === 'mysqldump/db2.sql.gz' ? `${files.url(f.path)} urls/custom/db2.sql.gz` : files.url(f.path));
+  }
+  await writeFile(path, lines.join('\n') + '\n');
+}
+
+/**
+ * The [local] sample tree: SAMPLE_LOCAL_FILES with deterministic content, modified a day ago (older than
+ * any min_age), plus backup/escape.xb, a symlink to a file outside the folder (a source must not follow
+ * it), and backup/latest, a symlink to a folder inside it.
+ */
+async function writeLocalDir(dir: string, outside: string, nowMs: number): Promise<void> {
+  const day = new Date(nowMs - 24 * 3600_000);
+  for (const [rel, size] of SAMPLE_LOCAL_FILES) {
+    const abs = join(dir, rel);
+    await mkdir(dirname(abs), { recursive: true });
+    await pipeline(contentStream(`local:${rel}`, size), createWriteStream(abs));
+    await utimes(abs, day, day);
+  }
+  await mkdir(outside, { recursive: true });
+  await pipeline(contentStream('local-outside:secret.xb', 4 * KiB), createWriteStream(join(outside, 'secret.xb')));
+  await symlink(join(outside, 'secret.xb'), join(dir, 'backup', 'escape.xb')).catch(ignoreExists);
+  await symlink('2026-11-30', join(dir, 'backup', 'latest')).catch(ignoreExists);
+}
+
+function ignoreExists(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+}
+
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const now = opts.now ?? Date.now;
   const port = opts.port ?? 0;
-  if (!Number.isSafeInteger(port) || port < 0 || port > 65531) throw new RangeError(`port must be 0 or 1..65531: ${port}`);
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65529) throw new RangeError(`port must be 0 or 1..65529: ${port}`);
   const cdbRegion = opts.cdbRegion ?? DEMO_CDB_REGION;
   const cosRegion = opts.cosRegion ?? DEMO_COS_REGION;
   const bucket = opts.bucket ?? DEMO_BUCKET;
@@ -388,6 +542,15 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const cdb = new CdbApi({ catalog, credentials, now, issueUrls: (item) => downloads.issueUrls(item), ...(opts.apiRateLimits !== undefined ? { rateLimits: opts.apiRateLimits } : {}) });
   for (const spec of instances) if (spec.slowLogs !== undefined) cdb.setSlowLogs(spec.id, spec.slowLogs);
   const cos = new CosEmulator({ dataDir: join(dataDir, 'cos'), credentials, buckets: [], now });
+  const s3AccessKeyId = opts.s3AccessKeyId ?? DEMO_S3_ACCESS_KEY_ID;
+  const s3SecretAccessKey = opts.s3SecretAccessKey ?? DEMO_S3_SECRET_ACCESS_KEY;
+  const s3 = new S3Emulator({
+    dataDir: join(dataDir, 's3'),
+    credentials: [{ accessKeyId: s3AccessKeyId, secretAccessKey: s3SecretAccessKey }, ...(opts.s3Credentials ?? [])],
+    buckets: S3_MODES.map((mode) => ({ name: DEMO_S3_BUCKETS[mode], mode, region: DEMO_S3_REGIONS[mode] })),
+    now,
+  });
+  const files = new FileServer({ now, ...(opts.urlTtlMs !== undefined ? { urlTtlMs: opts.urlTtlMs } : {}) });
   cos.createBucket(bucket, cosRegion);
   const issued = new Map<string, { secretId: string; secretKey: string; token?: string; expiresAt?: number }>();
   const issuer = new CredentialIssuer(
@@ -434,6 +597,27 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     servers.push(stsServer);
     const metadataEndpoint = await listen(metadataServer, port === 0 ? 0 : port + 3);
     const stsEndpoint = await listen(stsServer, port === 0 ? 0 : port + 4);
+    const s3Server = createServer({ noDelay: true }, (req, res) => s3.handle(req, res));
+    s3Server.requestTimeout = 0;
+    s3Server.keepAliveTimeout = 65_000;
+    servers.push(s3Server);
+    const s3Endpoint = await listen(s3Server, port === 0 ? 0 : port + 5);
+    const s3ConnectTo = s3Endpoint.replace(/^http:\/\//, '');
+    const s3Modes = Object.fromEntries(
+      S3_MODES.map((mode) => {
+        const host = DEMO_S3_ENDPOINT_HOSTS[mode];
+        return [mode, { bucket: DEMO_S3_BUCKETS[mode], region: DEMO_S3_REGIONS[mode], endpoint: host === undefined ? s3Endpoint : `http://${host}`, connectTo: s3ConnectTo }];
+      }),
+    ) as Record<S3Mode, EmulatorS3Mode>;
+    const fileServer = createServer((req, res) => files.handle(req, res));
+    servers.push(fileServer);
+    const fileEndpoint = await listen(fileServer, port === 0 ? 0 : port + 6);
+    files.endpoint = fileEndpoint;
+    for (const spec of opts.files ?? sampleFiles()) files.add(spec);
+    const urlsFile = join(dataDir, 'urls.txt');
+    await writeUrlsFile(urlsFile, files);
+    const localDir = join(dataDir, 'local');
+    await writeLocalDir(localDir, join(dataDir, 'local-outside'), now());
     emulator = new Emulator({
       info: {
         cdbEndpoint,
@@ -452,6 +636,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         roleArn: DEMO_ROLE_ARN,
         oidcProviderId: DEMO_OIDC_PROVIDER_ID,
         webIdentityToken: DEMO_WEB_IDENTITY_TOKEN,
+        s3Endpoint,
+        s3AccessKeyId,
+        s3SecretAccessKey,
+        s3: s3Modes,
+        fileEndpoint,
+        urlsFile,
+        localDir,
       },
       catalog,
       cdb,
@@ -460,12 +651,14 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       issuer,
       metadata,
       sts,
+      s3,
+      files,
       servers,
       removeDataDir,
     });
     return emulator;
   } catch (err) {
-    await Promise.allSettled([...servers.map(closeServer), downloads.close(), cos.close()]);
+    await Promise.allSettled([...servers.map(closeServer), downloads.close(), cos.close(), s3.close()]);
     if (removeDataDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }

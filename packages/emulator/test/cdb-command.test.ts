@@ -30,6 +30,13 @@ test('prints its endpoints as one JSON line, writes a config, and exits 0 on SIG
     for (const k of ['cdbEndpoint', 'cosEndpoint', 'downloadEndpoint', 'secretId', 'secretKey', 'cdbRegion', 'cosRegion', 'bucket', 'instances', 'configPath']) {
       assert.ok(k in info, `${k} missing from the first line`);
     }
+    for (const k of ['s3Endpoint', 's3AccessKeyId', 's3SecretAccessKey', 's3', 'fileEndpoint', 'urlsFile', 'localDir']) assert.ok(k in info, `${k} missing from the first line`);
+    const s3 = info['s3'] as Record<string, { bucket: string; region: string; endpoint: string; connectTo: string }>;
+    assert.deepEqual(Object.keys(s3), ['aws', 'oss', 'bos', 'minio', 'other']);
+    assert.equal(s3['oss']?.endpoint, 'http://s3.oss-cn-hangzhou.aliyuncs.com');
+    assert.equal(`http://${s3['oss']?.connectTo}`, info['s3Endpoint']);
+    assert.ok(out.some((l) => l.startsWith('  S3 ')) && out.some((l) => l.startsWith('  files ')), 'the summary names the S3 endpoint and the file server');
+    assert.ok(readFileSync(String(info['urlsFile']), 'utf8').includes(`${String(info['fileEndpoint'])}/files/`));
     assert.deepEqual(info['instances'], ['cdb-demo0001', 'cdb-demo0002']);
     assert.match(String(info['cdbEndpoint']), /^http:\/\/127\.0\.0\.1:\d+$/);
     const configPath = String(info['configPath']);

@@ -1,0 +1,239 @@
+// Survey: per unit of each source, its listing, and per destination its manifest and bucket listing,
+// become one plan: the items to copy (each to the destinations lacking a verified copy) and why the
+// others are left alone.
+import { keyFieldsReader, keysOutsideRetention } from '../core/retention.js';
+import { verifiedByHead } from '../core/verified-copy.js';
+import { Manifest } from '../cos/manifest.js';
+import type { Destination } from '../destinations/destination.js';
+import { Cdb2cosError, errInfo } from '../errors.js';
+import { listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from '../plan.js';
+import { formatBytes, tally } from '../run-report.js';
+import type { Source, TypeListing, TypeListingFailure } from '../sources/source.js';
+import { readState, removeStaged, stagedPaths } from '../transfer/staging.js';
+import type { CatalogItem, ItemType } from '../types.js';
+import type { Run } from './context.js';
+
+/** Objects listed but absent from the manifest are checked by HEAD, this many at once. */
+const HEAD_CONCURRENCY = 8;
+
+export async function survey(run: Run): Promise<void> {
+  for (const source of run.sources) {
+    if (run.deps.signal.aborted) return;
+    const units = await source.units();
+    run.owned.set(source, 'owned' in source && typeof source.owned === 'function' ? (source.owned as () => string[])() : units);
+    for (const unit of units) {
+      if (run.deps.signal.aborted) return;
+      try {
+        await surveyUnit(run, source, unit);
+      } catch (err) {
+        if (err instanceof Cdb2cosError && ['ERR_AUTH', 'ERR_PERMISSION', 'ERR_ABORTED'].includes(err.code)) throw err;
+        const notFound = err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND' && source.kind === 'cdb';
+        run.raise(notFound ? 'config' : 'item');
+        run.summary.failed++;
+        run.noteFailure(unit, null, err);
+        run.deps.log.error({ instance: unit, err: errInfo(err) }, 'failed');
+        run.deps.report.warn(notFound ? `cdb.instances: instance ${unit} not found in region ${run.config.cdb!.region}` : `${unit}: listing failed: ${errInfo(err)['message'] as string}`);
+      }
+    }
+  }
+}
+
+async function surveyUnit(run: Run, source: Source, unit: string): Promise<void> {
+  const { config, opts, deps, summary } = run;
+  const { log } = deps;
+  const listings = await source.list(unit);
+  const items: CatalogItem[] = [];
+  const listed: TypeListing[] = [];
+  for (const l of listings) {
+    if ('error' in l) {
+      noteListingFailure(run, unit, l);
+      continue;
+    }
+    log.info({ instance: unit, type: l.type, count: l.items.length, pages: l.pages }, 'listed');
+    items.push(...l.items);
+    listed.push(l);
+  }
+  if (listed.length === 0) return;
+
+  /** Per destination: the plan of its copies. */
+  const plans = new Map<Destination, ReturnType<typeof planCopies>>();
+  for (const dest of run.destinations) {
+    const { manifest, warning } = await run.apiRetry('read manifest', () => Manifest.load(dest, dest.prefix, unit, deps));
+    if (warning) log.warn({ instance: unit, destination: dest.kind }, warning);
+    run.manifests.get(dest)!.set(unit, manifest);
+    const templateOf = (item: CatalogItem): string => source.keyTemplate?.(item) ?? dest.keyTemplate;
+    const { objects, pages } = await run.apiRetry('list bucket', () => dest.listObjects(unitPrefix(source, dest, unit)));
+    summary.listRequests += pages;
+    const inBucket = new Map(objects.map((o) => [o.key, { size: o.size, etag: o.etag }]));
+    let outsideRetention: Set<string> | undefined;
+    if (config.retention !== undefined) {
+      const keyed = items.flatMap((item) => {
+        try {
+          return [{ item, key: renderKey(templateOf(item), dest.prefix, item) }];
+        } catch {
+          return [];
+        }
+      });
+      outsideRetention = source.kind === 'cdb' ? keysOutsideRetention(keyed, manifest.recorded(), keyFieldsReader(dest.keyTemplate, dest.prefix, unit), config.retention, deps.now()) : undefined;
+    }
+    const plan = planCopies(items, manifest.known(), inBucket, { since: opts.since, until: opts.until, prefix: dest.prefix, keyTemplate: templateOf, outsideRetention });
+    // Listed, same size, but not in the manifest: a HEAD tells whether it is a verified copy of ours.
+    const checks = [...plan.check];
+    await Promise.all(
+      Array.from({ length: Math.min(HEAD_CONCURRENCY, checks.length) }, async () => {
+        for (let c = checks.shift(); c; c = checks.shift()) {
+          const ok = await isVerifiedCopy(run, dest, c);
+          if (ok) {
+            manifest.record(c.key, { size: c.item.size, etag: ok.etag, crc64: ok.crc64, md5: c.item.md5, id: c.item.id, copiedAt: new Date(deps.now()).toISOString(), ...itemFacts(c.item) });
+            plan.skip.push({ item: c.item, key: c.key, reason: 'already-copied' });
+          } else plan.copy.push(c);
+        }
+      }),
+    );
+    plans.set(dest, plan);
+  }
+
+  // What the end-of-run clean-up may judge: the types listed in full, with each item's (first) key.
+  const first = run.destinations[0]!;
+  for (const l of listed) {
+    const byPath = new Map<string, { item: CatalogItem; key: string }>();
+    for (const item of l.items) {
+      // An item whose name cannot form a key fails alone in its copy; it never has staging to judge.
+      let key: string;
+      try {
+        key = renderKey(source.keyTemplate?.(item) ?? first.keyTemplate, first.prefix, item);
+      } catch {
+        continue;
+      }
+      byPath.set(stagedPaths(config.transfer.stagingDir, item).data, { item, key });
+    }
+    run.listedInFull.push({ instance: unit, type: l.type, byPath, narrowed: l.narrowed });
+  }
+
+  // One decision per item over every destination: copy to those lacking it, else skip for the first's reason.
+  const byItem = new Map<CatalogItem, { copy: PlannedCopy[]; skip: Array<{ key: string; reason: SkipReason; dest: Destination }> }>();
+  for (const item of items) byItem.set(item, { copy: [], skip: [] });
+  const targetsOf = new Map<CatalogItem, Array<{ dest: Destination; key: string }>>();
+  for (const dest of run.destinations) {
+    const plan = plans.get(dest)!;
+    for (const c of plan.copy) {
+      byItem.get(c.item)?.copy.push(c);
+      targetsOf.set(c.item, [...(targetsOf.get(c.item) ?? []), { dest, key: c.key }]);
+    }
+    for (const s of plan.skip) byItem.get(s.item)?.skip.push({ key: s.key, reason: s.reason, dest });
+  }
+  const skipped: Partial<Record<SkipReason, number>> = {};
+  const toCopy: Array<{ item: CatalogItem; targets: Array<{ dest: Destination; key: string }> }> = [];
+  for (const [item, d] of byItem) {
+    const targets = targetsOf.get(item);
+    if (targets !== undefined && targets.length > 0) {
+      toCopy.push({ item, targets });
+      continue;
+    }
+    const s = d.skip[0];
+    if (s === undefined) continue;
+    skipped[s.reason] = (skipped[s.reason] ?? 0) + 1;
+    await noteSkip(run, item, s.key, s.reason);
+    if (s.reason === 'already-copied') {
+      // A run stopped between Complete and clean-up leaves its staged copy behind.
+      if (!opts.dryRun && d.skip.every((x) => x.reason === 'already-copied')) run.copiedElsewhere.add(stagedPaths(config.transfer.stagingDir, item).data);
+    }
+    if (s.reason === 'outside-retention') run.expiredStaged.add(stagedPaths(config.transfer.stagingDir, item).data);
+  }
+  // Oldest first: if a run is cut short, the gap left is at the recent end, which the next run fills.
+  toCopy.sort((a, b) => a.item.time - b.item.time || a.targets[0]!.key.localeCompare(b.targets[0]!.key));
+  // One line per unit says what each skip line (at debug for copies already made) would.
+  log.info({ instance: unit, toCopy: toCopy.length, skipped }, 'planned');
+  for (const c of toCopy) {
+    const key = c.targets[0]!.key;
+    summary.planned.push({ instance: unit, type: c.item.type, name: c.item.name, size: c.item.size, key });
+    if (opts.dryRun) {
+      log.info({ instance: unit, type: c.item.type, name: c.item.name, bytes: c.item.size, key }, 'would copy');
+      deps.report.item(`would copy ${unit} ${c.item.type} ${c.item.name} (${formatBytes(c.item.size)}) → ${c.targets.map((t) => `${t.dest.label}/${t.key}`).join(', ')}`);
+    } else run.jobs.push({ item: c.item, access: source.access(c.item), targets: c.targets });
+  }
+}
+
+/** What to list in a destination for a unit: the longest prefix shared by the keys of every template its items may have. */
+export function unitPrefix(source: Source, dest: Destination, unit: string): string {
+  const prefixes = (source.keyTemplates?.() ?? [dest.keyTemplate]).map((t) => listPrefix(t, dest.prefix, unit));
+  let common = prefixes[0] ?? '';
+  for (const p of prefixes) while (!p.startsWith(common)) common = common.slice(0, common.lastIndexOf('/', common.length - 2) + 1);
+  return common;
+}
+
+async function isVerifiedCopy(run: Run, dest: Destination, c: PlannedCopy): Promise<{ etag: string; crc64: string } | undefined> {
+  const head = await run.apiRetry('head', () => dest.headObject(c.key));
+  const st = run.opts.dryRun || head === undefined ? undefined : await readState(stagedPaths(run.config.transfer.stagingDir, c.item).state);
+  const up = st === undefined ? undefined : st.key === c.key ? st : st.others?.[dest.kind];
+  const ok = verifiedByHead(c.item, head, up?.verified?.crc64 ?? (st?.key === c.key ? st?.expectedCrc64 : undefined), dest.checksum);
+  if (ok && !run.opts.dryRun && st !== undefined && run.destinations.length === 1) {
+    await removeStaged(stagedPaths(run.config.transfer.stagingDir, c.item)).catch(() => undefined);
+  }
+  return ok;
+}
+
+function noteListingFailure(run: Run, instance: string, l: TypeListingFailure): void {
+  const { summary, deps } = run;
+  const err = l.error;
+  // Single-node and cluster editions cannot give slow logs at all: every run would fail the same way,
+  // and a permanent exit 1 teaches people to ignore exit 1. So this is a loud warning (stderr, once per
+  // instance and run, which cron mails), not a failure.
+  if ('unsupported' in l && l.unsupported === true) {
+    summary.unsupported++;
+    deps.log.warn({ instance, type: l.type, err: errInfo(err) }, 'type unsupported');
+    deps.report.warn(`${instance}: CDB cannot give slow logs of this instance (${err.serviceCode}: single-node and cluster editions have no slow log download); remove slowlog from cdb.types for it. Its other types are copied.`);
+    return;
+  }
+  summary.failed++;
+  run.noteFailure(instance, l.type, err);
+  run.raise('item');
+  deps.log.error({ instance, type: l.type, err: errInfo(err) }, 'failed');
+  deps.report.warn(`${instance} ${l.type}: listing failed: ${err.message}; the instance's other types are still copied`);
+}
+
+async function noteSkip(run: Run, item: CatalogItem, key: string, reason: SkipReason): Promise<void> {
+  const { summary, deps } = run;
+  const ctx = { instance: item.instance, type: item.type, name: item.name, key, reason };
+  if (reason === 'running') {
+    summary.waiting++;
+    tally(summary.units, item.instance, item.type, 'waiting', item.size);
+    deps.log.info(ctx, 'skipped');
+    const why = item.source === undefined || item.source === 'cdb' ? 'still running at the source' : 'still being written (modified within min_age)';
+    deps.report.item(`waiting ${item.instance} ${item.type} ${item.name}: ${why}; next run`);
+  } else if (reason === 'archived') {
+    summary.archived++;
+    tally(summary.units, item.instance, item.type, 'archived', item.size);
+    deps.log.warn(ctx, 'skipped');
+    deps.report.item(`archived ${item.instance} ${item.type} ${item.name}: in CDB's archive storage (CosStorageType 1), cannot be downloaded; skipped`);
+  } else if (reason === 'failed-at-source' && item.failure !== undefined) {
+    // A URL the server refused, a file that cannot be read: nothing will copy it until someone acts, so
+    // it is a failure (exit 1), not a skip.
+    const err = new Cdb2cosError('ERR_SOURCE_CHANGED', item.failure);
+    summary.failed++;
+    run.noteFailure(item.instance, item.type, err, { name: item.name, key, size: item.size });
+    run.raise('item');
+    deps.log.error({ ...ctx, err: errInfo(err) }, 'failed');
+    deps.report.warn(`FAILED ${item.instance} ${item.type} ${item.name}: ${item.failure}`);
+  } else if (reason === 'failed-at-source') {
+    summary.skipped++;
+    tally(summary.units, item.instance, item.type, 'skipped', item.size);
+    deps.log.warn({ ...ctx, status: item.status }, 'skipped');
+  } else if (reason === 'already-copied') {
+    summary.skipped++;
+    tally(summary.units, item.instance, item.type, 'skipped', item.size);
+    deps.log.debug(ctx, 'skipped');
+  } else if (reason === 'outside-retention') {
+    // At debug like already-copied: once retention is shorter than CDB's own, every run meets them all.
+    summary.skipped++;
+    deps.log.debug(ctx, 'skipped');
+  } else {
+    deps.log.debug(ctx, 'skipped');
+  }
+}
+
+/** What retention needs to know of a recorded copy: its type and the item's time. */
+export function itemFacts(item: CatalogItem): { type: ItemType; time?: string; validator?: string } {
+  const v = item.validator !== undefined ? { validator: item.validator } : {};
+  return Number.isFinite(item.time) ? { type: item.type, time: new Date(item.time).toISOString(), ...v } : { type: item.type, ...v };
+}
