@@ -67,8 +67,8 @@ export const POLICY = {
   ERR_ABORTED: effect('interrupted', true, true),
   // The source holds other bytes than those staged (or none): mixing versions must never happen.
   ERR_SOURCE_CHANGED: effect('item', false, false),
-  // Held where it cannot be downloaded: no later run can finish what was staged.
-  ERR_ARCHIVED: effect('item', false, false),
+  // Held where it cannot be downloaded (for now): what was staged waits; the end-of-run clean-up judges it.
+  ERR_ARCHIVED: effect('item', false, true),
   // A request the service refused as malformed (or a key we refused to form): this item only.
   ERR_REQUEST: effect('item', false, true),
 } as const satisfies Record<ErrorCode, ErrorEffect>;

@@ -9,12 +9,13 @@
 // list() and refresh() is counted.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Cdb2cosError } from '../../src/errors.js';
 import { crc64ToString, newCrc64 } from '../../src/hash/crc64.js';
+import { fileValidator } from '../../src/transfer/file-span.js';
 import type { Availability, ItemAccess, Source, TypeListing, TypeListingFailure } from '../../src/sources/source.js';
 import type { CatalogItem, ItemType, SourceKind } from '../../src/types.js';
 
@@ -58,6 +59,8 @@ interface Held {
   item: MemoryItem;
   body: Buffer;
   path: string;
+  /** The file's mtime when last written: with its size, a local item's validator. */
+  mtimeMs: number;
   /** Removed at the source: listed no more, 404 over http, ENOENT for file access. */
   gone: boolean;
 }
@@ -147,6 +150,7 @@ export class MemorySource implements Source {
     h.item = { ...h.item, body };
     h.body = Buffer.isBuffer(body) ? body : Buffer.from(body);
     await writeFile(h.path, h.body);
+    h.mtimeMs = (await stat(h.path)).mtimeMs;
   }
 
   /** The file is gone at the source: no longer listed, 404 over http. */
@@ -223,7 +227,8 @@ export class MemorySource implements Source {
     const path = join(folder, safeSegment(item.name));
     const body = Buffer.isBuffer(item.body) ? item.body : Buffer.from(item.body);
     await writeFile(path, body);
-    this.#held.set(`${unit}\0${item.type}\0${item.name}`, { unit, item, body, path, gone: false });
+    const { mtimeMs } = await stat(path);
+    this.#held.set(`${unit}\0${item.type}\0${item.name}`, { unit, item, body, path, mtimeMs, gone: false });
   }
 
   #catalogItem(h: Held): CatalogItem {
@@ -244,7 +249,8 @@ export class MemorySource implements Source {
       cosStorageType,
       md5,
       url: http ? this.urlOf(h) : '',
-      validator: `${h.body.length}-${crcOf(h.body)}`,
+      // As the sources do: a local file's size and mtime; a URL's ETag (CDB items carry none).
+      validator: http ? (this.kind === 'cdb' ? undefined : `"${createHash('md5').update(h.body).digest('hex')}"`) : fileValidator(h.body.length, h.mtimeMs),
       ...(http ? {} : { path: h.path, base: this.dir }),
     };
   }

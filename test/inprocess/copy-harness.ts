@@ -1,13 +1,14 @@
-// One item's copy in this process, against the memory fakes: a MemorySource (http access: its own HTTP
-// server on 127.0.0.1) and a MemoryDestination, a staging folder, a logger whose events the test reads,
-// and a clock whose sleeps return at once (retries cost no wall time).
+// One item's copy (src/transfer/item-copy.ts) in this process, against the memory fakes: a MemorySource
+// (http access through its own HTTP server on 127.0.0.1, or file access read in place) and one or more
+// MemoryDestinations, a staging folder, a logger whose events the test reads, and a clock whose sleeps
+// return at once (retries cost no wall time).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { pino } from 'pino';
 import { Agent } from 'undici';
-import { copyItem, type CopyResult } from '../../src/transfer/copy-item.js';
+import { copyItem, type CopyResult } from '../../src/transfer/item-copy.js';
 import { Semaphore } from '../../src/transfer/rate-limit.js';
 import { readState, stagedPaths, type ItemState } from '../../src/transfer/staging.js';
 import type { CatalogItem } from '../../src/types.js';
@@ -25,7 +26,9 @@ export interface LogLine {
 
 export interface CopyHarness {
   source: MemorySource;
+  /** The first destination; `dests` holds them all. */
   dest: MemoryDestination;
+  dests: MemoryDestination[];
   stagingDir: string;
   logs: LogLine[];
   /** The listed item (as the survey would hand it to the copy). */
@@ -36,8 +39,9 @@ export interface CopyHarness {
   key(item: CatalogItem): string;
 }
 
-export async function copyHarness(t: TestContext, src: Omit<MemorySourceOptions, 'access'>, dest: MemoryDestinationOptions = {}): Promise<CopyHarness> {
-  const source = await MemorySource.create({ ...src, access: 'http' });
+/** `dest`: one destination's options, or several (an item copied once into each). */
+export async function copyHarness(t: TestContext, src: MemorySourceOptions, dest: MemoryDestinationOptions | MemoryDestinationOptions[] = {}): Promise<CopyHarness> {
+  const source = await MemorySource.create({ access: 'http', ...src });
   const stagingDir = await mkdtemp(join(tmpdir(), 'cdb2cos-inproc-'));
   const dispatcher = new Agent({ connections: 16 });
   t.after(async () => {
@@ -45,13 +49,15 @@ export async function copyHarness(t: TestContext, src: Omit<MemorySourceOptions,
     await source.close();
     await rm(stagingDir, { recursive: true, force: true });
   });
-  const memory = new MemoryDestination({ prefix: 'bk/', ...dest });
+  const dests = (Array.isArray(dest) ? dest : [dest]).map((o) => new MemoryDestination({ prefix: 'bk/', ...o }));
+  const memory = dests[0]!;
   const logs: LogLine[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
   const key = (item: CatalogItem): string => `${memory.prefix}${item.instance}/${item.type}/${item.name}`;
   return {
     source,
     dest: memory,
+    dests,
     stagingDir,
     logs,
     key,
@@ -63,13 +69,10 @@ export async function copyHarness(t: TestContext, src: Omit<MemorySourceOptions,
       throw new RangeError(`no item ${unit} ${name}`);
     },
     async copy(item, opts = {}) {
-      const access = source.access(item);
-      if (access.kind !== 'http') throw new TypeError('copyItem reads http access only');
       return copyItem(
-        { item, key: key(item), url: access.url, refreshUrl: access.refresh },
+        { item, access: source.access(item), targets: dests.map((d) => ({ dest: d, key: `${d.prefix}${item.instance}/${item.type}/${item.name}` })) },
         { stagingDir, connectionsPerItem: opts.connections ?? 2, partSize: opts.partSize ?? MiB, timeoutMs: 10_000, retryBudgetMs: 60_000 },
         {
-          cos: memory,
           dispatcher,
           connections: new Semaphore(8),
           uploads: new Semaphore(4),
@@ -77,7 +80,7 @@ export async function copyHarness(t: TestContext, src: Omit<MemorySourceOptions,
           disk: { reserve: async () => () => undefined },
           log: log.child({ instance: item.instance, type: item.type, name: item.name }),
           now: Date.now,
-          sleep: async (_ms, signal) => signal?.throwIfAborted(),
+          sleep: async (_ms: number, signal?: AbortSignal) => signal?.throwIfAborted(),
           random: () => 0.5,
           signal: opts.signal ?? new AbortController().signal,
           onDownloaded: opts.onDownloaded,
