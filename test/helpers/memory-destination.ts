@@ -171,6 +171,11 @@ export class MemoryDestination implements Destination {
     this.#omits.push({ match, times });
   }
 
+  /** Disarms every fault not yet spent: the service behaves again. */
+  clearFaults(): void {
+    for (const list of [this.#fails, this.#corrupt, this.#drops, this.#omits]) list.length = 0;
+  }
+
   // ---- inspection and seeding ----
 
   object(key: string): StoredObject | undefined {
