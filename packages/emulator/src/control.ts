@@ -5,7 +5,8 @@
 //   POST /_emulator/faults      {"clear":true, "dropAfter":{…}, "stall":{…}, "notFound":{…}, "expireUrls":true, "expireAfter":{…},
 //                                "throttle":N, "maxConnections":N, "apiError":{…}, "apiLatency":MS,
 //                                "apiRateLimit":{"action","perSecond"} (0: none; "clear" restores the defaults),
-//                                "cos":{"<CosFaults method>": argument, …}}  (a list value: one call each)
+//                                "cos":{"<CosFaults method>": argument, …},
+//                                "s3":{"<S3Faults method>": argument, …}}  (a list value: one call each)
 //   POST /_emulator/items       {"instance":"cdb-…", "region"?: "…", "items":[EmulatorItemSpec, …]}
 //   POST /_emulator/status      {"instance", "type", "name", "status"}: e.g. a RUNNING backup finishes
 //   POST /_emulator/remove      {"instance", "type", "name"}: the item leaves the listing, its URLs answer 404
@@ -16,6 +17,7 @@ import type { Catalog, EmulatorItem, EmulatorItemSpec } from './catalog.js';
 import type { CdbApi } from './cdb-api.js';
 import type { CosEmulator } from './cos/index.js';
 import type { DownloadServer } from './downloads.js';
+import type { S3Emulator } from './s3/index.js';
 
 /**
  * What the control routes drive. The Emulator (index.ts) implements it; declaring it here keeps the
@@ -26,6 +28,7 @@ export interface ControlTarget {
   readonly cdb: Pick<CdbApi, 'faults'>;
   readonly downloads: Pick<DownloadServer, 'faults'>;
   readonly cos: Pick<CosEmulator, 'faults'>;
+  readonly s3: Pick<S3Emulator, 'faults'>;
   addItems(instance: string, items: readonly EmulatorItemSpec[], region?: string, attrs?: { tags?: Record<string, string> }): EmulatorItem[];
   state(): object;
   faultState(): object;
@@ -103,7 +106,10 @@ async function control(emulator: ControlTarget, req: IncomingMessage, res: Serve
   }
 }
 
-const FAULT_KEYS = new Set(['clear', 'dropAfter', 'stall', 'notFound', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'apiRateLimit', 'cos']);
+const FAULT_KEYS = new Set(['clear', 'dropAfter', 'stall', 'notFound', 'expireUrls', 'expireAfter', 'throttle', 'maxConnections', 'apiError', 'apiLatency', 'apiRateLimit', 'cos', 's3']);
+
+/** The fault methods of the COS and S3 emulators a control request may call (not clear/pending/take*). */
+const FAULT_METHODS = new Set(['failPart', 'failOp', 'resetPart', 'corruptPart', 'omitPartCrc', 'dropReply', 'throttleUploads', 'latency']);
 
 function applyFaults(emulator: ControlTarget, body: unknown): void {
   const b = asObject(body, 'body');
@@ -117,8 +123,11 @@ function applyFaults(emulator: ControlTarget, body: unknown): void {
   for (const k of Object.keys(b)) {
     if (!FAULT_KEYS.has(k)) throw new Error(`unknown fault "${k}" (known: ${[...FAULT_KEYS].join(', ')})`);
   }
-  for (const method of Object.keys(b['cos'] === undefined ? {} : asObject(b['cos'], 'cos'))) {
-    if (typeof cosFaults[method] !== 'function') throw new Error(`the COS emulator has no fault "${method}"`);
+  const s3Faults = emulator.s3.faults as unknown as Record<string, unknown>;
+  for (const [key, faults, name] of [['cos', cosFaults, 'COS'], ['s3', s3Faults, 'S3']] as const) {
+    for (const method of Object.keys(b[key] === undefined ? {} : asObject(b[key], key))) {
+      if (!FAULT_METHODS.has(method) || typeof faults[method] !== 'function') throw new Error(`the ${name} emulator has no fault "${method}"`);
+    }
   }
   if (b['clear'] === true) emulator.clearFaults();
   for (const [k, v] of Object.entries(b)) {
@@ -156,11 +165,14 @@ function applyFaults(emulator: ControlTarget, body: unknown): void {
         each(v, (x: Parameters<typeof a.apiRateLimit>[0]) => a.apiRateLimit(x));
         break;
       case 'cos':
-        for (const [method, arg] of Object.entries(asObject(v, 'cos'))) {
-          const fn = cosFaults[method] as (x: unknown) => unknown;
-          each(arg, (x: unknown) => fn.call(cosFaults, x));
+      case 's3': {
+        const target = k === 'cos' ? cosFaults : s3Faults;
+        for (const [method, arg] of Object.entries(asObject(v, k))) {
+          const fn = target[method] as (x: unknown) => unknown;
+          each(arg, (x: unknown) => fn.call(target, x));
         }
         break;
+      }
     }
   }
 }

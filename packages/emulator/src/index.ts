@@ -16,6 +16,7 @@ import { CosEmulator } from './cos/index.js';
 import { DownloadServer } from './downloads.js';
 import { CredentialIssuer } from './issuer.js';
 import { MetadataServer } from './metadata.js';
+import { DEMO_S3_ACCESS_KEY_ID, DEMO_S3_BUCKETS, DEMO_S3_ENDPOINT_HOSTS, DEMO_S3_REGIONS, DEMO_S3_SECRET_ACCESS_KEY, S3Emulator, S3_MODES, type S3Credential, type S3Mode } from './s3/index.js';
 import { StsServer } from './sts.js';
 
 export { contentAt, contentStream, contentMd5, contentCrc64 } from './content.js';
@@ -28,6 +29,8 @@ export { DownloadServer } from './downloads.js';
 export { CredentialIssuer, type IssuedCredential } from './issuer.js';
 export { MetadataServer } from './metadata.js';
 export { StsServer } from './sts.js';
+export { DEMO_S3_ACCESS_KEY_ID, DEMO_S3_BUCKETS, DEMO_S3_ENDPOINT_HOSTS, DEMO_S3_REGIONS, DEMO_S3_SECRET_ACCESS_KEY, S3Emulator, S3_MODES } from './s3/index.js';
+export type { S3Credential, S3Mode } from './s3/index.js';
 
 export const DEMO_SECRET_ID = 'AKIDcdb2cosEMULATOR0000000000000000';
 export const DEMO_SECRET_KEY = 'emuK3y0cdb2cosQx7Lr9Vb2Nw4Hs6Jd8Fm1Z';
@@ -51,7 +54,8 @@ export interface EmulatorInstanceSpec extends EmulatorInstanceAttributes {
 }
 
 export interface EmulatorOptions {
-  /** 0 (default): ephemeral ports; N: CDB API on N, COS on N+1, downloads on N+2. */
+  /** 0 (default): ephemeral ports; N: CDB API on N, COS on N+1, downloads on N+2, metadata N+3, STS N+4,
+   * S3 N+5, files N+6. */
   port?: number;
   /** COS objects live here; default a temp dir removed on close. */
   dataDir?: string;
@@ -81,6 +85,21 @@ export interface EmulatorOptions {
    * the real API's, see DEFAULT_RATE_LIMITS in cdb-api.ts); false: none, for tests of something else.
    */
   apiRateLimits?: Readonly<Record<string, number>> | false;
+  /** The S3 endpoint's key pair (default DEMO_S3_ACCESS_KEY_ID / DEMO_S3_SECRET_ACCESS_KEY). */
+  s3AccessKeyId?: string;
+  s3SecretAccessKey?: string;
+  /** More key pairs the S3 endpoint accepts (with sessionToken: x-amz-security-token required). */
+  s3Credentials?: S3Credential[];
+}
+
+/** How a client reaches one S3 provider mode's bucket. */
+export interface EmulatorS3Mode {
+  bucket: string;
+  region: string;
+  /** The endpoint URL a config names (real-looking host for aws/oss/bos; the emulator itself for minio/other). */
+  endpoint: string;
+  /** Where the connections go: 127.0.0.1:port ([s3] connect_to). */
+  connectTo: string;
 }
 
 /** What a client needs to reach the emulator; `cdb2cos emulator` prints it as its first line. */
@@ -106,6 +125,11 @@ export interface EmulatorInfo {
   /** TKE_PROVIDER_ID and the web identity token AssumeRoleWithWebIdentity accepts. */
   oidcProviderId: string;
   webIdentityToken: string;
+  /** S3 endpoint (port N+5 with --port N): every provider mode's bucket is here. */
+  s3Endpoint: string;
+  s3AccessKeyId: string;
+  s3SecretAccessKey: string;
+  s3: Record<S3Mode, EmulatorS3Mode>;
 }
 
 /** What should have landed for an item. */
@@ -154,6 +178,7 @@ export class Emulator implements ControlTarget {
   readonly issuer: CredentialIssuer;
   readonly metadata: MetadataServer;
   readonly sts: StsServer;
+  readonly s3: S3Emulator;
   readonly #servers: Server[];
   readonly #removeDataDir: boolean;
   #closed: Promise<void> | undefined;
@@ -168,9 +193,11 @@ export class Emulator implements ControlTarget {
     issuer: CredentialIssuer;
     metadata: MetadataServer;
     sts: StsServer;
+    s3: S3Emulator;
     servers: Server[];
     removeDataDir: boolean;
   }) {
+    this.s3 = parts.s3;
     this.issuer = parts.issuer;
     this.metadata = parts.metadata;
     this.sts = parts.sts;
@@ -245,6 +272,20 @@ export class Emulator implements ControlTarget {
     return abs;
   }
 
+  /** The [s3] config section for one provider mode (path_style left to the product's default). */
+  s3Config(mode: S3Mode): Record<string, string> {
+    const m = this.info.s3[mode];
+    return {
+      provider: mode,
+      endpoint: m.endpoint,
+      region: m.region,
+      bucket: m.bucket,
+      access_key_id: this.info.s3AccessKeyId,
+      secret_access_key: this.info.s3SecretAccessKey,
+      connect_to: m.connectTo,
+    };
+  }
+
   /** Items, COS objects and uploads, counters, faults and recent requests (GET /_emulator/state). */
   state(): object {
     const items = this.catalog.instances().map((inst) => ({
@@ -261,6 +302,9 @@ export class Emulator implements ControlTarget {
       info: this.info,
       instances: items,
       cos: { bucket: this.info.bucket, objects: plain(this.cos.objects(this.info.bucket)), openUploads: plain(this.cos.openUploads(this.info.bucket)) },
+      s3: Object.fromEntries(
+        this.s3.buckets().map((b) => [b.name, { mode: b.mode, region: b.region, objects: plain(this.s3.objects(b.name)), openUploads: plain(this.s3.openUploads(b.name)) }]),
+      ),
       counters: {
         apiRequests: this.cdb.requests.length,
         downloadRequests: this.downloads.requests.length,
@@ -269,24 +313,32 @@ export class Emulator implements ControlTarget {
         cosBytesIn: this.cos.requests.reduce((n, r) => n + r.bytesIn, 0),
         metadataRequests: this.metadata.requests.length,
         stsRequests: this.sts.requests.length,
+        s3Requests: this.s3.requests.length,
+        s3BytesIn: this.s3.requests.reduce((n, r) => n + r.bytesIn, 0),
         // Most CDB API requests seen within one second, per action and per caller (secret id) and action.
         apiPeakRate: this.cdb.peakRates,
       },
       temporaryCredentials: this.issuer.describe(),
       faults: this.faultState(),
-      log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200), metadata: this.metadata.requests.slice(-200), sts: this.sts.requests.slice(-200) },
+      log: { api: this.cdb.requests.slice(-200), downloads: this.downloads.requests.slice(-200), cos: this.cos.requests.slice(-200), metadata: this.metadata.requests.slice(-200), sts: this.sts.requests.slice(-200), s3: this.s3.requests.slice(-200) },
     };
   }
 
   faultState(): object {
-    return { api: this.cdb.faults, downloads: this.downloads.faults, cos: { pending: this.cos.faults.pending(), latencyMs: this.cos.faults.latencyMs } };
+    return {
+      api: this.cdb.faults,
+      downloads: this.downloads.faults,
+      cos: { pending: this.cos.faults.pending(), latencyMs: this.cos.faults.latencyMs },
+      s3: { pending: this.s3.faults.pending(), latencyMs: this.s3.faults.latencyMs },
+    };
   }
 
-  /** Clears every fault: API, downloads and COS. */
+  /** Clears every fault: API, downloads, COS and S3. */
   clearFaults(): void {
     this.cdb.faults.clear();
     this.downloads.faults.clear();
     this.cos.faults.clear();
+    this.s3.faults.clear();
   }
 
   /** Forgets the request logs and counters of all three servers. */
@@ -294,6 +346,7 @@ export class Emulator implements ControlTarget {
     this.cdb.clearRequests();
     this.downloads.clearRequests();
     this.cos.clearRequests();
+    this.s3.clearRequests();
     this.metadata.requests.length = 0;
     this.sts.requests.length = 0;
   }
@@ -302,6 +355,7 @@ export class Emulator implements ControlTarget {
     this.#closed ??= (async () => {
       await Promise.all([...this.#servers.map(closeServer), this.downloads.close()]);
       await this.cos.close();
+      await this.s3.close();
       if (this.#removeDataDir) await rm(this.info.dataDir, { recursive: true, force: true });
     })();
     return this.#closed;
@@ -358,7 +412,7 @@ async function closeServer(server: Server): Promise<void> {
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const now = opts.now ?? Date.now;
   const port = opts.port ?? 0;
-  if (!Number.isSafeInteger(port) || port < 0 || port > 65531) throw new RangeError(`port must be 0 or 1..65531: ${port}`);
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65529) throw new RangeError(`port must be 0 or 1..65529: ${port}`);
   const cdbRegion = opts.cdbRegion ?? DEMO_CDB_REGION;
   const cosRegion = opts.cosRegion ?? DEMO_COS_REGION;
   const bucket = opts.bucket ?? DEMO_BUCKET;
@@ -388,6 +442,14 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const cdb = new CdbApi({ catalog, credentials, now, issueUrls: (item) => downloads.issueUrls(item), ...(opts.apiRateLimits !== undefined ? { rateLimits: opts.apiRateLimits } : {}) });
   for (const spec of instances) if (spec.slowLogs !== undefined) cdb.setSlowLogs(spec.id, spec.slowLogs);
   const cos = new CosEmulator({ dataDir: join(dataDir, 'cos'), credentials, buckets: [], now });
+  const s3AccessKeyId = opts.s3AccessKeyId ?? DEMO_S3_ACCESS_KEY_ID;
+  const s3SecretAccessKey = opts.s3SecretAccessKey ?? DEMO_S3_SECRET_ACCESS_KEY;
+  const s3 = new S3Emulator({
+    dataDir: join(dataDir, 's3'),
+    credentials: [{ accessKeyId: s3AccessKeyId, secretAccessKey: s3SecretAccessKey }, ...(opts.s3Credentials ?? [])],
+    buckets: S3_MODES.map((mode) => ({ name: DEMO_S3_BUCKETS[mode], mode, region: DEMO_S3_REGIONS[mode] })),
+    now,
+  });
   cos.createBucket(bucket, cosRegion);
   const issued = new Map<string, { secretId: string; secretKey: string; token?: string; expiresAt?: number }>();
   const issuer = new CredentialIssuer(
@@ -434,6 +496,18 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     servers.push(stsServer);
     const metadataEndpoint = await listen(metadataServer, port === 0 ? 0 : port + 3);
     const stsEndpoint = await listen(stsServer, port === 0 ? 0 : port + 4);
+    const s3Server = createServer({ noDelay: true }, (req, res) => s3.handle(req, res));
+    s3Server.requestTimeout = 0;
+    s3Server.keepAliveTimeout = 65_000;
+    servers.push(s3Server);
+    const s3Endpoint = await listen(s3Server, port === 0 ? 0 : port + 5);
+    const s3ConnectTo = s3Endpoint.replace(/^http:\/\//, '');
+    const s3Modes = Object.fromEntries(
+      S3_MODES.map((mode) => {
+        const host = DEMO_S3_ENDPOINT_HOSTS[mode];
+        return [mode, { bucket: DEMO_S3_BUCKETS[mode], region: DEMO_S3_REGIONS[mode], endpoint: host === undefined ? s3Endpoint : `http://${host}`, connectTo: s3ConnectTo }];
+      }),
+    ) as Record<S3Mode, EmulatorS3Mode>;
     emulator = new Emulator({
       info: {
         cdbEndpoint,
@@ -452,6 +526,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         roleArn: DEMO_ROLE_ARN,
         oidcProviderId: DEMO_OIDC_PROVIDER_ID,
         webIdentityToken: DEMO_WEB_IDENTITY_TOKEN,
+        s3Endpoint,
+        s3AccessKeyId,
+        s3SecretAccessKey,
+        s3: s3Modes,
       },
       catalog,
       cdb,
@@ -460,12 +538,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       issuer,
       metadata,
       sts,
+      s3,
       servers,
       removeDataDir,
     });
     return emulator;
   } catch (err) {
-    await Promise.allSettled([...servers.map(closeServer), downloads.close(), cos.close()]);
+    await Promise.allSettled([...servers.map(closeServer), downloads.close(), cos.close(), s3.close()]);
     if (removeDataDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }

@@ -17,6 +17,7 @@ export type CosOp =
   | 'AbortMultipartUpload'
   | 'Unknown';
 
+/** The faults of an object store's emulator (COS, S3), over its own operation names. */
 export interface PartFailure {
   partNumber: number;
   /** 503 comes with Retry-After: 1. */
@@ -28,8 +29,8 @@ export interface PartFailure {
   message?: string;
 }
 
-export interface OpFailure {
-  op: CosOp;
+export interface OpFailure<Op extends string = CosOp> {
+  op: Op;
   /** 200 sends the Error document inside a 200 reply, as COS may do for CompleteMultipartUpload. */
   status: number;
   code: string;
@@ -63,9 +64,9 @@ export interface PartCrcOmission {
   key?: string;
 }
 
-export interface ReplyDrop {
+export interface ReplyDrop<Op extends string = CosOp> {
   /** Any operation but Unknown: PutObject, UploadPart, InitiateMultipartUpload, CompleteMultipartUpload, … */
-  op: CosOp;
+  op: Op;
   times: number;
   key?: string;
 }
@@ -131,15 +132,22 @@ export class UploadThrottle {
   }
 }
 
-export class CosFaults {
+export class StoreFaults<Op extends string> {
   #partFailures: Armed<PartFailure>[] = [];
-  #opFailures: Armed<OpFailure>[] = [];
+  #opFailures: Armed<OpFailure<Op>>[] = [];
   #resets: Armed<PartReset>[] = [];
   #corruptions: Armed<PartCorruption>[] = [];
-  #drops: Armed<ReplyDrop>[] = [];
+  #drops: Armed<ReplyDrop<Op>>[] = [];
   #crcOmissions: Armed<PartCrcOmission>[] = [];
   #latencyMs = 0;
   readonly throttle = new UploadThrottle();
+  readonly #droppable: ReadonlySet<Op>;
+  readonly #service: string;
+
+  constructor(droppable: ReadonlySet<Op>, service: string) {
+    this.#droppable = droppable;
+    this.#service = service;
+  }
 
   /** The first `times` UploadPart attempts of that part get this error (before the body is read). */
   failPart(spec: PartFailure): void {
@@ -147,7 +155,7 @@ export class CosFaults {
   }
 
   /** The first `times` requests of that operation get this error. */
-  failOp(spec: OpFailure): void {
+  failOp(spec: OpFailure<Op>): void {
     this.#opFailures.push({ spec: { ...spec }, left: checkTimes(spec.times) });
   }
 
@@ -172,8 +180,8 @@ export class CosFaults {
    * upload created or completed, the part kept) and then lose their reply: the connection is closed
    * without a byte of the answer, as when a reply is lost on the way back.
    */
-  dropReply(spec: ReplyDrop): void {
-    if (!DROPPABLE.has(spec.op)) throw new RangeError(`dropReply: unknown COS operation ${String(spec.op)}`);
+  dropReply(spec: ReplyDrop<Op>): void {
+    if (!this.#droppable.has(spec.op)) throw new RangeError(`dropReply: unknown ${this.#service} operation ${String(spec.op)}`);
     this.#drops.push({ spec: { ...spec }, left: checkTimes(spec.times) });
   }
 
@@ -218,7 +226,7 @@ export class CosFaults {
     return this.#latencyMs;
   }
 
-  takeOpFailure(op: CosOp, key: string): OpFailure | undefined {
+  takeOpFailure(op: Op, key: string): OpFailure<Op> | undefined {
     return take(this.#opFailures, (s) => s.op === op, key);
   }
 
@@ -231,7 +239,7 @@ export class CosFaults {
   }
 
   /** Whether this successful reply is to be lost (counts the drop down). */
-  takeReplyDrop(op: CosOp, key: string): boolean {
+  takeReplyDrop(op: Op, key: string): boolean {
     return this.#drops.length > 0 && take(this.#drops, (s) => s.op === op, key) !== undefined;
   }
 
@@ -241,5 +249,11 @@ export class CosFaults {
 
   takePartCorruption(partNumber: number, key: string): PartCorruption | undefined {
     return take(this.#corruptions, (s) => s.partNumber === partNumber, key);
+  }
+}
+
+export class CosFaults extends StoreFaults<CosOp> {
+  constructor() {
+    super(DROPPABLE, 'COS');
   }
 }

@@ -4,7 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createCrc64, type Crc64 } from '../crc64.js';
 import type { UploadThrottle } from './faults.js';
@@ -24,6 +24,13 @@ export interface IngestOptions {
   corruptOffset?: number | undefined;
   /** The flip happens on the way in: the hashes describe the flipped bytes. */
   corruptInTransit?: boolean | undefined;
+  /** Read the body from here instead of the request (e.g. a decoder of the request); the request's
+   * socket is still the one an injected reset destroys. */
+  source?: Readable | undefined;
+  /** The body's length when `source` is given (its Content-Length says nothing then); undefined: unknown. */
+  declaredLength?: number | undefined;
+  /** Sees every chunk: as it arrived (after an in-transit flip) and as it is stored; synchronous. */
+  observe?: ((arrived: Buffer, stored: Buffer) => void) | undefined;
 }
 
 export interface IngestResult {
@@ -90,6 +97,7 @@ class IngestTransform extends Transform {
     };
     const h = this.#hashing;
     const seen = this.#opts.corruptInTransit === true ? out : chunk;
+    this.#opts.observe?.(seen, out);
     if (h.kind === 'local') {
       h.md5.update(seen);
       h.crc.update(seen);
@@ -115,7 +123,7 @@ class IngestTransform extends Transform {
  * the client goes away, the body is too large or an injected reset fires.
  */
 export async function ingestBody(req: IncomingMessage, file: string, opts: IngestOptions): Promise<IngestResult> {
-  const declared = Number(req.headers['content-length'] ?? NaN);
+  const declared = opts.source !== undefined ? (opts.declaredLength ?? NaN) : Number(req.headers['content-length'] ?? NaN);
   const known = Number.isSafeInteger(declared) && declared >= 0;
   const hashing: Hashing =
     opts.hashPool !== undefined && (!known || declared >= OFFLOAD_MIN_BYTES)
@@ -127,7 +135,7 @@ export async function ingestBody(req: IncomingMessage, file: string, opts: Inges
   const storedCrc = corruptOffset !== undefined ? await createCrc64() : undefined;
   const t = new IngestTransform({ ...opts, corruptOffset }, hashing, storedCrc, () => req.socket.destroy());
   try {
-    await pipeline(req, t, createWriteStream(file, { highWaterMark: 1 << 20 }));
+    await pipeline(opts.source ?? req, t, createWriteStream(file, { highWaterMark: 1 << 20 }));
   } catch (err) {
     t.dropHashing();
     throw err;

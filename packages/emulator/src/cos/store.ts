@@ -63,6 +63,9 @@ export interface PartRecord {
   /** File name inside the upload's folder. */
   file: string;
   lastModified: number;
+  /** S3 checksums (base64), by algorithm: of what the client sent ("CRC32") and of what is stored
+   * ("stored:CRC32"); absent for COS. */
+  checksums?: Record<string, string>;
 }
 
 export class StoredObject {
