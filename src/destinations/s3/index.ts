@@ -65,6 +65,9 @@ export const PROVIDERS: Readonly<Record<S3Provider, { checksum: DestinationCheck
   other: { checksum: 'md5', minPartSize: 5 * 1024 * 1024, maxParts: 10_000 },
 };
 
+const quiet = (): void => undefined;
+const SILENT = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
+
 /** Raw reply headers, attached to each command's output by the middleware below. */
 const RAW_HEADERS = Symbol('cdb2cos.rawHeaders');
 type WithHeaders = { [RAW_HEADERS]?: Record<string, string | undefined> };
@@ -96,6 +99,8 @@ export function createS3Destination(cfg: S3Config, opts: S3DestinationOptions): 
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 1,
     followRegionRedirects: false,
+    // Not the SDK's NoOpLogger: with that it warns on the console about every failed streaming upload.
+    logger: SILENT,
     requestHandler: opts.requestHandler ?? {
       httpAgent: httpAgentFor(dial, agentOpts),
       httpsAgent: httpsAgentFor(dial, agentOpts),
@@ -114,7 +119,7 @@ export function createS3Destination(cfg: S3Config, opts: S3DestinationOptions): 
       }
       return result;
     },
-    { step: 'deserialize', name: 'cdb2cosRawHeaders', priority: 'low' },
+    { step: 'initialize', name: 'cdb2cosRawHeaders', priority: 'high' },
   );
 
   const Bucket = cfg.bucket;
