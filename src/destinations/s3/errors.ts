@@ -26,7 +26,7 @@ interface SdkError {
 /** The service's error code, or for a body-less reply (HEAD) the one its status means for `op`. */
 function serviceCodeOf(op: string, e: SdkError, status: number | undefined): string | undefined {
   const raw = e.Code ?? e.name;
-  const generic = raw === undefined || raw === 'Error' || raw === 'UnknownError' || /^\d+$/.test(raw) || raw === 'NotFound' || raw === 'Forbidden';
+  const generic = raw === undefined || raw === 'Error' || raw === 'Unknown' || raw === 'UnknownError' || /^\d+$/.test(raw) || raw === 'NotFound' || raw === 'Forbidden';
   if (!generic) return raw;
   if (status === 404 && op === 'HeadBucket') return 'NoSuchBucket';
   if (status === 404 && op === 'HeadObject') return 'NoSuchKey';
@@ -62,8 +62,9 @@ export function toS3Error(op: string, what: string, err: unknown, scrub: (text: 
     return new Cdb2cosError('ERR_REQUEST', text, o);
   }
   const code = typeof e.code === 'string' ? e.code : undefined;
-  if (e.name === 'TimeoutError' || (code !== undefined && TIMEOUT_CODES.has(code))) return new Cdb2cosError('ERR_TIMEOUT', `${where}: request timed out`, { ...o, retryable: true });
+  // The SDK's handler also names ECONNRESET and EPIPE "TimeoutError": the socket's own code says which.
   if (code !== undefined && NETWORK_CODES.has(code)) return new Cdb2cosError('ERR_NETWORK', `${where}: ${code}`, { ...o, retryable: true });
+  if (e.name === 'TimeoutError' || (code !== undefined && TIMEOUT_CODES.has(code))) return new Cdb2cosError('ERR_TIMEOUT', `${where}: request timed out`, { ...o, retryable: true });
   // A reply the SDK could not read (cut short, not XML) and any other transport failure: try again.
   return new Cdb2cosError('ERR_NETWORK', `${where}: ${message || 'request failed'}`, { ...o, retryable: true });
 }
