@@ -5,7 +5,7 @@
 // name (SNI) and the certificate check stay those of the real endpoint, so a private link or a fixed IP
 // needs no DNS entry and no weaker TLS, and the emulator needs no `<bucket>.<host>` names.
 import { Agent as HttpAgent, type AgentOptions } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 import { Cdb2cosError } from '../../errors.js';
@@ -102,7 +102,7 @@ export function httpAgentFor(dial: DialOptions, opts: AgentOptions): HttpAgent {
 }
 
 /** An https.Agent whose connections go where DialOptions say, with SNI and the certificate check of the real host. */
-export function httpsAgentFor(dial: DialOptions, opts: AgentOptions): HttpsAgent {
+export function httpsAgentFor(dial: DialOptions, opts: HttpsAgentOptions): HttpsAgent {
   const agent = new HttpsAgent(opts);
   const base = agent.createConnection.bind(agent);
   (agent as unknown as { createConnection: (o: ConnOpts, cb: Callback) => Socket | undefined }).createConnection = (o, cb) => {
