@@ -217,7 +217,9 @@ describe('s3 destination: faults and object settings', () => {
     const body = randomBytes(3000);
     const r = await dest.putObject('rb.bin', body, body.length, { 'cdb2cos-crc64': crc64(body) }, { md5Base64: md5b64(body) });
     assert.equal(r.crc64, crc64(body));
-    assert.ok(e.s3.requests.some((q) => q.op === 'GetObject' && q.key === 'rb.bin'));
+    // The emulator records a request when its reply has closed, a moment after the client read it all.
+    for (let i = 0; i < 100 && !e.s3.requests.some((q) => q.op === 'GetObject' && q.key === 'rb.bin'); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(e.s3.requests.some((q) => q.op === 'GetObject' && q.key === 'rb.bin' && q.status === 200), 'read back');
     const err = await codeOf(dest.putObject('rb2.bin', body, body.length, { 'cdb2cos-crc64': crc64(Buffer.from('other')) }, { md5Base64: md5b64(body) }));
     assert.equal(err.code, 'ERR_VERIFY');
   });

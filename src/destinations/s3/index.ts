@@ -99,6 +99,13 @@ export function createS3Destination(cfg: S3Config, opts: S3DestinationOptions): 
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 1,
     followRegionRedirects: false,
+    // Given rather than looked up: left unset, the SDK reads them from AWS_* variables and ~/.aws/config,
+    // and defaults_mode = auto there would even ask the EC2 metadata address where it runs.
+    defaultsMode: 'standard',
+    useFipsEndpoint: false,
+    useDualstackEndpoint: false,
+    useArnRegion: false,
+    disableS3ExpressSessionAuth: true,
     // Not the SDK's NoOpLogger: with that it warns on the console about every failed streaming upload.
     logger: SILENT,
     requestHandler: opts.requestHandler ?? {
