@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import type { Destination } from '../../src/destinations/destination.js';
 import { createS3Destination, type S3Config } from '../../src/destinations/s3/index.js';
+import { parseConfig } from '../../src/config.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../../src/errors.js';
 import { crc64ToString, newCrc64 } from '../../src/hash/crc64.js';
 import { crc64NvmeOf, crc64NvmeToBase64 } from '../../src/hash/crc64nvme.js';
@@ -223,4 +224,26 @@ describe('s3 destination: faults and object settings', () => {
     const err = await codeOf(dest.putObject('rb2.bin', body, body.length, { 'cdb2cos-crc64': crc64(Buffer.from('other')) }, { md5Base64: md5b64(body) }));
     assert.equal(err.code, 'ERR_VERIFY');
   });
+});
+
+describe('s3 destination from a config file', () => {
+  for (const mode of emu.S3_MODES) {
+    it(`reads [s3] as the emulator prints it for ${mode} and copies through it`, async (t) => {
+      const e = await emu.startEmulator({ instances: [] });
+      t.after(() => e.close());
+      const section = Object.entries(e.s3Config(mode)).map(([k, v]) => `${k} = ${v}`).join('\n');
+      const text = `[cdb]\nregion = ap-shanghai\ninstances = cdb-aaaa1111\n[cos]\nregion = ap-guangzhou\nbucket = backup-1250000000\n[s3]\n${section}\nprefix = cdb\n`;
+      const r = parseConfig(text, { path: '/tmp/cdb2cos.ini', env: {} });
+      assert.deepEqual(r.errors, []);
+      const cfg = r.config!.s3!;
+      assert.equal(cfg.prefix, 'cdb/');
+      // http to a real-looking host, but every connection goes to 127.0.0.1: no warning.
+      assert.deepEqual(r.config!.warnings.filter((w) => w.startsWith('s3.')), []);
+      const dest = createS3Destination(cfg, { timeoutMs: 10_000, proxy: NO_PROXY });
+      await dest.probe();
+      const body = randomBytes(10_000);
+      await dest.putObject(`${dest.prefix}x.bin`, body, body.length, {}, checks(dest, body));
+      assert.deepEqual(await stored(e, cfg.bucket, 'cdb/x.bin'), body);
+    });
+  }
 });

@@ -197,3 +197,13 @@ test('the scrubber replaces every secret and address, longest first', () => {
   const e = toS3Error('GetObject', 'k', Object.assign(new Error('boom sekrit-value'), {}), scrub);
   assert.equal(e.message, 'S3 GetObject k: boom <redacted>');
 });
+
+test('aws without an endpoint goes to its regional endpoint, the bucket in the host', async () => {
+  const seen: Seen[] = [];
+  await dest([{ status: 200 }], 'aws', seen, { endpoint: undefined, region: 'eu-central-1', connectTo: undefined }).probe();
+  assert.equal(seen[0]?.hostname, 'backups.s3.eu-central-1.amazonaws.com');
+  const path: Seen[] = [];
+  await dest([{ status: 200 }], 'minio', path, { endpoint: 'https://minio.internal:9000', pathStyle: true }).probe();
+  assert.equal(path[0]?.hostname, 'minio.internal');
+  assert.equal(path[0]?.path, '/backups/');
+});
