@@ -247,3 +247,35 @@ describe('s3 destination from a config file', () => {
     });
   }
 });
+
+/** ~1000 signed requests each (4–6 s here): only with CDB2COS_SLOW=1, as the contract's listing test. */
+describe('s3 destination: listings past 1000 entries [slow]', { skip: process.env['CDB2COS_SLOW'] !== '1' }, () => {
+  async function each(n: number, fn: (i: number) => Promise<unknown>): Promise<void> {
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < n) await fn(next++);
+    }));
+  }
+
+  it('listParts pages with NextPartNumberMarker', async (t) => {
+    const { e, dest } = await setup(t, 'aws');
+    const id = await dest.initUpload('big.bin', {});
+    await each(1002, (i) => {
+      const body = Buffer.from(`part ${i + 1}`);
+      return dest.uploadPart('big.bin', id, i + 1, Readable.from([body]), body.length, checks(dest, body));
+    });
+    e.s3.clearRequests();
+    const parts = await dest.listParts('big.bin', id);
+    assert.deepEqual(parts.map((p) => p.partNumber), Array.from({ length: 1002 }, (_, i) => i + 1));
+    assert.equal(e.s3.requests.filter((r) => r.op === 'ListParts' && r.status === 200).length, 2);
+  });
+
+  it('listUploads pages with the key and upload id markers', async (t) => {
+    const { dest } = await setup(t, 'oss');
+    const ids = new Set<string>();
+    await each(1001, async (i) => ids.add(await dest.initUpload(`inst/${i % 3}.bin`, {})));
+    const uploads = await dest.listUploads('inst/');
+    assert.equal(uploads.length, 1001);
+    assert.deepEqual(new Set(uploads.map((u) => u.uploadId)), ids);
+  });
+});
