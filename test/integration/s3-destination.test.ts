@@ -199,6 +199,25 @@ describe('s3 destination: faults and object settings', () => {
     assert.equal(ok.crc64, crc64(part));
   });
 
+  it('gives up a request that stalls after timeoutMs (retryable ERR_TIMEOUT), and a lost reply is a retryable network error', async (t) => {
+    const e = await emu.startEmulator({ instances: [] });
+    t.after(() => e.close());
+    const dest = createS3Destination(configFor(e, 'minio'), { timeoutMs: 300, proxy: NO_PROXY });
+    e.s3.faults.latency(1500);
+    const started = Date.now();
+    const slow = await codeOf(dest.headObject('x'));
+    assert.equal(slow.code, 'ERR_TIMEOUT');
+    assert.equal(ERROR_CLASSIFIER.isRetryable(slow), true);
+    assert.ok(Date.now() - started < 1200, `gave up after ${Date.now() - started} ms`);
+    e.s3.faults.latency(0);
+    e.s3.faults.dropReply({ op: 'PutObject', times: 1 });
+    const lost = await codeOf(dest.putObject('y', Buffer.from('y'), 1, {}));
+    assert.equal(lost.code, 'ERR_NETWORK');
+    assert.equal(ERROR_CLASSIFIER.isRetryable(lost), true);
+    // The PUT took effect before its reply was lost: a HEAD finds it.
+    assert.equal((await dest.headObject('y'))?.size, 1);
+  });
+
   it('sends storage class, encryption, tags and metadata from [s3]', async (t) => {
     const { e, dest, cfg } = await setup(t, 'aws', { storageClass: 'STANDARD_IA', sse: 'AES256', tags: 'app=cdb2cos&env=test' });
     const body = randomBytes(1000);
