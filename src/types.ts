@@ -72,6 +72,31 @@ export interface Config {
     /** e.g. "https://cos.ap-guangzhou.myqcloud.com" or "http://127.0.0.1:9001"; CDB2COS_COS_ENDPOINT overrides. */
     endpoint: string | undefined;
   };
+  /** [s3]: an S3-compatible destination; undefined when the file has no such section (S3Config in src/destinations/s3/). */
+  s3?:
+    | {
+        provider: 'aws' | 'oss' | 'bos' | 'minio' | 'other';
+        /** Origin, CDB2COS_S3_ENDPOINT applied; undefined only with aws (https://s3.<region>.amazonaws.com). */
+        endpoint: string | undefined;
+        region: string;
+        bucket: string;
+        /** From the file, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (the rules require one). */
+        credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined };
+        /** path_style resolved: auto = true for minio only. */
+        pathStyle: boolean;
+        /** host:port every connection dials instead of the endpoint's; CDB2COS_S3_CONNECT_TO applied. */
+        connectTo: string | undefined;
+        /** Always empty or ending in "/". */
+        prefix: string;
+        key: string;
+        storageClass: string | undefined;
+        /** "AES256" | "aws:kms" | undefined */
+        sse: string | undefined;
+        kmsKeyId: string | undefined;
+        tags: string | undefined;
+        verify: 'checksum' | 'readback';
+      }
+    | undefined;
   transfer: {
     /** Absolute. */
     stagingDir: string;

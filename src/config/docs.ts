@@ -79,7 +79,10 @@ const INI_HEADER = `# cdb2cos configuration: copy to e.g. /etc/cdb2cos/cdb2cos.i
 export function renderExampleIni(): string {
   const out = [INI_HEADER];
   for (const section of SECTIONS) {
-    out.push(`[${section.name}]`);
+    // An optional section with required keys ([s3]) is shown commented out, header included: present,
+    // it would be in use and the shipped file would not parse without its credentials.
+    const off = section.use === 'present' && ROWS.some(([slot, def]) => sectionOf(slot) === section.name && def.required === true);
+    out.push(`${off ? '; ' : ''}[${section.name}]`);
     if (section.doc !== undefined) out.push(...comment(section.doc));
     for (const [slot, def] of ROWS) {
       if (sectionOf(slot) !== section.name) continue;
@@ -90,7 +93,7 @@ export function renderExampleIni(): string {
       else parts.push(`Default: ${def.defaultDoc ?? def.default ?? ''}.`);
       out.push(...comment(plain(parts.filter((p) => p !== '').join(' '))));
       const value = def.example ?? def.default ?? '';
-      out.push(`${def.required ? '' : '; '}${nameOf(slot)} = ${value}`);
+      out.push(`${def.required && !off ? '' : '; '}${nameOf(slot)} = ${value}`);
     }
     out.push('');
   }

@@ -56,6 +56,14 @@ export const SECTIONS: readonly SectionDef[] = [
     doc: 'Files of local folders (an IDC host), matched by globs and read in place; see "Sources: URL lists and local folders" in the README.',
   },
   { name: 'cos', use: 'present', legacy: true },
+  {
+    name: 's3',
+    use: 'present',
+    doc:
+      'An S3-compatible destination (Amazon S3, Aliyun OSS, Baidu BOS, MinIO, others), beside or instead of COS; ' +
+      'see "Destinations: S3-compatible" in the README. Keys: access_key_id and secret_access_key here, else ' +
+      'AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; no other source is tried.',
+  },
   { name: 'transfer', use: 'always' },
   { name: 'log', use: 'always' },
   {
@@ -482,6 +490,161 @@ export const KEYS = {
       defaultDoc: '`https://cos.<region>.myqcloud.com`',
       example: 'https://cos.ap-guangzhou.myqcloud.com',
       env: { name: 'CDB2COS_COS_ENDPOINT', mode: 'override' },
+    }),
+  }),
+  ...keys('s3', {
+    provider: oneOf({
+      doc: 'Which service: decides addressing, part minimum and how each upload is verified.',
+      note:
+        '`oss`: every reply carries `x-oss-hash-crc64ecma`, checked on every part and the object. `aws`, `minio`: a ' +
+        'full-object CRC-64/NVME sent with the upload, checked by the service and compared with HeadObject. `bos`, ' +
+        '`other`: Content-MD5 on every part and PUT (add `verify = readback` to hash the object read back).',
+      required: true,
+      example: 'oss',
+      values: ['aws', 'oss', 'bos', 'minio', 'other'] as const,
+    }),
+    endpoint: endpoint({
+      doc: 'The service address as the provider documents it; the bucket goes in front of its host (virtual-host style).',
+      note: 'Required except with `provider = aws` (then `https://s3.<region>.amazonaws.com`). Never logged.',
+      defaultDoc: 'aws: `https://s3.<region>.amazonaws.com`; others: required',
+      example: 'https://s3.oss-cn-hangzhou.aliyuncs.com',
+      env: { name: 'CDB2COS_S3_ENDPOINT', mode: 'override' },
+    }),
+    region: string({
+      doc: 'Region the requests are signed for (SigV4).',
+      note: 'Required with `aws`, `oss` and `bos`; MinIO and others usually accept `us-east-1`.',
+      defaultDoc: 'aws, oss, bos: required; minio, other: `us-east-1`',
+      example: 'cn-hangzhou',
+      range: 'letters, digits, `-`',
+      check(text, ctx) {
+        const value = text.toLowerCase();
+        if (/^[a-z0-9]+(-[a-z0-9]+)*$/.test(value) && value.length <= 64) return value;
+        ctx.problem('must be a region like cn-hangzhou or us-east-1');
+        return undefined;
+      },
+    }),
+    bucket: string({
+      doc: 'Bucket name.',
+      required: true,
+      example: 'my-db-backups',
+      range: '3–63 of `a-z 0-9 - .`',
+      check(text, ctx) {
+        const value = text.trim();
+        if (/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value) && !value.includes('..')) return value;
+        ctx.problem('must be a bucket name: 3 to 63 lower-case letters, digits, "-" or ".", starting and ending with a letter or digit');
+        return undefined;
+      },
+    }),
+    access_key_id: secret({
+      doc: 'Access key id. Set it with `secret_access_key`, or set neither to use the environment.',
+      defaultDoc: 'none',
+      example: 'AKIAxxxxxxxxxxxxxxxx',
+      env: { name: 'AWS_ACCESS_KEY_ID', mode: 'fallback' },
+    }),
+    secret_access_key: secret({
+      doc: 'Secret access key.',
+      defaultDoc: 'none',
+      example: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+      env: { name: 'AWS_SECRET_ACCESS_KEY', mode: 'fallback' },
+    }),
+    session_token: secret({
+      doc: 'Session token of temporary keys. Only together with `access_key_id` and `secret_access_key`.',
+      defaultDoc: 'none',
+      example: 'xxxxxxxxxxxxxxxx',
+      env: { name: 'AWS_SESSION_TOKEN', mode: 'fallback' },
+    }),
+    path_style: oneOf({
+      doc: 'Bucket in the path (`true`) or in the host name (`false`, virtual-host style).',
+      note: '`auto`: path style for `minio`, virtual-host for the others. OSS serves virtual-host only: `true` is refused with `oss`.',
+      default: 'auto',
+      values: ['auto', 'true', 'false'] as const,
+    }),
+    connect_to: string({
+      doc: 'Send the connections to this `host:port` instead, while Host header, TLS name and signature stay the endpoint\'s.',
+      note: 'For private links and fixed IPs (and the emulator, which then needs no DNS for `<bucket>.<host>`).',
+      defaultDoc: 'none (the endpoint\'s address)',
+      example: '10.0.0.12:443',
+      env: { name: 'CDB2COS_S3_CONNECT_TO', mode: 'override' },
+      range: '`host:port`, `[v6]:port`',
+      check(text, ctx) {
+        const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text.trim());
+        if (m && Number(m[2]) >= 1 && Number(m[2]) <= 65535) return text.trim();
+        ctx.problem('must be host:port, e.g. 10.0.0.12:443 or [::1]:9000', false);
+        return undefined;
+      },
+    }),
+    prefix: string({
+      doc: 'Folder for the objects.',
+      note: 'A leading `/` is removed and a trailing `/` added. `//` is refused.',
+      default: '',
+      defaultDoc: 'empty',
+      example: 'cdb/',
+      check(text, ctx) {
+        let prefix = text.replace(/^\/+/, '');
+        if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
+        if (!prefix.includes('//')) return prefix;
+        ctx.problem('must not contain an empty folder ("//")');
+        return undefined;
+      },
+    }),
+    key: template({
+      doc: 'Object key template, with the placeholders of `cos.key`.',
+      default: '{prefix}{instance}/{type}/{date}/{name}',
+      check(text, ctx) {
+        const tokens = [...text.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1] ?? '');
+        const known: readonly string[] = KEY_TOKENS;
+        if (tokens.some((t) => !known.includes(t)) || /[{}]/.test(text.replace(/\{[^{}]*\}/g, ''))) {
+          ctx.problem(`may only use ${KEY_TOKENS.map((t) => `{${t}}`).join(' ')}`);
+        } else if (!tokens.includes('name') && !tokens.includes('id')) {
+          ctx.problem('must contain {name} or {id}, or every backup would get the same key');
+        } else if (text.startsWith('/')) ctx.problem('must not start with "/"');
+        else return text;
+        return undefined;
+      },
+    }),
+    storage_class: string({
+      doc: 'Sent as `x-amz-storage-class`; the names are the provider\'s (e.g. `STANDARD_IA`, OSS `IA`, BOS `COLD`).',
+      defaultDoc: "none (the bucket's default)",
+      example: 'STANDARD_IA',
+      range: 'upper-case letters, digits, `_`',
+      check(text, ctx) {
+        const value = text.trim().toUpperCase();
+        if (/^[A-Z0-9_]{1,40}$/.test(value)) return value;
+        ctx.problem('must be a storage class name like STANDARD_IA');
+        return undefined;
+      },
+    }),
+    sse: oneOf({
+      doc: 'Server-side encryption, sent as `x-amz-server-side-encryption`.',
+      defaultDoc: 'none',
+      example: 'aws:kms',
+      values: ['AES256', 'aws:kms'] as const,
+    }),
+    kms_key_id: string<string>({
+      doc: 'KMS key for server-side encryption. Only with `sse = aws:kms`.',
+      defaultDoc: "the account's default key",
+      example: 'arn:aws:kms:us-east-1:111122223333:key/xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
+    }),
+    tags: string({
+      doc: 'Object tags, sent as `x-amz-tagging`.',
+      defaultDoc: 'none',
+      example: 'app=cdb2cos&env=prod',
+      range: '`k=v&k2=v2`; ≤ 10 distinct keys, key ≤ 128 and value ≤ 256 chars',
+      check(text, ctx) {
+        const pairs = text.split('&').map((p) => p.trim());
+        const names = pairs.map((p) => p.slice(0, p.indexOf('=')).trim());
+        const wellFormed = pairs.every((p) => p.indexOf('=') > 0);
+        const lengthsOk = pairs.every((p, i) => (names[i] ?? '').length <= 128 && p.length - p.indexOf('=') - 1 <= 256);
+        if (wellFormed && lengthsOk && pairs.length <= 10 && new Set(names).size === names.length) return pairs.join('&');
+        ctx.problem('must look like key=value&key2=value2 (at most 10 distinct keys, key ≤ 128, value ≤ 256 chars)');
+        return undefined;
+      },
+    }),
+    verify: oneOf({
+      doc: 'How each upload is checked beyond the provider\'s own checksum (see `provider`).',
+      note: '`readback`: after each upload the object is read back whole and its CRC-64 compared (costs a download; meant for `bos` and `other`).',
+      default: 'checksum',
+      values: ['checksum', 'readback'] as const,
     }),
   }),
   ...keys('transfer', {

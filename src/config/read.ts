@@ -14,7 +14,7 @@ import type { Config } from '../types.js';
 import { headerNames, scanIni, type Entry } from './ini.js';
 import type { Env, KeyDef, ReadContext } from './key-types.js';
 import { KEYS, LEGACY_SECTIONS, nameOf, SECTIONS, sectionOf, type SectionDef, type Slot, type Values } from './keys.js';
-import { credentialsOf, envValue, fileCredentialsOf, RULES, WARNINGS, type Field, type RuleInput } from './rules.js';
+import { credentialsOf, envValue, fileCredentialsOf, RULES, s3ConfigOf, WARNINGS, type Field, type RuleInput } from './rules.js';
 import { Problems } from './problems.js';
 import { closest, shown } from './units.js';
 
@@ -245,6 +245,8 @@ function toConfig(v: Values, input: RuleInput, legacy: boolean, warnings: string
       tags: v['cos.tags'],
       endpoint: v['cos.endpoint'],
     },
+    // Only when the file has [s3]: a config without one has no s3 key at all.
+    ...(s3ConfigOf(input) !== undefined ? { s3: s3ConfigOf(input) } : {}),
     transfer: {
       stagingDir: must(v['transfer.staging_dir']),
       connections: must(v['transfer.connections']),

@@ -1,6 +1,6 @@
 // Rules across keys: each a small named function of what was read, returning its problems (RULES) or
 // its warnings (WARNINGS). They run after every key has been read on its own.
-import type { Credentials } from '../types.js';
+import type { Config, Credentials } from '../types.js';
 import type { Env } from './key-types.js';
 import { keyDef, type Slot, type Values } from './keys.js';
 import { isLoopback } from './units.js';
@@ -78,11 +78,112 @@ export function sourceAndDestination({ values }: RuleInput): string[] {
   const v = values as Record<string, unknown>;
   const out: string[] = [];
   if (v['cdb.api_rate'] === undefined && v['urls.file'] === undefined && v['local.paths'] === undefined) out.push('no source: the config needs a [cdb], [urls] or [local] section');
-  if (v['cos.storage_class'] === undefined && v['s3.bucket'] === undefined) out.push('no destination: the config needs a [cos] or [s3] section');
+  if (v['cos.storage_class'] === undefined && v['s3.path_style'] === undefined) out.push('no destination: the config needs a [cos] or [s3] section');
   return out;
 }
 
-export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryAlone, sourceAndDestination];
+// --- [s3] -------------------------------------------------------------------------------------------
+const S3_ENV_ID = envOf('s3.access_key_id');
+const S3_ENV_KEY = envOf('s3.secret_access_key');
+const S3_ENV_TOKEN = envOf('s3.session_token');
+
+/** path_style has a default, so it is set exactly when the file has an [s3] section. */
+const hasS3 = (values: Values): boolean => values['s3.path_style'] !== undefined;
+
+/** Where, provider by provider, a key without a value of its own is a problem. */
+export function s3Required({ values, fields, labelOf }: RuleInput): string[] {
+  const provider = values['s3.provider'];
+  if (!hasS3(values) || provider === undefined) return [];
+  const out: string[] = [];
+  if (provider !== 'aws' && values['s3.endpoint'] === undefined && !fields.has('s3.endpoint')) {
+    out.push(`${labelOf('s3.endpoint')}: required with provider = ${provider} (the service address as the provider documents it, e.g. https://s3.oss-cn-hangzhou.aliyuncs.com)`);
+  }
+  if ((provider === 'aws' || provider === 'oss' || provider === 'bos') && !fields.has('s3.region')) {
+    out.push(`${labelOf('s3.region')}: required with provider = ${provider}, e.g. ${provider === 'aws' ? 'us-east-1' : provider === 'oss' ? 'cn-hangzhou' : 'bj'}`);
+  }
+  if (provider === 'oss' && values['s3.path_style'] === 'true') {
+    out.push(`${labelOf('s3.path_style')}: OSS serves virtual-host style only (bucket in the host name); use auto or false`);
+  }
+  const kms = fields.get('s3.kms_key_id');
+  if (kms !== undefined && values['s3.sse'] !== 'aws:kms') out.push(`${kms.label}: is used only with sse = aws:kms`);
+  return out;
+}
+
+/** access_key_id and secret_access_key together, in the file or else in the environment; no other source. */
+export function s3CredentialsPaired({ values, fields, labelOf, env }: RuleInput): string[] {
+  if (!hasS3(values)) return [];
+  const id = fields.has('s3.access_key_id');
+  const key = fields.has('s3.secret_access_key');
+  if (id && key) return [];
+  if (id || key) {
+    const [missing, present] = id ? (['s3.secret_access_key', 's3.access_key_id'] as const) : (['s3.access_key_id', 's3.secret_access_key'] as const);
+    return [`${labelOf(missing)}: required when ${labelOf(present)} is set (give both, or neither to use ${S3_ENV_ID} / ${S3_ENV_KEY})`];
+  }
+  const token = fields.get('s3.session_token');
+  if (token) return [`${token.label}: set only together with access_key_id and secret_access_key`];
+  const envId = envValue(env, S3_ENV_ID);
+  const envKey = envValue(env, S3_ENV_KEY);
+  if (envId !== undefined && envKey !== undefined) return [];
+  if (envId === undefined && envKey === undefined) {
+    return [`s3: no credentials: set access_key_id and secret_access_key in [s3], or ${S3_ENV_ID} and ${S3_ENV_KEY}`];
+  }
+  const [set, unset] = envId !== undefined ? [S3_ENV_ID, S3_ENV_KEY] : [S3_ENV_KEY, S3_ENV_ID];
+  return [`env ${unset}: required when ${set} is set (the [s3] section has no keys)`];
+}
+
+export const S3_RULES: readonly Rule[] = [s3Required, s3CredentialsPaired];
+
+/** Plain http to anything but this machine, unless every connection is sent to a loopback connect_to. */
+export function s3PlainHttp({ values }: RuleInput): string[] {
+  const origin = values['s3.endpoint'];
+  if (!hasS3(values) || !origin?.startsWith('http:') || isLoopback(origin)) return [];
+  const connectTo = values['s3.connect_to'];
+  if (connectTo !== undefined && isLoopback(`http://${connectTo}`)) return [];
+  return ['s3.endpoint: plain http to a host that is not this machine; requests and backups travel unencrypted'];
+}
+
+export function s3PrefixUnused({ values }: RuleInput): string[] {
+  const prefix = values['s3.prefix'];
+  const key = values['s3.key'];
+  if (!prefix || key === undefined || key.includes('{prefix}')) return [];
+  return ['s3.prefix: is set but s3.key does not use {prefix}, so it has no effect'];
+}
+
+export const S3_WARNINGS: readonly Rule[] = [s3PlainHttp, s3PrefixUnused];
+
+/** The [s3] section as the destination reads it; undefined without one. Only called after S3_RULES passed. */
+export function s3ConfigOf(input: RuleInput): NonNullable<Config['s3']> | undefined {
+  const { values: v, env } = input;
+  const provider = v['s3.provider'];
+  if (!hasS3(v) || provider === undefined) return undefined;
+  const fileId = v['s3.access_key_id'];
+  const fileKey = v['s3.secret_access_key'];
+  const fromFile = fileId !== undefined && fileKey !== undefined;
+  const token = fromFile ? v['s3.session_token'] : envValue(env, S3_ENV_TOKEN);
+  const pathStyle = v['s3.path_style'] === 'auto' ? provider === 'minio' : v['s3.path_style'] === 'true';
+  return {
+    provider,
+    endpoint: v['s3.endpoint'],
+    region: v['s3.region'] ?? 'us-east-1',
+    bucket: v['s3.bucket'] as string,
+    credentials: {
+      accessKeyId: (fromFile ? fileId : envValue(env, S3_ENV_ID)) ?? '',
+      secretAccessKey: (fromFile ? fileKey : envValue(env, S3_ENV_KEY)) ?? '',
+      ...(token !== undefined ? { sessionToken: token } : {}),
+    },
+    pathStyle,
+    connectTo: v['s3.connect_to'],
+    prefix: v['s3.prefix'] ?? '',
+    key: v['s3.key'] as string,
+    storageClass: v['s3.storage_class'],
+    sse: v['s3.sse'],
+    kmsKeyId: v['s3.kms_key_id'],
+    tags: v['s3.tags'],
+    verify: v['s3.verify'] ?? 'checksum',
+  };
+}
+
+export const RULES: readonly Rule[] = [credentialsPaired, kmsNeedsSse, discoveryAlone, sourceAndDestination, ...S3_RULES];
 
 /** instance_tags and exclude narrow a discovery only: with a list of ids they do nothing. */
 export function discoveryKeysUnused({ values, fields }: RuleInput): string[] {
@@ -169,6 +270,7 @@ export const WARNINGS: readonly Rule[] = [
   secretFileReadable,
   textfileNotProm,
   sourceKeysShareFolder,
+  ...S3_WARNINGS,
 ];
 
 /** From the file when it has both keys, else from the environment; null when neither has them. */

@@ -36,7 +36,7 @@ export interface ObjectHead {
 /** What the service said it stored, from a PUT, a part or a Complete. */
 export interface StoredReply {
   etag: string;
-  /** CRC-64/ECMA of what was stored (COS, OSS), decimal; undefined when the reply has none. */
+  /** CRC-64/ECMA of what was stored (COS, OSS; S3 with verify = readback, of the bytes read back), decimal; undefined when there is none. */
   crc64: string | undefined;
 }
 
@@ -83,7 +83,7 @@ export interface Destination {
   putObject(key: string, body: Readable | Buffer, size: number, meta: Record<string, string>, checks?: SendChecks): Promise<StoredReply>;
   /** A small document of ours (a manifest): JSON, no storage class or tags of the backups. */
   putText(key: string, text: string): Promise<void>;
-  /** `fullObjectCrc64nvme`: the upload is to carry a full-object CRC-64/NVME (checksum `crc64nvme`). */
+  /** With checksum `crc64nvme` every upload is created for a full-object CRC-64/NVME, which Complete must carry. */
   initUpload(key: string, meta: Record<string, string>): Promise<string>;
   uploadPart(key: string, uploadId: string, partNumber: number, body: Readable, size: number, checks?: SendChecks): Promise<StoredReply>;
   listParts(key: string, uploadId: string): Promise<UploadedPart[]>;

@@ -22,6 +22,7 @@ import { policyOfCopyFailure } from '../core/copy-failure.js';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { crc64Combine, crc64ToString, newCrc64 } from '../hash/crc64.js';
+import { crc64NvmeCombine, crc64NvmeToBase64, newCrc64Nvme, parseCrc64NvmeBase64 } from '../hash/crc64nvme.js';
 import { createMd5 } from '../hash/md5.js';
 import { keyRefusal, originMetadata } from '../plan.js';
 import { requestRetry } from '../retry.js';
@@ -355,7 +356,10 @@ class ItemCopy {
         return { body: reader.body, release: () => reader.release() };
       },
       partCrc64: (r) => this.st.downloaded[r.partNumber]!.crc64,
-      partChecks: async (r, want) => ({ ...(want.md5 ? { md5: this.st.downloaded[r.partNumber]?.md5 ?? (await md5OfRange(this.dataPath, r.start, r.end)) } : {}) }),
+      partChecks: async (r, want) => ({
+        ...(want.md5 ? { md5: this.st.downloaded[r.partNumber]?.md5 ?? (await md5OfRange(this.dataPath, r.start, r.end)) } : {}),
+        ...(want.crc64nvme ? { crc64nvme: await this.partNvme(r) } : {}),
+      }),
       restage: async (r) => {
         delete this.st.downloaded[r.partNumber];
         await this.downloadPart(r);
@@ -469,6 +473,28 @@ class ItemCopy {
     }
   }
 
+  /**
+   * A part's CRC-64/NVME (base64), for destinations that check it: read back from the staged part (or
+   * the local file) once and kept in the state. The whole object's value combines them.
+   */
+  private async partNvme(r: PartRange): Promise<string> {
+    const p = this.st.downloaded[r.partNumber]!;
+    if (p.crc64nvme === undefined) {
+      const h = newCrc64Nvme();
+      await readRange(this.dataPath, r.start, r.end, (b) => h.update(b));
+      p.crc64nvme = h.digestBase64();
+    }
+    return p.crc64nvme!;
+  }
+
+  /** The expected checksums of the whole object: CRC-64/ECMA always, CRC-64/NVME when a destination checks it. */
+  private async expectedOf(crc64: string): Promise<{ crc64: string; crc64nvme?: string | undefined }> {
+    if (!this.uploads.some((u) => u.dest.checksum === 'crc64nvme')) return { crc64 };
+    let nvme = 0n;
+    for (const r of this.ranges) nvme = crc64NvmeCombine(nvme, parseCrc64NvmeBase64(await this.partNvme(r)), r.end - r.start);
+    return { crc64, crc64nvme: crc64NvmeToBase64(nvme) };
+  }
+
   /** Hash of everything staged, once every part is on disk. */
   private combinedCrc(): string {
     let crc = 0n;
@@ -535,7 +561,8 @@ class ItemCopy {
       this.checkSourceCrc(part.crc64);
       this.log.info({ bytes: item.size, ms: this.deps.now() - t0 }, 'downloaded');
       this.st.expectedCrc64 = part.crc64;
-      await Promise.all(this.uploads.map((u) => settle(u, () => u.put({ crc64: part.crc64 }))));
+      const want = await this.expectedOf(part.crc64);
+      await Promise.all(this.uploads.map((u) => settle(u, () => u.put(want))));
       if (this.local) {
         await this.checkLocalUnchanged().catch(async (err: unknown) => {
           // Landed, but of a file that was being written: not a copy of any one version.
@@ -605,10 +632,11 @@ class ItemCopy {
     await this.checkLocalUnchanged();
     this.st.expectedCrc64 = expected;
     await this.saveState(true);
+    const want = await this.expectedOf(expected);
     await Promise.all(
       this.uploads.map((u) =>
         settle(u, () =>
-          u.complete({ crc64: expected }, async () => {
+          u.complete(want, async () => {
             await uploadAll(u)();
             if (failure) throw failure;
             if (u.failure !== undefined) throw u.failure;
@@ -691,6 +719,24 @@ async function checkMd5(item: CatalogItem, ranges: PartRange[], staged: (n: numb
   }
   const got = md5.digestHex();
   if (got !== item.md5) throw md5Mismatch(item, got);
+}
+
+/** Reads [start, end) of a file with one reused buffer, handing each chunk to `onData`. */
+async function readRange(path: string, start: number, end: number, onData: (b: Buffer) => void): Promise<void> {
+  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(MD5_READ_BUFFER, end - start)));
+  const fh = await open(path, 'r').catch((err: unknown) => {
+    throw ioError(err, path);
+  });
+  try {
+    for (let pos = start; pos < end; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
+      if (bytesRead === 0) throw new Cdb2cosError('ERR_IO', `file ${path} ended at byte ${pos}, before ${end}`);
+      onData(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** CRC-64 (and MD5 when asked) of [start, end) of a staged file, read with one reused buffer. */

@@ -15,6 +15,8 @@ export interface PartState {
   md5?: string | undefined;
   /** Unsigned decimal CRC64 of the part. */
   crc64: string;
+  /** CRC-64/NVME of the part (base64), for a destination that checks it (AWS S3, MinIO). */
+  crc64nvme?: string | undefined;
 }
 
 export interface ItemState {

@@ -21,8 +21,8 @@ const ORPHAN_WINDOW_SLACK_MS = 2000;
 /** Attempts at a part the service rejected as corrupt (BadDigest, checksum mismatch). */
 const PART_INTEGRITY_ATTEMPTS = 3;
 
-/** The ETag quoted or not: compared without the quotes. */
-export const bareEtag = (etag: string): string => etag.replace(/"/g, '');
+/** The ETag quoted or not, in any case (OSS gives upper-case hex): compared without the quotes, in lower case. */
+export const bareEtag = (etag: string): string => etag.replace(/"/g, '').toLowerCase();
 
 /** What the resume state keeps of one destination's upload of an item. */
 export interface UploadState {

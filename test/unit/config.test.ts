@@ -269,7 +269,7 @@ test('an unknown key is an error and a close typo gets a suggestion', () => {
 test('an unknown section is an error with a suggestion', () => {
   const errors = fail(MINIMAL + '[credential]\nsecret_id = a\n[extra]\nx = 1\n');
   hasError(errors, '[credential]: unknown section; did you mean [credentials]?');
-  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [urls], [local], [cos], [transfer], [log], [notify], [metrics], [retention])');
+  hasError(errors, '[extra]: unknown section (known: [credentials], [cdb], [urls], [local], [cos], [s3], [transfer], [log], [notify], [metrics], [retention])');
   // Keys under an unknown section are not reported one by one.
   assert.equal(errors.length, 2, errors.join('\n'));
   // ini would nest "[cdb.extra]" under [cdb]; here it is just an unknown section.
@@ -509,7 +509,7 @@ test('config.example.ini parses as shipped, and with every setting uncommented',
   const text = await readFile(new URL('../../../config.example.ini', import.meta.url), 'utf8');
   const shipped = ok(text);
   assert.equal(shipped.credentials, null);
-  const uncommented = text.replace(/^; ?(?=[a-z_]+ *=)/gm, '');
+  const uncommented = text.replace(/^; ?(?=[a-z_0-9]+ *=|\[[a-z0-9]+\]$)/gm, '');
   const all = ok(uncommented);
   assert.ok(all.credentials);
   assert.equal(all.cos!.sse, 'cos/kms');
@@ -524,4 +524,6 @@ test('config.example.ini parses as shipped, and with every setting uncommented',
   assert.deepEqual(all.transfer.bandwidthSchedule?.ranges.map((r) => [r.start, r.end, r.rate]), [[8 * 3600, 20 * 3600, 20 * 1024 * 1024], [20 * 3600, 8 * 3600, 0]]);
   assert.deepEqual(all.retention, { dataDays: 30, binlogDays: 30, slowlogDays: 90, keepDataMin: 3 });
   assert.equal(all.log.keepDays, 90);
+  assert.equal(all.s3?.provider, 'oss');
+  assert.equal(shipped.s3, undefined);
 });
