@@ -1,5 +1,6 @@
-// The memory destination: the port's contract (as the COS adapter over the emulator meets it), and its
-// own fault hooks and strictness.
+// The memory destination: the port's contract, the shared suite (test/helpers/destination-contract.ts,
+// which the COS and S3 adapters over the emulator meet too) and ours on multipart refusals, and its own
+// fault hooks and strictness.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -8,10 +9,15 @@ import { policyOf } from '../../src/core/error-policy.js';
 import { Cdb2cosError } from '../../src/errors.js';
 import { crc64OfBuffer, crc64ToString } from '../../src/hash/crc64.js';
 import { MemoryDestination } from '../helpers/memory-destination.js';
-import { destinationContract, patterned } from './destination-contract.js';
+import { destinationContract } from '../helpers/destination-contract.js';
+import { multipartContract, patterned } from './destination-contract.js';
 
-destinationContract('memory, checksum crc64', async () => ({ dest: new MemoryDestination({ prefix: 'bk/', minPartSize: 64 * 1024 }) }));
-destinationContract('memory, checksum md5', async () => ({ dest: new MemoryDestination({ kind: 's3', checksum: 'md5', minPartSize: 64 * 1024 }) }));
+const memoryCrc64 = (): MemoryDestination => new MemoryDestination({ prefix: 'bk/', minPartSize: 64 * 1024 });
+const memoryMd5 = (): MemoryDestination => new MemoryDestination({ kind: 's3', checksum: 'md5', minPartSize: 64 * 1024 });
+destinationContract('memory, checksum crc64', async () => ({ dest: memoryCrc64(), close: async () => undefined }));
+destinationContract('memory, checksum md5', async () => ({ dest: memoryMd5(), close: async () => undefined }));
+multipartContract('memory, checksum crc64', async () => ({ dest: memoryCrc64() }));
+multipartContract('memory, checksum md5', async () => ({ dest: memoryMd5() }));
 
 const crcOf = async (b: Buffer): Promise<string> => crc64ToString(await crc64OfBuffer(b));
 const md5B64 = (b: Buffer): string => createHash('md5').update(b).digest('base64');
