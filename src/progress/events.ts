@@ -22,8 +22,12 @@ export type RunEvent =
   | { kind: 'run-started'; dryRun: boolean }
   /** Units found by discovery (`cdb.instances = *`); `pages`: every listing call it took, the manifests' too. */
   | { kind: 'units-discovered'; units: string[]; pages: number }
-  /** One type of one unit listed in full (or for the --since/--until window). */
-  | { kind: 'unit-listed'; instance: string; type: ItemType; count: number; pages: number }
+  /**
+   * One type of one unit listed in full (or for the --since/--until window). `requests`: the API calls it
+   * took (CDB: its pages), counted in listRequests; absent for a source that lists without any (a local
+   * folder, a URL list).
+   */
+  | { kind: 'unit-listed'; instance: string; type: ItemType; count: number; pages: number; requests?: number | undefined }
   /** A type listed again for fresh download URLs. */
   | { kind: 'urls-refreshed'; instance: string; type: ItemType; count: number; pages: number }
   /** The destination listed under a unit's prefix. */
@@ -99,8 +103,10 @@ export function applyEvent(s: RunSummary, ev: RunEvent): RunSummary {
     case 'run-started':
       s.dryRun = ev.dryRun;
       break;
-    case 'units-discovered':
     case 'unit-listed':
+      s.listRequests += ev.requests ?? 0;
+      break;
+    case 'units-discovered':
     case 'urls-refreshed':
     case 'destination-listed':
       s.listRequests += ev.pages;

@@ -19,8 +19,8 @@ function aRun(): RunEvent[] {
   const listErr = new Cdb2cosError('ERR_THROTTLED', 'CDB DescribeBinlogs: RequestLimitExceeded');
   return [
     { kind: 'run-started', dryRun: false },
-    { kind: 'unit-listed', instance: 'cdb-a', type: 'data', count: 4, pages: 1 },
-    { kind: 'unit-listed', instance: 'cdb-a', type: 'binlog', count: 250, pages: 3 },
+    { kind: 'unit-listed', instance: 'cdb-a', type: 'data', count: 4, pages: 1, requests: 1 },
+    { kind: 'unit-listed', instance: 'cdb-a', type: 'binlog', count: 250, pages: 3, requests: 3 },
     { kind: 'type-unsupported', instance: 'cdb-a', type: 'slowlog', code: 'ERR_REQUEST', message: 'UnsupportedOperation' },
     { kind: 'destination-listed', instance: 'cdb-a', destination: 'cos://b', count: 1500, pages: 2 },
     { kind: 'item-skipped', ...ref('cdb-a', 'data', 'd1.xb'), size: 100, reason: 'already-copied' },
@@ -31,7 +31,7 @@ function aRun(): RunEvent[] {
     { kind: 'item-skipped', ...ref('cdb-a', 'binlog', 'b-early'), size: 9000, reason: 'outside-window' },
     { kind: 'item-planned', ...ref('cdb-a', 'data', 'd4.xb'), size: 1000 },
     { kind: 'item-planned', ...ref('cdb-a', 'binlog', 'b1'), size: 50 },
-    { kind: 'unit-listed', instance: 'cdb-b', type: 'data', count: 1, pages: 1 },
+    { kind: 'unit-listed', instance: 'cdb-b', type: 'data', count: 1, pages: 1, requests: 1 },
     { kind: 'listing-failed', instance: 'cdb-b', type: 'binlog', code: listErr.code, message: listErr.message, severity: policyOf(listErr, 'listing').severity },
     { kind: 'destination-listed', instance: 'cdb-b', destination: 'cos://b', count: 0, pages: 1 },
     { kind: 'item-planned', ...ref('cdb-b', 'data', 'e1.xb'), size: 400 },
@@ -107,6 +107,15 @@ describe('run events → summary', () => {
     const evs = aRun();
     const half = summarize(evs.slice(0, 15));
     assert.deepEqual(summarize(evs.slice(15), half), EXPECTED);
+  });
+
+  it('counts in listRequests the API calls of a listing, none for a source that lists without requests', () => {
+    const s = summarize([
+      { kind: 'unit-listed', instance: 'local', type: 'file', count: 9, pages: 1 },
+      { kind: 'unit-listed', instance: 'cdb-a', type: 'binlog', count: 250, pages: 3, requests: 3 },
+      { kind: 'destination-listed', instance: 'local', destination: 'cos://b', count: 9, pages: 1 },
+    ]);
+    assert.equal(s.listRequests, 4);
   });
 
   it('counts an interrupted copy nowhere, and outside-window skips not at all', () => {
