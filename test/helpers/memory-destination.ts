@@ -128,7 +128,7 @@ export class MemoryDestination implements Destination {
   readonly #uploads = new Map<string, Upload>();
   readonly #pageSize: number;
   readonly #now: () => number;
-  readonly #fails: Array<{ match: CallMatch; times: number; error: () => Cdb2cosError }> = [];
+  readonly #fails: Array<{ match: CallMatch; times: number; error: () => Error }> = [];
   readonly #corrupt: Array<{ match: CallMatch; times: number }> = [];
   readonly #drops: Array<{ match: CallMatch; times: number }> = [];
   readonly #omits: Array<{ match: CallMatch; times: number }> = [];
@@ -149,8 +149,11 @@ export class MemoryDestination implements Destination {
 
   // ---- fault hooks ----
 
-  /** The next `times` calls matching `match` throw `error` (a fresh one each time when given a function) before doing anything. */
-  fail(match: CallMatch, error: Cdb2cosError | (() => Cdb2cosError), times = 1): void {
+  /**
+   * The next `times` calls matching `match` throw `error` (a fresh one each time when given a function)
+   * before doing anything. Any Error may be thrown: a TypeError stands for a bug in an adapter.
+   */
+  fail(match: CallMatch, error: Error | (() => Error), times = 1): void {
     this.#fails.push({ match, times, error: typeof error === 'function' ? error : () => error });
   }
 

@@ -3,7 +3,7 @@
 // The exit code each run would give comes from the error policy (src/core/error-policy.ts).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { exitCodeFor } from '../../src/core/error-policy.js';
+import { exitCodeFor, policyOf } from '../../src/core/error-policy.js';
 import { Cdb2cosError } from '../../src/errors.js';
 import { crc64OfBuffer, crc64ToString } from '../../src/hash/crc64.js';
 import type { Summary } from '../../src/run/index.js';
@@ -152,6 +152,19 @@ describe('runBackup in process, over the memory fakes', () => {
     assert.equal(exitOf(s), 3);
     assert.equal(s.failed, 1, 'one item failed, the others never started');
     assert.equal(h.dest.count({ op: 'putObject' }), 1);
+  });
+
+  it('a programming error in one copy fails that item alone (exit 1, as the policy’s internal severity), logged with its stack; the others are copied', async (t) => {
+    const h = await runHarness(t, { units: { u1: items() } }, {}, { parallel_items: '1' });
+    const bug = new TypeError("Cannot read properties of undefined (reading 'etag')");
+    h.dest.fail({ op: 'putObject', key: keyOf(h, 'u1', 'binlog', 'mysql-bin.000001') }, bug);
+    const s = await h.run();
+    assert.equal(s.failed, 1, JSON.stringify(s.failures));
+    assert.equal(s.copied, 3);
+    assert.equal(exitOf(s), 1);
+    assert.equal(policyOf(bug).severity, 'internal');
+    assert.equal(exitCodeFor(policyOf(bug).severity), 1);
+    assert.ok(h.logs.some((l) => typeof l['stack'] === 'string' && (l['stack'] as string).includes('TypeError: Cannot read properties')), 'the stack is logged');
   });
 
   it('a bucket gone during the run is a config error that stops it: no further item starts (exit 2)', async (t) => {
