@@ -81,7 +81,7 @@ export function renderExampleIni(): string {
   for (const section of SECTIONS) {
     // An optional section with required keys ([s3]) is shown commented out, header included: present,
     // it would be in use and the shipped file would not parse without its credentials.
-    const off = section.use === 'present' && ROWS.some(([slot, def]) => sectionOf(slot) === section.name && def.required === true);
+    const off = section.use === 'present' && section.legacy !== true && ROWS.some(([slot, def]) => sectionOf(slot) === section.name && def.required === true);
     out.push(`${off ? '; ' : ''}[${section.name}]`);
     if (section.doc !== undefined) out.push(...comment(section.doc));
     for (const [slot, def] of ROWS) {

@@ -74,11 +74,12 @@ export function discoveryAlone({ values, fields }: RuleInput): string[] {
 }
 
 /** At least one source and one destination; which ones is the user's choice (issue 10). */
-export function sourceAndDestination({ values }: RuleInput): string[] {
-  const v = values as Record<string, unknown>;
+export function sourceAndDestination({ values, fields }: RuleInput): string[] {
+  // A section is there when the file sets any of its keys or one of them was read (a default, a refused value).
+  const has = (section: string): boolean => [...Object.keys(values), ...fields.keys()].some((k) => k.startsWith(`${section}.`));
   const out: string[] = [];
-  if (v['cdb.api_rate'] === undefined && v['urls.file'] === undefined && v['local.paths'] === undefined) out.push('no source: the config needs a [cdb], [urls] or [local] section');
-  if (v['cos.storage_class'] === undefined && v['s3.path_style'] === undefined) out.push('no destination: the config needs a [cos] or [s3] section');
+  if (!has('cdb') && !has('urls') && !has('local')) out.push('no source: the config needs a [cdb], [urls] or [local] section');
+  if (!has('cos') && !has('s3')) out.push('no destination: the config needs a [cos] or [s3] section');
   return out;
 }
 

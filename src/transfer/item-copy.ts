@@ -143,6 +143,8 @@ class ItemCopy {
   private bytesDownloaded = 0;
   private bytesUploaded = 0;
   private partsStaged = 0;
+  /** Parts being fetched again after a failed verification, by part number. */
+  private readonly restaging = new Map<number, Promise<void>>();
   /** Some destinations failed, others succeeded: the staged copy stays for the failed ones' next run. */
   private partial = false;
   /** Set once the staging file is open and its disk space reserved: from then on a failure keeps or drops it by policy. */
@@ -360,9 +362,15 @@ class ItemCopy {
         ...(want.md5 ? { md5: this.st.downloaded[r.partNumber]?.md5 ?? (await md5OfRange(this.dataPath, r.start, r.end)) } : {}),
         ...(want.crc64nvme ? { crc64nvme: await this.partNvme(r) } : {}),
       }),
-      restage: async (r) => {
-        delete this.st.downloaded[r.partNumber];
-        await this.downloadPart(r);
+      // Shared by every destination that asks for the same part at once: one download, not one each.
+      restage: (r) => {
+        let p = this.restaging.get(r.partNumber);
+        if (!p) {
+          delete this.st.downloaded[r.partNumber];
+          p = this.downloadPart(r).finally(() => this.restaging.delete(r.partNumber));
+          this.restaging.set(r.partNumber, p);
+        }
+        return p;
       },
       save: (now) => this.saveState(now),
       onBytesSent: (n) => {
@@ -555,7 +563,7 @@ class ItemCopy {
       const part = this.st.downloaded[1]!;
       if (item.md5 !== undefined && part.md5 === undefined && this.source.crc64 === undefined) {
         // Staged by a run that did not hash it (a resumed state): the listed MD5 is still checked.
-        part.md5 = await md5OfRange(this.paths.data, 0, item.size);
+        part.md5 = await md5OfRange(this.dataPath, 0, item.size);
       }
       if (item.md5 !== undefined && part.md5 !== undefined && part.md5 !== item.md5) throw md5Mismatch(item, part.md5);
       this.checkSourceCrc(part.crc64);
@@ -623,7 +631,7 @@ class ItemCopy {
     };
     // The listed MD5 costs a second read of the staged file: only for a source that sends no CRC-64
     // (known from the first reply, before the first part is staged, or from the resume state).
-    const md5Check = item.md5 !== undefined ? checkMd5(item, ranges, staged, () => this.source.crc64 === undefined, this.paths.data, this.signal).catch(fail) : Promise.resolve();
+    const md5Check = item.md5 !== undefined ? checkMd5(item, ranges, staged, () => this.source.crc64 === undefined, this.dataPath, this.signal).catch(fail) : Promise.resolve();
     await Promise.all([downloads, ...this.uploads.map((u) => uploadAll(u)()), md5Check]);
     if (failure) throw failure;
     // Persisted before Complete: a run killed right after it can still prove the object is this file.
