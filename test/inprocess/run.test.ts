@@ -103,6 +103,39 @@ describe('runBackup in process, over the memory fakes', () => {
     assert.deepEqual(await listStateFiles(h.stagingDir), []);
   });
 
+  it('an item gone from the source after an interrupted run: the next run removes its staged copy and aborts its open upload', async (t) => {
+    const h = await runHarness(t, { kind: 'urls', access: 'http', units: { u1: [{ type: 'data', name: 'gone.xb', body: BIG }, { type: 'data', name: 'stays.xb', body: patterned(10, 39) }] } }, {}, { connections: '1', parallel_items: '1' });
+    const sig = new AbortController();
+    let seen = 0;
+    await h.run({
+      signal: sig.signal,
+      onBytes: (_k, n) => {
+        seen += n;
+        if (seen > MiB && !sig.signal.aborted) sig.abort(new Cdb2cosError('ERR_ABORTED', 'stopped by SIGINT'));
+      },
+    });
+    assert.equal(h.dest.openUploads().length, 1);
+    await h.source.remove('u1', 'data', 'gone.xb');
+    const s = await h.run();
+    assert.equal(s.copied, 1);
+    assert.equal(s.failed, 0);
+    assert.deepEqual(h.dest.openUploads(), [], 'the upload of the vanished item is aborted');
+    assert.deepEqual(await listStateFiles(h.stagingDir), []);
+    const removed = h.logs.find((l) => l.run === 2 && l.msg === 'staged copy removed');
+    assert.equal(removed?.['reason'], 'vanished');
+    assert.equal(removed?.['uploadAborted'], true);
+  });
+
+  it('a dry run plans the copies and writes nothing', async (t) => {
+    const h = await runHarness(t, { units: { u1: items() } });
+    const s = await h.run({ dryRun: true });
+    assert.equal(s.copied, 0);
+    assert.deepEqual(s.planned.map((p) => p.name).sort(), ['full-1.xb', 'full-2.xb', 'mysql-bin.000001', 'mysql-bin.000002']);
+    assert.equal(h.dest.calls.filter((c) => !['probe', 'listObjects', 'headObject', 'getObjectText'].includes(c.op)).length, 0, h.dest.calls.map((c) => c.op).join(' '));
+    assert.equal(h.logs.filter((l) => l.msg === 'would copy').length, 4);
+    assert.ok(h.reports.some((r) => r.kind === 'summary' && r.line.startsWith('dry run: would copy 4,')));
+  });
+
   it('sends again a part the destination stored corrupt: the item is copied, nothing fails', async (t) => {
     const h = await runHarness(t, { units: { u1: [{ type: 'data', name: 'full-1.xb', body: BIG }] } });
     h.dest.corrupt({ op: 'uploadPart', partNumber: 2 });
