@@ -132,6 +132,7 @@ export class MemoryDestination implements Destination {
   readonly #corrupt: Array<{ match: CallMatch; times: number }> = [];
   readonly #drops: Array<{ match: CallMatch; times: number }> = [];
   readonly #omits: Array<{ match: CallMatch; times: number }> = [];
+  readonly #holds: Array<{ match: CallMatch; times: number; reached: () => void; gate: Promise<void> }> = [];
 
   constructor(opts: MemoryDestinationOptions = {}) {
     if (opts.checksum === 'crc64nvme') throw new RangeError('MemoryDestination does not model checksum crc64nvme (S3 full-object CRC-64/NVME); use crc64 or md5');
@@ -172,6 +173,20 @@ export class MemoryDestination implements Destination {
   omitChecksum(match: CallMatch, times = 1): void {
     if (match.op !== 'putObject' && match.op !== 'uploadPart' && match.op !== 'complete') throw new RangeError(`omitChecksum: ${match.op} replies with no checksum anyway`);
     this.#omits.push({ match, times });
+  }
+
+  /**
+   * The next matching call (putObject, uploadPart, complete) takes effect, then waits to reply until
+   * `release()`: a slow reply, for ordering one call against another. `reached` resolves once it waits.
+   */
+  hold(match: CallMatch): { reached: Promise<void>; release: () => void } {
+    if (match.op !== 'putObject' && match.op !== 'uploadPart' && match.op !== 'complete') throw new RangeError(`hold: ${match.op} is not held`);
+    let release!: () => void;
+    let reached!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const reachedP = new Promise<void>((resolve) => (reached = resolve));
+    this.#holds.push({ match, times: 1, reached, gate });
+    return { reached: reachedP, release };
   }
 
   /** Disarms every fault not yet spent: the service behaves again. */
@@ -260,6 +275,7 @@ export class MemoryDestination implements Destination {
     const received = await this.#receive('putObject', key, undefined, body, size, checks);
     const o: StoredObject = { body: received, etag: quoted(md5Hex(received)), crc64: crcOf(received), meta: stored, lastModified: new Date(this.#now()).toISOString() };
     this.#objects.set(key, o);
+    await this.#held('putObject', key, undefined);
     return this.#leave('putObject', key, undefined, this.#reply('putObject', key, undefined, o.etag, o.crc64));
   }
 
@@ -294,6 +310,7 @@ export class MemoryDestination implements Destination {
     if (this.#uploads.get(uploadId) !== u) throw noSuchUpload(key, uploadId);
     const part: StoredPart = { body: received, md5: md5Hex(received), crc64: crcOf(received) };
     u.parts.set(partNumber, part);
+    await this.#held('uploadPart', key, partNumber);
     return this.#leave('uploadPart', key, partNumber, this.#reply('uploadPart', key, partNumber, quoted(part.md5), part.crc64));
   }
 
@@ -329,6 +346,7 @@ export class MemoryDestination implements Destination {
     // Parts not named in the Complete are dropped with the upload, as S3 and COS do.
     this.#uploads.delete(uploadId);
     this.#objects.set(key, o);
+    await this.#held('complete', key, undefined);
     return this.#leave('complete', key, undefined, this.#reply('complete', key, undefined, o.etag, o.crc64));
   }
 
@@ -365,6 +383,14 @@ export class MemoryDestination implements Destination {
     if (f) throw f.error();
     if (this.denied) throw new Cdb2cosError('ERR_PERMISSION', `${this.label}: AccessDenied (${op})`, { serviceCode: 'AccessDenied' });
     if (!this.bucketExists && op !== 'probe') throw new Cdb2cosError('ERR_NOT_FOUND', `${this.label}: NoSuchBucket (${op})`, { serviceCode: 'NoSuchBucket' });
+  }
+
+  /** Waits for release() when a `hold` matches the call. */
+  async #held(op: DestinationOp, key: string, partNumber: number | undefined): Promise<void> {
+    const h = take(this.#holds, op, key, partNumber);
+    if (!h) return;
+    h.reached();
+    await h.gate;
   }
 
   /** The reply, or its loss after the operation took effect. */

@@ -86,6 +86,24 @@ describe('MemoryDestination', () => {
     assert.equal(head?.crc64, await crcOf(body));
   });
 
+  it('hold() lets a call take effect and keeps its reply until released', async () => {
+    const d = new MemoryDestination();
+    const held = d.hold({ op: 'putObject', key: 'k' });
+    let replied = false;
+    const put = d.putObject('k', Buffer.from('abc'), 3, {}).then((r) => {
+      replied = true;
+      return r;
+    });
+    await held.reached;
+    assert.equal(d.object('k')?.body.toString(), 'abc', 'stored before the reply');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(replied, false);
+    held.release();
+    assert.equal((await put).crc64, await crcOf(Buffer.from('abc')));
+    // Only the one call: the next is not held.
+    await d.putObject('k', Buffer.from('x'), 1, {});
+  });
+
   it('fail() throws the given error for N matching calls before anything happens, then the call works', async () => {
     const d = new MemoryDestination();
     const throttled = (): Cdb2cosError => new Cdb2cosError('ERR_THROTTLED', 'SlowDown', { retryable: true, serviceCode: 'SlowDown' });

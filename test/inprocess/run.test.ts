@@ -234,24 +234,36 @@ describe('runBackup in process, over the memory fakes', () => {
   });
 
   // Found by this tier: when one destination gets a part refused as corrupt (BadDigest), the copy fetches
-  // that part again for it (restage), and meanwhile the other destination's upload of the same part reads
-  // the part's CRC-64 while it is being replaced: a TypeError, which fails that destination too.
-  it('one destination getting a part refused as corrupt (BadDigest) does not fail the other destination’s copy', { todo: 'src/transfer/item-copy.ts: restage for one destination races the other destination’s partCrc64 (TypeError: reading crc64 of undefined)' }, async (t) => {
+  // that part again (restage deletes st.downloaded[n] first), and the other destination, whose upload of
+  // the same part is in flight, then reads partCrc64 of the deleted record: a TypeError, which fails
+  // that destination too, so the item lands nowhere. Made deterministic here: COS's reply to part 3 is
+  // held until S3 has refused its part 3 and the part is being fetched again.
+  it('one destination getting a part refused as corrupt (BadDigest) does not fail the other destination’s copy', { todo: 'src/transfer/item-copy.ts: restage deletes st.downloaded[n] while another destination’s upload of part n is in flight (TypeError reading crc64)' }, async (t) => {
     const h = await runHarness(t, { units: { u1: [{ type: 'data', name: 'full-1.xb', body: BIG }] } }, [{}, { kind: 's3', checksum: 'md5', prefix: 'mirror/' }]);
     const [cos, s3] = h.dests as [MemoryDestination, MemoryDestination];
     s3.corrupt({ op: 'uploadPart', partNumber: 3 }, 100);
+    const held = cos.hold({ op: 'uploadPart', partNumber: 3 });
+    const refused = (async () => {
+      await held.reached;
+      while (!h.logs.some((l) => l.msg === 'part failed verification; sending it again' && l['destination'] === 's3')) await new Promise((r) => setImmediate(r));
+      held.release();
+    })();
     const s = await h.run();
+    await refused;
     assert.equal(s.failed, 1, JSON.stringify(s.failures));
+    assert.ok(cos.object(keyOf(h, 'u1', 'data', 'full-1.xb')), JSON.stringify(h.logs.filter((l) => l.level >= 40).map((l) => [l.msg, l['destination'], l['part'], (l['err'] as { message?: string } | undefined)?.message])));
     await landed(h, 'u1', 'data', 'full-1.xb', cos);
     assert.equal(s3.object(keyOf(h, 'u1', 'data', 'full-1.xb', s3)), undefined);
   });
 
-  // Found by this tier: a local item (read in place, never staged) listed with an MD5 has that MD5 read
-  // back from the staging file, which does not exist: ENOENT, reported as an internal error.
-  it('a local item listed with an MD5 is checked where it lies', { todo: 'src/transfer/item-copy.ts: checkMd5 reads the staging file, which a local item never has' }, async (t) => {
-    const h = await runHarness(t, { kind: 'local', access: 'file', units: { u1: [{ type: 'file', name: 'dump.sql.gz', body: BIG, md5: true }] } });
+  // Found by this tier (fixed on main in 6134585): a local item's listed MD5 was read back from a staging
+  // file that a local item never has.
+  it('a local item listed with an MD5 is checked where it lies; a wrong MD5 fails it', async (t) => {
+    const h = await runHarness(t, { kind: 'local', access: 'file', units: { u1: [{ type: 'file', name: 'dump.sql.gz', body: BIG, md5: true }, { type: 'file', name: 'bad.sql.gz', body: BIG, md5: '0'.repeat(32) }] } });
     const s = await h.run();
     assert.equal(s.copied, 1, JSON.stringify(s.failures));
     await landed(h, 'u1', 'file', 'dump.sql.gz');
+    assert.deepEqual(s.failures.map((f) => [f.name, f.code]), [['bad.sql.gz', 'ERR_VERIFY']]);
+    assert.equal(h.dest.object(keyOf(h, 'u1', 'file', 'bad.sql.gz')), undefined);
   });
 });
