@@ -20,6 +20,8 @@ export interface ItemRef {
 
 export type RunEvent =
   | { kind: 'run-started'; dryRun: boolean }
+  /** API requests made for listings (CDB pages, URL refreshes, discovery, manifests): counted in listRequests. */
+  | { kind: 'requests'; n: number }
   /** Units found by discovery (`cdb.instances = *`); `pages`: every listing call it took, the manifests' too. */
   | { kind: 'units-discovered'; units: string[]; pages: number }
   /**
@@ -105,6 +107,9 @@ export function applyEvent(s: RunSummary, ev: RunEvent): RunSummary {
       break;
     case 'unit-listed':
       s.listRequests += ev.requests ?? 0;
+      break;
+    case 'requests':
+      s.listRequests += ev.n;
       break;
     case 'units-discovered':
     case 'urls-refreshed':
@@ -283,7 +288,7 @@ export function logEvents(events: RunEvents, log: Logger): () => void {
         break;
       case 'item-copied':
         log.info(
-          { instance: ev.instance, type: ev.type, name: ev.name, key: ev.key, bytes: ev.bytes, crc64: ev.crc64, md5: ev.md5, parts: ev.parts, partsResumed: ev.partsResumed, bytesDownloaded: ev.bytesDownloaded, bytesUploaded: ev.bytesUploaded, ms: ev.ms },
+          { instance: ev.instance, type: ev.type, name: ev.name, key: ev.key, bytes: ev.bytes, crc64: ev.crc64, md5: ev.md5, parts: ev.parts, partsResumed: ev.partsResumed, bytesDownloaded: ev.bytesDownloaded, bytesUploaded: ev.bytesUploaded, ms: ev.ms, ...(ev.destinations.length > 1 ? { destinations: ev.destinations } : {}) },
           'verified',
         );
         break;

@@ -6,9 +6,9 @@ import type { Shard } from '../core/shard.js';
 import type { Manifest } from '../cos/manifest.js';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
+import { collectSummary, emptySummary, feedProgress, logEvents, RunEvents, type RunEvent, type RunSummary } from '../progress/events.js';
 import type { ProgressEvents } from '../progress/state.js';
 import { requestRetry } from '../retry.js';
-import { tally, type FailedItem, type UnitTally } from '../run-report.js';
 import type { ItemAccess, Source } from '../sources/source.js';
 import type { CopyTarget } from '../transfer/item-copy.js';
 import type { BackupType, CatalogItem, Config, ItemType, Runtime } from '../types.js';
@@ -46,29 +46,11 @@ export interface RunDeps extends Runtime {
   onStarted?: () => void;
 }
 
-export interface Summary {
-  copied: number;
-  skipped: number;
-  failed: number;
-  waiting: number;
-  archived: number;
-  bytes: number;
-  bytesDownloaded: number;
-  bytesUploaded: number;
-  durationMs: number;
-  /** Highest-priority error class met: decides the exit code. */
-  worst: 'none' | 'item' | 'config' | 'auth';
-  listRequests: number;
-  dryRun: boolean;
-  /** Types the instance's edition cannot give (slow logs of single-node and cluster editions). */
-  unsupported: number;
-  planned: Array<{ instance: string; type: ItemType; name: string; size: number; key: string }>;
-  /** Items and their bytes per instance, type and outcome (notifications and metrics read these). */
-  units: UnitTally[];
-  /** Every failure counted in `failed`, with its error code and message. */
-  failures: FailedItem[];
-  peakRssBytes: number;
-}
+/**
+ * What a run did, derived from its events (src/progress/events.ts: the summary's reducer); `worst` is the
+ * error policy's highest severity met (src/core/error-policy.ts), which the CLI maps to the exit code.
+ */
+export type Summary = RunSummary;
 
 /** One type of one unit listed in full this run: its items by staged data path. */
 export interface ListedUnit {
@@ -91,6 +73,9 @@ export interface Run {
   opts: RunOptions;
   deps: RunDeps;
   t0: number;
+  /** Progress as events: the summary, the log lines and the terminal's progress view are derived from them. */
+  events: RunEvents;
+  /** Kept up to date from the events (read it; never write it). */
   summary: Summary;
   sources: Source[];
   destinations: Destination[];
@@ -105,17 +90,21 @@ export interface Run {
   expiredStaged: Set<string>;
   jobs: Job[];
   apiRetry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
-  raise(w: Summary['worst']): void;
-  noteFailure(instance: string, type: ItemType | null, err: unknown, item?: { name: string; key: string; size: number }): void;
+  emit(ev: RunEvent): void;
 }
 
 export function newRun(config: Config, opts: RunOptions, deps: RunDeps, sources: Source[], destinations: Destination[]): Run {
-  const summary: Summary = { copied: 0, skipped: 0, failed: 0, waiting: 0, archived: 0, bytes: 0, bytesDownloaded: 0, bytesUploaded: 0, durationMs: 0, worst: 'none', listRequests: 0, dryRun: opts.dryRun, unsupported: 0, planned: [], units: [], failures: [], peakRssBytes: 0 };
+  const events = new RunEvents();
+  const { summary } = collectSummary(events, emptySummary(opts.dryRun));
+  logEvents(events, deps.log);
+  if (deps.report.progress) feedProgress(events, deps.report.progress);
+  events.emit({ kind: 'run-started', dryRun: opts.dryRun });
   return {
     config,
     opts,
     deps,
     t0: deps.now(),
+    events,
     summary,
     sources,
     destinations,
@@ -131,19 +120,12 @@ export function newRun(config: Config, opts: RunOptions, deps: RunDeps, sources:
       () => Math.min(config.transfer.itemRetryBudgetMs, 10 * 60_000),
       ERROR_CLASSIFIER,
     ),
-    raise(w) {
-      const rank = { none: 0, item: 1, config: 2, auth: 3 };
-      if (rank[w] > rank[summary.worst]) summary.worst = w;
-    },
-    noteFailure(instance, type, err, item) {
-      const { code, message } = errInfo(err) as { code: string; message: string };
-      tally(summary.units, instance, type, 'failed', item?.size ?? 0);
-      summary.failures.push({ instance, type, ...(item ? { name: item.name, key: item.key } : {}), code, message });
-    },
+    emit: (ev) => events.emit(ev),
   };
 }
 
-/** Errors that stop the whole run rather than one unit: bad keys, no permission, a signal. */
-export function stopsRun(err: unknown): boolean {
-  return err instanceof Cdb2cosError && (err.code === 'ERR_AUTH' || err.code === 'ERR_PERMISSION' || err.code === 'ERR_ABORTED');
+/** The code, message and service code an event carries of an error. */
+export function errorFields(err: unknown): { code: string; message: string; serviceCode?: string | undefined } {
+  const { code, message } = errInfo(err) as { code: string; message: string };
+  return { code, message, ...(err instanceof Cdb2cosError && err.serviceCode !== undefined ? { serviceCode: err.serviceCode } : {}) };
 }

@@ -1,13 +1,14 @@
 // Copy: a pool of `parallel_items` workers over the jobs; each job is one ItemCopy to its destinations,
 // recorded in each destination's manifest as it is verified there.
 import { Cdb2cosError, errInfo } from '../errors.js';
-import { formatBytes, tally } from '../run-report.js';
+import { errorLogFields, policyOf } from '../core/error-policy.js';
+import { formatBytes } from '../run-report.js';
 import { copyItem, type CopyDeps, type CopyResult, type DiskGuard } from '../transfer/item-copy.js';
 import { RateLimiter, Semaphore } from '../transfer/rate-limit.js';
 import { localSecondOfDay, rateAt, secondsToNextChange } from '../transfer/schedule.js';
 import { freeBytes } from '../transfer/staging.js';
 import type { Config } from '../types.js';
-import type { Job, Run, RunDeps } from './context.js';
+import { errorFields, type Job, type Run, type RunDeps } from './context.js';
 import { flushManifests } from './finalize.js';
 import { itemFacts } from './survey.js';
 
@@ -17,7 +18,7 @@ const DISK_MARGIN = 256 * 1024 * 1024;
 const MANIFEST_FLUSH_MS = 30_000;
 
 export async function copyJobs(run: Run): Promise<void> {
-  const { config, deps, summary } = run;
+  const { config, deps } = run;
   const { log, report } = deps;
   const queue = run.jobs;
   if (run.opts.dryRun || queue.length === 0 || deps.signal.aborted) return;
@@ -37,7 +38,7 @@ export async function copyJobs(run: Run): Promise<void> {
     },
   };
   const bandwidth = bandwidthCap(config, deps);
-  report.progress?.plan(queue.length, queue.reduce((n, j) => n + j.item.size, 0));
+  run.emit({ kind: 'copies-planned', items: queue.length, bytes: queue.reduce((n, j) => n + j.item.size, 0) });
   const copyDeps: CopyDeps = {
     dispatcher: deps.dispatcher,
     connections: new Semaphore(config.transfer.maxConnections),
@@ -51,7 +52,7 @@ export async function copyJobs(run: Run): Promise<void> {
     signal: deps.signal,
   };
   let lastFlush = deps.now();
-  let stopAll: Cdb2cosError | undefined;
+  let stopAll: unknown;
   const next = (): Job | undefined => (stopAll || deps.signal.aborted ? undefined : queue.shift());
   const record = (job: Job, res: CopyResult): void => {
     const { item } = job;
@@ -59,27 +60,24 @@ export async function copyJobs(run: Run): Promise<void> {
       run.manifests.get(t.dest)?.get(item.instance)?.record(t.key, { size: item.size, etag: t.etag, crc64: res.crc64, md5: item.md5, id: item.id, copiedAt: new Date(deps.now()).toISOString(), ...itemFacts(item) });
     }
   };
-  const fail = (job: Job, e: Cdb2cosError, key: string, ilog: typeof log, ms: number): void => {
+  /** One failed copy: its event (the summary and the log read it), its line, and whether the run stops (the error policy). */
+  const fail = (job: Job, err: unknown, key: string, ms: number): void => {
     const { item } = job;
-    summary.failed++;
-    run.noteFailure(item.instance, item.type, e, { name: item.name, key, size: item.size });
-    ilog.error({ ms, err: errInfo(e) }, 'failed');
-    report.warn(`FAILED ${item.instance} ${item.type} ${item.name}: ${e.message}`);
-    if (e.code === 'ERR_AUTH' || e.code === 'ERR_PERMISSION') {
-      run.raise('auth');
-      stopAll = e;
-    } else if (e.code === 'ERR_NOT_FOUND' && e.serviceCode === 'NoSuchBucket') {
-      run.raise('config');
-      stopAll = e;
-    } else run.raise('item');
+    const effect = policyOf(err);
+    run.emit({ kind: 'item-failed', instance: item.instance, type: item.type, name: item.name, key, size: item.size, ...errorFields(err), severity: effect.severity, ms });
+    // A programming error is reported as one, not as I/O: its stack goes to the log.
+    if (effect.severity === 'internal') log.error({ instance: item.instance, type: item.type, name: item.name, key, stack: errorLogFields(err)['stack'], err: errInfo(err) }, 'internal error');
+    report.warn(`FAILED ${item.instance} ${item.type} ${item.name}: ${errInfo(err)['message'] as string}`);
+    if (effect.stopsRun) stopAll = err;
   };
   const worker = async (): Promise<void> => {
     for (let job = next(); job; job = next()) {
       const { item, targets } = job;
       const key = targets[0]!.key;
-      const ilog = log.child({ instance: item.instance, type: item.type, name: item.name, key });
+      const ref = { instance: item.instance, type: item.type, name: item.name, key };
+      const ilog = log.child(ref);
       const t = deps.now();
-      report.progress?.start(key, `${item.instance} ${item.type} ${item.name}`, item.size);
+      run.emit({ kind: 'copy-started', ...ref, size: item.size, label: `${item.instance} ${item.type} ${item.name}` });
       try {
         const res = await copyItem(
           job,
@@ -90,40 +88,30 @@ export async function copyJobs(run: Run): Promise<void> {
             timeoutMs: config.transfer.requestTimeoutMs,
             retryBudgetMs: config.transfer.itemRetryBudgetMs,
           },
-          { ...copyDeps, log: ilog, onDownloaded: (bytes) => report.progress?.bytes(key, bytes) },
+          { ...copyDeps, log: ilog, onDownloaded: (n) => run.emit({ kind: 'bytes', key, n }) },
         );
         record(job, res);
-        summary.bytesDownloaded += res.bytesDownloaded;
-        summary.bytesUploaded += res.bytesUploaded;
         const ms = deps.now() - t;
         if (res.failed.length > 0) {
           // Verified and recorded where it landed; the item still counts as failed for the others.
           const f = res.failed[0]!;
           const e = f.error instanceof Cdb2cosError ? f.error : new Cdb2cosError('ERR_IO', String((f.error as Error)?.message ?? f.error), { cause: f.error });
-          fail(job, new Cdb2cosError(e.code, `${f.dest.label}: ${e.message}`, { cause: e, serviceCode: e.serviceCode, origin: e.origin ?? 'destination' }), f.key, ilog, ms);
+          fail(job, new Cdb2cosError(e.code, `${f.dest.label}: ${e.message}`, { cause: e, serviceCode: e.serviceCode, origin: e.origin ?? 'destination' }), f.key, ms);
           continue;
         }
-        summary.copied++;
-        tally(summary.units, item.instance, item.type, 'copied', item.size);
-        summary.bytes += item.size;
-        const landed = res.targets.map((x) => ({ destination: x.dest.kind, key: x.key }));
-        ilog.info({ bytes: item.size, crc64: res.crc64, md5: res.md5, parts: res.parts, partsResumed: res.partsResumed, bytesDownloaded: res.bytesDownloaded, bytesUploaded: res.bytesUploaded, ms, ...(landed.length > 1 ? { destinations: landed } : {}) }, 'verified');
-        report.item(`copied ${item.instance} ${item.type} ${item.name} (${formatBytes(item.size)}, ${(ms / 1000).toFixed(1)} s) → ${res.targets.map((x) => `${x.dest.label}/${x.key}`).join(', ')}`);
+        const landed = res.targets.map((x) => `${x.dest.label}/${x.key}`);
+        run.emit({ kind: 'item-copied', ...ref, bytes: item.size, bytesDownloaded: res.bytesDownloaded, bytesUploaded: res.bytesUploaded, ms, destinations: landed, crc64: res.crc64, md5: res.md5, parts: res.parts, partsResumed: res.partsResumed });
+        report.item(`copied ${item.instance} ${item.type} ${item.name} (${formatBytes(item.size)}, ${(ms / 1000).toFixed(1)} s) → ${landed.join(', ')}`);
         if (deps.now() - lastFlush > MANIFEST_FLUSH_MS) {
           lastFlush = deps.now();
           await flushManifests(run).catch((err) => log.warn({ err: errInfo(err) }, 'manifest write failed'));
         }
       } catch (err) {
-        // A programming error is reported as one, not as I/O: its stack goes to the log.
-        const e = err instanceof Cdb2cosError ? err : new Cdb2cosError('ERR_IO', `internal error: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-        if (e.code === 'ERR_ABORTED' || deps.signal.aborted) {
-          ilog.warn({ ms: deps.now() - t }, 'interrupted');
+        if ((err instanceof Cdb2cosError && err.code === 'ERR_ABORTED') || deps.signal.aborted) {
+          run.emit({ kind: 'item-interrupted', ...ref, ms: deps.now() - t });
           continue;
         }
-        if (!(err instanceof Cdb2cosError)) ilog.error({ stack: (err as Error)?.stack }, 'internal error');
-        fail(job, e, key, ilog, deps.now() - t);
-      } finally {
-        report.progress?.end(key);
+        fail(job, err, key, deps.now() - t);
       }
     }
   };

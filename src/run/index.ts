@@ -24,7 +24,6 @@ export async function runBackup(config: Config, opts: RunOptions, deps: RunDeps)
     await copyJobs(run);
     await finalize(run);
   } finally {
-    run.summary.durationMs = deps.now() - run.t0;
     await lock?.release().catch(() => undefined);
   }
   return summarize(run);
@@ -44,14 +43,12 @@ function ports(config: Config, opts: RunOptions, deps: RunDeps): Run {
         log: deps.log,
         signal: deps.signal,
         call: (what, fn) => late.run!.apiRetry(what, fn),
-        onPages: (n) => {
-          late.run!.summary.listRequests += n;
-        },
+        onPages: (n) => late.run!.emit({ kind: 'requests', n }),
         warn: (l) => deps.report.warn(l),
         manifestKeys: async () => {
           const d = destinations[0]!;
           const { objects, pages } = await late.run!.apiRetry('list manifests', () => d.listObjects(`${d.prefix}.cdb2cos/`));
-          late.run!.summary.listRequests += pages;
+          late.run!.emit({ kind: 'requests', n: pages });
           return { keys: objects.map((o) => o.key), prefix: d.prefix };
         },
       }),
@@ -90,9 +87,9 @@ const log = (run: Run): Run['deps']['log'] => run.deps.log;
 /** The summary line and the `finished` event. */
 function summarize(run: Run): Summary {
   const { summary, opts, deps } = run;
+  // The `finished` log line, the duration and the peak RSS come from this event.
+  run.emit({ kind: 'run-finished', durationMs: deps.now() - run.t0, peakRssBytes: peakRssBytes() });
   const line = `${opts.dryRun ? 'dry run: would copy' : 'copied'} ${opts.dryRun ? summary.planned.length : summary.copied}, skipped ${summary.skipped}, waiting ${summary.waiting}, archived ${summary.archived}, failed ${summary.failed}, ${formatBytes(opts.dryRun ? summary.planned.reduce((s, p) => s + p.size, 0) : summary.bytes)} in ${(summary.durationMs / 1000).toFixed(1)} s`;
-  summary.peakRssBytes = peakRssBytes();
-  deps.log.info({ copied: summary.copied, skipped: summary.skipped, waiting: summary.waiting, archived: summary.archived, failed: summary.failed, bytes: summary.bytes, bytesDownloaded: summary.bytesDownloaded, bytesUploaded: summary.bytesUploaded, ms: summary.durationMs, listRequests: summary.listRequests, unsupported: summary.unsupported, maxRssBytes: summary.peakRssBytes }, 'finished');
   deps.report.summary(line);
   return summary;
 }

@@ -7,11 +7,12 @@ import { Manifest } from '../cos/manifest.js';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, errInfo } from '../errors.js';
 import { listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from '../plan.js';
-import { formatBytes, tally } from '../run-report.js';
+import { formatBytes } from '../run-report.js';
 import type { Source, TypeListing, TypeListingFailure } from '../sources/source.js';
 import { readState, removeStaged, stagedPaths } from '../transfer/staging.js';
 import type { CatalogItem, ItemType } from '../types.js';
-import type { Run } from './context.js';
+import { errorFields, type Run } from './context.js';
+import { policyOf } from '../core/error-policy.js';
 
 /** Objects listed but absent from the manifest are checked by HEAD, this many at once. */
 const HEAD_CONCURRENCY = 8;
@@ -26,20 +27,19 @@ export async function survey(run: Run): Promise<void> {
       try {
         await surveyUnit(run, source, unit);
       } catch (err) {
-        if (err instanceof Cdb2cosError && ['ERR_AUTH', 'ERR_PERMISSION', 'ERR_ABORTED'].includes(err.code)) throw err;
-        const notFound = err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND' && source.kind === 'cdb';
-        run.raise(notFound ? 'config' : 'item');
-        run.summary.failed++;
-        run.noteFailure(unit, null, err);
-        run.deps.log.error({ instance: unit, err: errInfo(err) }, 'failed');
-        run.deps.report.warn(notFound ? `cdb.instances: instance ${unit} not found in region ${run.config.cdb!.region}` : `${unit}: listing failed: ${errInfo(err)['message'] as string}`);
+        // The error policy: what stops the run (auth, a signal, a missing bucket) ends it here.
+        const effect = policyOf(err, 'listing');
+        if (effect.stopsRun) throw err;
+        const notFound = err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND';
+        run.emit({ kind: 'listing-failed', instance: unit, type: null, ...errorFields(err), severity: effect.severity });
+        run.deps.report.warn(notFound && source.kind === 'cdb' ? `cdb.instances: instance ${unit} not found in region ${run.config.cdb!.region}` : `${unit}: listing failed: ${errInfo(err)['message'] as string}`);
       }
     }
   }
 }
 
 async function surveyUnit(run: Run, source: Source, unit: string): Promise<void> {
-  const { config, opts, deps, summary } = run;
+  const { config, opts, deps } = run;
   const { log } = deps;
   const listings = await source.list(unit);
   const items: CatalogItem[] = [];
@@ -49,7 +49,8 @@ async function surveyUnit(run: Run, source: Source, unit: string): Promise<void>
       noteListingFailure(run, unit, l);
       continue;
     }
-    log.info({ instance: unit, type: l.type, count: l.items.length, pages: l.pages }, 'listed');
+    // CDB's pages are counted as their requests are made (the source emits them); a URL list or a local folder makes none.
+    run.emit({ kind: 'unit-listed', instance: unit, type: l.type, count: l.items.length, pages: l.pages });
     items.push(...l.items);
     listed.push(l);
   }
@@ -63,7 +64,7 @@ async function surveyUnit(run: Run, source: Source, unit: string): Promise<void>
     run.manifests.get(dest)!.set(unit, manifest);
     const templateOf = (item: CatalogItem): string => source.keyTemplate?.(item) ?? dest.keyTemplate;
     const { objects, pages } = await run.apiRetry('list bucket', () => dest.listObjects(unitPrefix(source, dest, unit)));
-    summary.listRequests += pages;
+    run.emit({ kind: 'destination-listed', instance: unit, destination: dest.label, count: objects.length, pages });
     const inBucket = new Map(objects.map((o) => [o.key, { size: o.size, etag: o.etag }]));
     let outsideRetention: Set<string> | undefined;
     if (config.retention !== undefined) {
@@ -133,7 +134,7 @@ async function surveyUnit(run: Run, source: Source, unit: string): Promise<void>
     const s = d.skip[0];
     if (s === undefined) continue;
     skipped[s.reason] = (skipped[s.reason] ?? 0) + 1;
-    await noteSkip(run, item, s.key, s.reason);
+    noteSkip(run, item, s.key, s.reason);
     if (s.reason === 'already-copied') {
       // A run stopped between Complete and clean-up leaves its staged copy behind.
       if (!opts.dryRun && d.skip.every((x) => x.reason === 'already-copied')) run.copiedElsewhere.add(stagedPaths(config.transfer.stagingDir, item).data);
@@ -143,12 +144,11 @@ async function surveyUnit(run: Run, source: Source, unit: string): Promise<void>
   // Oldest first: if a run is cut short, the gap left is at the recent end, which the next run fills.
   toCopy.sort((a, b) => a.item.time - b.item.time || a.targets[0]!.key.localeCompare(b.targets[0]!.key));
   // One line per unit says what each skip line (at debug for copies already made) would.
-  log.info({ instance: unit, toCopy: toCopy.length, skipped }, 'planned');
+  run.emit({ kind: 'unit-planned', instance: unit, toCopy: toCopy.length, skipped });
   for (const c of toCopy) {
     const key = c.targets[0]!.key;
-    summary.planned.push({ instance: unit, type: c.item.type, name: c.item.name, size: c.item.size, key });
+    run.emit({ kind: 'item-planned', instance: unit, type: c.item.type, name: c.item.name, size: c.item.size, key });
     if (opts.dryRun) {
-      log.info({ instance: unit, type: c.item.type, name: c.item.name, bytes: c.item.size, key }, 'would copy');
       deps.report.item(`would copy ${unit} ${c.item.type} ${c.item.name} (${formatBytes(c.item.size)}) → ${c.targets.map((t) => `${t.dest.label}/${t.key}`).join(', ')}`);
     } else run.jobs.push({ item: c.item, access: source.access(c.item), targets: c.targets });
   }
@@ -174,61 +174,37 @@ async function isVerifiedCopy(run: Run, dest: Destination, c: PlannedCopy): Prom
 }
 
 function noteListingFailure(run: Run, instance: string, l: TypeListingFailure): void {
-  const { summary, deps } = run;
+  const { deps } = run;
   const err = l.error;
   // Single-node and cluster editions cannot give slow logs at all: every run would fail the same way,
   // and a permanent exit 1 teaches people to ignore exit 1. So this is a loud warning (stderr, once per
   // instance and run, which cron mails), not a failure.
   if ('unsupported' in l && l.unsupported === true) {
-    summary.unsupported++;
-    deps.log.warn({ instance, type: l.type, err: errInfo(err) }, 'type unsupported');
+    run.emit({ kind: 'type-unsupported', instance, type: l.type, ...errorFields(err) });
     deps.report.warn(`${instance}: CDB cannot give slow logs of this instance (${err.serviceCode}: single-node and cluster editions have no slow log download); remove slowlog from cdb.types for it. Its other types are copied.`);
     return;
   }
-  summary.failed++;
-  run.noteFailure(instance, l.type, err);
-  run.raise('item');
-  deps.log.error({ instance, type: l.type, err: errInfo(err) }, 'failed');
+  run.emit({ kind: 'listing-failed', instance, type: l.type, ...errorFields(err), severity: policyOf(err, 'listing').severity });
   deps.report.warn(`${instance} ${l.type}: listing failed: ${err.message}; the instance's other types are still copied`);
 }
 
-async function noteSkip(run: Run, item: CatalogItem, key: string, reason: SkipReason): Promise<void> {
-  const { summary, deps } = run;
-  const ctx = { instance: item.instance, type: item.type, name: item.name, key, reason };
-  if (reason === 'running') {
-    summary.waiting++;
-    tally(summary.units, item.instance, item.type, 'waiting', item.size);
-    deps.log.info(ctx, 'skipped');
-    const why = item.source === undefined || item.source === 'cdb' ? 'still running at the source' : 'still being written (modified within min_age)';
-    deps.report.item(`waiting ${item.instance} ${item.type} ${item.name}: ${why}; next run`);
-  } else if (reason === 'archived') {
-    summary.archived++;
-    tally(summary.units, item.instance, item.type, 'archived', item.size);
-    deps.log.warn(ctx, 'skipped');
-    deps.report.item(`archived ${item.instance} ${item.type} ${item.name}: in CDB's archive storage (CosStorageType 1), cannot be downloaded; skipped`);
-  } else if (reason === 'failed-at-source' && item.failure !== undefined) {
+function noteSkip(run: Run, item: CatalogItem, key: string, reason: SkipReason): void {
+  const { deps } = run;
+  const ref = { instance: item.instance, type: item.type, name: item.name, key };
+  if (reason === 'failed-at-source' && item.failure !== undefined) {
     // A URL the server refused, a file that cannot be read: nothing will copy it until someone acts, so
     // it is a failure (exit 1), not a skip.
     const err = new Cdb2cosError('ERR_SOURCE_CHANGED', item.failure);
-    summary.failed++;
-    run.noteFailure(item.instance, item.type, err, { name: item.name, key, size: item.size });
-    run.raise('item');
-    deps.log.error({ ...ctx, err: errInfo(err) }, 'failed');
+    run.emit({ kind: 'item-failed', ...ref, size: item.size, ...errorFields(err), severity: policyOf(err).severity, ms: 0 });
     deps.report.warn(`FAILED ${item.instance} ${item.type} ${item.name}: ${item.failure}`);
-  } else if (reason === 'failed-at-source') {
-    summary.skipped++;
-    tally(summary.units, item.instance, item.type, 'skipped', item.size);
-    deps.log.warn({ ...ctx, status: item.status }, 'skipped');
-  } else if (reason === 'already-copied') {
-    summary.skipped++;
-    tally(summary.units, item.instance, item.type, 'skipped', item.size);
-    deps.log.debug(ctx, 'skipped');
-  } else if (reason === 'outside-retention') {
-    // At debug like already-copied: once retention is shorter than CDB's own, every run meets them all.
-    summary.skipped++;
-    deps.log.debug(ctx, 'skipped');
-  } else {
-    deps.log.debug(ctx, 'skipped');
+    return;
+  }
+  run.emit({ kind: 'item-skipped', ...ref, size: item.size, reason, ...(reason === 'failed-at-source' ? { status: item.status } : {}) });
+  if (reason === 'running') {
+    const why = item.source === undefined || item.source === 'cdb' ? 'still running at the source' : 'still being written (modified within min_age)';
+    deps.report.item(`waiting ${item.instance} ${item.type} ${item.name}: ${why}; next run`);
+  } else if (reason === 'archived') {
+    deps.report.item(`archived ${item.instance} ${item.type} ${item.name}: in CDB's archive storage (CosStorageType 1), cannot be downloaded; skipped`);
   }
 }
 

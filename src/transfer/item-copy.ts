@@ -366,7 +366,8 @@ class ItemCopy {
       restage: (r) => {
         let p = this.restaging.get(r.partNumber);
         if (!p) {
-          delete this.st.downloaded[r.partNumber];
+          // The part's record stays until the new bytes are in: another destination may be sending this
+          // part right now and reads its CRC-64 (a part sent with torn bytes fails its own check and goes again).
           p = this.downloadPart(r).finally(() => this.restaging.delete(r.partNumber));
           this.restaging.set(r.partNumber, p);
         }
