@@ -18,7 +18,7 @@ import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { decideResume } from '../core/resume.js';
-import { policyOfCopyFailure } from '../core/copy-failure.js';
+import { policyOf } from '../core/error-policy.js';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { crc64Combine, crc64ToString, newCrc64 } from '../hash/crc64.js';
@@ -671,7 +671,7 @@ class ItemCopy {
         return;
       }
       if (!this.started) return;
-      if (!policyOfCopyFailure(failure).keepStaged) {
+      if (!policyOf(failure).keepStaged) {
         // The source's bytes themselves were wrong: nothing staged or uploaded is worth keeping.
         await this.discardAll();
       } else {

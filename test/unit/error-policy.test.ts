@@ -2,7 +2,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EXIT, exitCodeFor as cliExitCodeFor } from '../../src/cli.js';
 import { EXIT_CODES, POLICY, errorLogFields, exitCodeFor, policyOf, worse, type ErrorEffect, type Worst } from '../../src/core/error-policy.js';
-import { policyOfCopyFailure } from '../../src/core/copy-failure.js';
 import { Cdb2cosError, ConfigError, ERROR_CODES, LockedError, type ErrorCode } from '../../src/errors.js';
 
 // What each code means during a copy, written out again here rather than read from POLICY: a new code
@@ -91,14 +90,15 @@ describe('error policy', () => {
     for (const origin of ['source', 'staging', 'destination'] as const) assert.equal(policyOf(new Cdb2cosError('ERR_VERIFY', msg, { origin })).severity, 'item');
   });
 
-  it('keeps or discards staged data exactly as the item copy does today (core/copy-failure.ts), for every code and origin', () => {
+  it('discards staged data only for a source that changed or sent other bytes, for every code and origin', () => {
     for (const code of ERROR_CODES) {
       for (const origin of [undefined, 'source', 'staging', 'destination'] as const) {
         const err = new Cdb2cosError(code, 'x', origin === undefined ? {} : { origin });
-        assert.equal(policyOf(err).keepStaged, policyOfCopyFailure(err).keepStaged, `${code} ${origin ?? '(no origin)'}`);
+        const discards = code === 'ERR_SOURCE_CHANGED' || (code === 'ERR_VERIFY' && origin === 'source');
+        assert.equal(policyOf(err).keepStaged, !discards, `${code} ${origin ?? '(no origin)'}`);
       }
     }
-    assert.equal(policyOf(new TypeError('x')).keepStaged, policyOfCopyFailure(new TypeError('x')).keepStaged);
+    assert.equal(policyOf(new TypeError('x')).keepStaged, true);
   });
 
   it('classes anything that is not a Cdb2cosError as internal: exit 1, never an I/O error, the run goes on', () => {
