@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, errInfo } from '../errors.js';
 import { keyPattern } from '../plan.js';
+import { ownerOf, savedUpload } from '../core/resume.js';
 import { unitPrefix } from './survey.js';
 import { allVerified, fingerprint, listStateFiles, readState, removeStaged, stagedPaths, type ItemState } from '../transfer/staging.js';
 import type { Run } from './context.js';
@@ -38,11 +39,9 @@ async function cleanVerifiedStates(run: Run): Promise<void> {
 /** Each destination's open upload in a state: [destination, key, uploadId]. */
 function openUploads(run: Run, st: ItemState): Array<[Destination, string, string]> {
   const out: Array<[Destination, string, string]> = [];
-  const first = run.destinations[0];
-  if (first && st.uploadId !== undefined && st.verified === undefined) out.push([first, st.key, st.uploadId]);
-  for (const [kind, u] of Object.entries(st.others ?? {})) {
-    const d = run.destinations.find((x) => x.kind === kind);
-    if (d && u.uploadId !== undefined && u.verified === undefined) out.push([d, u.key, u.uploadId]);
+  for (const d of run.destinations) {
+    const u = savedUpload(st, d.kind);
+    if (u && u.uploadId !== undefined && u.verified === undefined) out.push([d, u.key, u.uploadId]);
   }
   return out;
 }
@@ -77,7 +76,7 @@ async function cleanLeftovers(run: Run): Promise<void> {
         reason = 'already-copied';
       } else if (run.expiredStaged.has(data)) {
         reason = 'outside-retention';
-      } else if (st !== undefined && (st.key !== live.key || st.size !== live.item.size || !st.fingerprint.startsWith(fingerprint(live.item)))) {
+      } else if (st !== undefined && ((ownerOf(st) === run.destinations[0]?.kind && st.key !== live.key) || st.size !== live.item.size || !st.fingerprint.startsWith(fingerprint(live.item)))) {
         // startsWith: the copy may append a tag of the source to the item's fingerprint.
         reason = 'changed';
       } else continue;

@@ -13,6 +13,7 @@ import { readState, removeStaged, stagedPaths } from '../transfer/staging.js';
 import type { CatalogItem, ItemType } from '../types.js';
 import { errorFields, type Run } from './context.js';
 import { policyOf } from '../core/error-policy.js';
+import { savedUpload } from '../core/resume.js';
 
 /** Objects listed but absent from the manifest are checked by HEAD, this many at once. */
 const HEAD_CONCURRENCY = 8;
@@ -165,8 +166,8 @@ export function unitPrefix(source: Source, dest: Destination, unit: string): str
 async function isVerifiedCopy(run: Run, dest: Destination, c: PlannedCopy): Promise<{ etag: string; crc64: string } | undefined> {
   const head = await run.apiRetry('head', () => dest.headObject(c.key));
   const st = run.opts.dryRun || head === undefined ? undefined : await readState(stagedPaths(run.config.transfer.stagingDir, c.item).state);
-  const up = st === undefined ? undefined : st.key === c.key ? st : st.others?.[dest.kind];
-  const ok = verifiedByHead(c.item, head, up?.verified?.crc64 ?? (st?.key === c.key ? st?.expectedCrc64 : undefined), dest.checksum);
+  const up = st === undefined ? undefined : savedUpload(st, dest.kind);
+  const ok = verifiedByHead(c.item, head, up?.key === c.key ? (up.verified?.crc64 ?? st?.expectedCrc64) : undefined, dest.checksum);
   if (ok && !run.opts.dryRun && st !== undefined && run.destinations.length === 1) {
     await removeStaged(stagedPaths(run.config.transfer.stagingDir, c.item)).catch(() => undefined);
   }

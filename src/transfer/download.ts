@@ -50,6 +50,8 @@ export interface DownloadSpanOptions {
   /** Runs each attempt; retries with backoff (the caller's policy). Attempt-local progress is kept. */
   retry: <T>(fn: () => Promise<T>) => Promise<T>;
   onProgress?: (bytes: number) => void;
+  /** An ETag the source must still have (a URL item's validator): sent as If-Match with every range. */
+  ifMatch?: string | undefined;
   /** Also compute the span's MD5 (the CRC-64 is always computed). */
   md5?: boolean | undefined;
   /** The write buffer to gather socket reads in (the caller's, reused span after span); else one of WRITE_BATCH. */
@@ -102,7 +104,9 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
         res = await request(url, {
           method: 'GET',
           dispatcher: o.dispatcher,
-          headers: { range: `bytes=${pos}-${o.end - 1}` },
+          // If-Match: a server that has replaced the file since it was listed answers 412 instead of
+          // serving bytes of the new version into a copy of the old one.
+          headers: { range: `bytes=${pos}-${o.end - 1}`, ...(o.ifMatch !== undefined ? { 'if-match': o.ifMatch } : {}) },
           headersTimeout: o.timeoutMs,
           bodyTimeout: o.timeoutMs,
           ...(o.signal ? { signal: o.signal } : {}),
@@ -129,6 +133,10 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
           retryable: true,
           ...(Number.isFinite(ra) && ra > 0 ? { retryAfterMs: ra * 1000 } : {}),
         });
+      }
+      if (res.statusCode === 412) {
+        await res.body.dump().catch(() => undefined);
+        throw new Cdb2cosError('ERR_SOURCE_CHANGED', `the source answered 412 Precondition Failed: the file changed since it was listed (ETag ${o.ifMatch ?? '?'}): not copied`);
       }
       if (res.statusCode === 404) {
         // The URL is valid (not a 403) but the file behind it is gone: no retry can bring it back.

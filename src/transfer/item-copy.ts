@@ -17,7 +17,7 @@ import { setMaxListeners } from 'node:events';
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { decideResume } from '../core/resume.js';
+import { decideResume, ownerOf, savedUpload } from '../core/resume.js';
 import { policyOf } from '../core/error-policy.js';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
@@ -225,28 +225,29 @@ class ItemCopy {
     const primary = this.req.targets[0]!;
     await adoptLegacyState(this.settings.stagingDir, item, fp).catch((err: unknown) => this.log.warn({ err: errInfo(err) }, 'earlier staged copy not carried over'));
     let saved = await readState(paths.state);
-    const decision = decideResume(saved, { fingerprint: fp, partSize: this.partSize, key: primary.key });
+    const decision = decideResume(saved, { fingerprint: fp, partSize: this.partSize, keys: Object.fromEntries(this.req.targets.map((t) => [t.dest.kind, t.key])) });
     if (decision.action === 'discard') {
       this.log.warn({ why: decision.why }, 'source changed; staged copy discarded');
       await this.abortSaved(saved!);
       await removeStaged(paths);
       saved = undefined;
     }
-    this.st = saved ?? { version: 1, fingerprint: fp, key: primary.key, size: item.size, partSize: this.partSize, downloaded: {}, uploaded: {} };
+    this.st = saved ?? { version: 1, fingerprint: fp, dest: primary.dest.kind, key: primary.key, size: item.size, partSize: this.partSize, downloaded: {}, uploaded: {} };
     this.source.crc64 = this.st.sourceCrc64;
 
-    // Each destination's upload state; one whose key changed starts over.
-    for (const [i, t] of this.req.targets.entries()) {
-      let up: UploadState;
-      if (i === 0) up = this.st;
-      else {
-        const others = (this.st.others ??= {});
-        const had = others[t.dest.kind];
-        if (had !== undefined && had.key !== t.key) {
-          if (had.uploadId) await t.dest.abort(had.key, had.uploadId).catch(() => undefined);
-        }
-        up = others[t.dest.kind] = had !== undefined && had.key === t.key ? had : { key: t.key, uploaded: {} };
+    // Each destination's upload state, wherever the state keeps it; one saved for another key starts over.
+    const rekeyed = decision.action === 'resume' ? decision.rekeyed : [];
+    for (const t of this.req.targets) {
+      const kind = t.dest.kind;
+      let up = savedUpload(this.st, kind);
+      if (up !== undefined && rekeyed.includes(kind)) {
+        if (up.uploadId) await t.dest.abort(up.key, up.uploadId).catch(() => undefined);
+        up.key = t.key;
+        up.uploadId = undefined;
+        up.uploaded = {};
+        up.verified = undefined;
       }
+      if (up === undefined) up = (this.st.others ??= {})[kind] = { key: t.key, uploaded: {} };
       if (up.verified) {
         // A run ended after the object was verified but before the manifest recorded it.
         const head = await this.retry('head', () => t.dest.headObject(t.key));
@@ -306,11 +307,11 @@ class ItemCopy {
 
   private resetState(): void {
     const primary = this.req.targets[0]!;
-    this.st = { version: 1, fingerprint: this.st.fingerprint, key: primary.key, size: this.item.size, partSize: this.partSize, downloaded: {}, uploaded: {} };
+    this.st = { version: 1, fingerprint: this.st.fingerprint, dest: primary.dest.kind, key: primary.key, size: this.item.size, partSize: this.partSize, downloaded: {}, uploaded: {} };
     this.source.crc64 = undefined;
     const ctx = this.uploadContext();
-    this.uploads = this.uploads.map((u, i) => {
-      const state: UploadState = i === 0 && u.dest === primary.dest ? this.st : ((this.st.others ??= {})[u.dest.kind] = { key: u.key, uploaded: {} });
+    this.uploads = this.uploads.map((u) => {
+      const state: UploadState = u.dest.kind === ownerOf(this.st) ? Object.assign(this.st, { key: u.key }) : ((this.st.others ??= {})[u.dest.kind] = { key: u.key, uploaded: {} });
       return new DestinationUpload(u.dest, state, ctx);
     });
   }
@@ -440,8 +441,10 @@ class ItemCopy {
   }
 
   /** For messages and single-stream servers: who lists the item, and whether its server serves ranges. */
-  private sourceWords(): { origin?: string; rangeless?: boolean } {
-    return { ...(this.item.source === 'urls' ? { origin: 'the URL list' } : {}), ...(this.item.rangeless === true ? { rangeless: true } : {}) };
+  private sourceWords(): { origin?: string; rangeless?: boolean; ifMatch?: string } {
+    // A URL item whose validator is a strong ETag ("…", not W/"…"): every range must still be of that version.
+    const etag = this.item.source === 'urls' && this.item.validator !== undefined && /^"[^"]*"$/.test(this.item.validator) ? this.item.validator : undefined;
+    return { ...(this.item.source === 'urls' ? { origin: 'the URL list' } : {}), ...(this.item.rangeless === true ? { rangeless: true } : {}), ...(etag !== undefined ? { ifMatch: etag } : {}) };
   }
 
   /**
@@ -478,7 +481,8 @@ class ItemCopy {
   /** The bytes staged are those the source says it holds (its whole-object CRC-64), when it says. */
   private checkSourceCrc(got: string): void {
     if (this.source.crc64 !== undefined && this.source.crc64 !== got) {
-      throw new Cdb2cosError('ERR_VERIFY', `CRC-64 of the bytes received (${got}) differs from the source's x-cos-hash-crc64ecma (${this.source.crc64}): the download is corrupt; not copied`, { origin: 'source' });
+      const header = this.item.source === undefined || this.item.source === 'cdb' ? 'x-cos-hash-crc64ecma' : 'CRC-64 header';
+      throw new Cdb2cosError('ERR_VERIFY', `CRC-64 of the bytes received (${got}) differs from the source's ${header} (${this.source.crc64}): the download is corrupt; not copied`, { origin: 'source' });
     }
   }
 
@@ -683,11 +687,10 @@ class ItemCopy {
     }
   }
 
+  /** Aborts every open upload a saved state names, on the destinations of this copy. */
   private async abortSaved(s: ItemState): Promise<void> {
-    const primary = this.req.targets[0]!;
-    if (s.uploadId) await primary.dest.abort(s.key, s.uploadId).catch(() => undefined);
-    for (const t of this.req.targets.slice(1)) {
-      const o = s.others?.[t.dest.kind];
+    for (const t of this.req.targets) {
+      const o = savedUpload(s, t.dest.kind);
       if (o?.uploadId) await t.dest.abort(o.key, o.uploadId).catch(() => undefined);
     }
   }
@@ -796,7 +799,8 @@ function lister(item: CatalogItem): string {
 }
 
 function md5Mismatch(item: CatalogItem, got: string): Cdb2cosError {
-  return new Cdb2cosError('ERR_VERIFY', `${item.instance} ${item.type} ${item.name}: MD5 of the download ${got} differs from CDB's ${item.md5}`, { origin: 'source' });
+  const whose = item.source === undefined || item.source === 'cdb' ? "CDB's" : "the source's (Content-MD5)";
+  return new Cdb2cosError('ERR_VERIFY', `${item.instance} ${item.type} ${item.name}: MD5 of the download ${got} differs from ${whose} ${item.md5}`, { origin: 'source' });
 }
 
 function ioError(err: unknown, path: string): Cdb2cosError {

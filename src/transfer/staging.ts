@@ -38,6 +38,8 @@ export interface ItemState {
   sourceCrc64?: string | undefined;
   /** CRC64 the object must have, once known (all parts downloaded). */
   expectedCrc64?: string | undefined;
+  /** The destination kind owning the top-level key, uploadId, uploaded and verified; absent: `cos` (states before issue 10). */
+  dest?: string | undefined;
   /**
    * The uploads to every destination but the first (whose upload is the top-level key, uploadId,
    * uploaded and verified, as releases before issue 10 wrote it), by destination kind.
