@@ -249,7 +249,7 @@ export class DestinationUpload {
 
   /** Checks the object after Complete or PUT: the reply's CRC-64 or a HEAD. */
   private async verifyObject(reply: StoredReply, expected: { crc64: string; crc64nvme?: string | undefined }): Promise<{ ok: boolean; got: string | undefined }> {
-    if (this.dest.checksum === 'crc64' && reply.crc64 !== undefined) return { ok: reply.crc64 === expected.crc64, got: reply.crc64 };
+    if (reply.crc64 !== undefined) return { ok: reply.crc64 === expected.crc64, got: reply.crc64 };
     const head = await this.c.retry('head', () => this.dest.headObject(this.key));
     if (!head || head.size !== this.c.item.size) return { ok: false, got: head ? `size ${head.size}` : 'none' };
     return { ok: this.matches(head, expected), got: this.dest.checksum === 'crc64nvme' ? head.crc64nvme : head.crc64 };
@@ -259,9 +259,19 @@ export class DestinationUpload {
   async complete(expected: { crc64: string; crc64nvme?: string | undefined }, uploadAll: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const t1 = this.c.now();
-      const done = await this.completeOnce(this.state.uploadId!, expected);
-      const { ok, got } = await this.verifyObject(done, expected);
-      if (ok) {
+      let done: StoredReply | undefined;
+      let refused: Cdb2cosError | undefined;
+      try {
+        done = await this.completeOnce(this.state.uploadId!, expected);
+      } catch (err) {
+        // The service refused the parts as a whole (a full-object checksum that differs: BadDigest): as
+        // a mismatch after Complete, except that the upload is still open and must be aborted.
+        if (!(err instanceof Cdb2cosError && err.code === 'ERR_VERIFY') || this.c.signal.aborted) throw err;
+        refused = err;
+        await this.dest.abort(this.key, this.state.uploadId!).catch(() => undefined);
+      }
+      const { ok, got } = done !== undefined ? await this.verifyObject(done, expected) : { ok: false, got: `refused (${refused?.serviceCode ?? refused?.message ?? 'checksum'})` };
+      if (ok && done !== undefined) {
         this.log.info({ destination: this.dest.kind, bytes: this.c.item.size, parts: this.c.ranges.length, completeMs: this.c.now() - t1 }, 'uploaded');
         this.state.verified = { crc64: expected.crc64, etag: done.etag };
         this.state.uploadId = undefined;
@@ -270,10 +280,10 @@ export class DestinationUpload {
       }
       this.log.warn({ destination: this.dest.kind, expected: expected.crc64, got, attempt }, 'crc64 mismatch after complete');
       if (attempt >= 2) {
-        await this.dest.deleteObject(this.key).catch(() => undefined);
+        if (done !== undefined) await this.dest.deleteObject(this.key).catch(() => undefined);
         this.state.uploadId = undefined;
         await this.c.save(true);
-        throw new Cdb2cosError('ERR_VERIFY', `${this.key}: CRC64 of the completed object in ${this.dest.label} (${got ?? 'none'}) differs from the staged file's (${expected.crc64}); object removed`, { origin: 'destination' });
+        throw new Cdb2cosError('ERR_VERIFY', `${this.key}: CRC64 of the completed object in ${this.dest.label} (${got ?? 'none'}) differs from the staged file's (${expected.crc64}); ${done !== undefined ? 'object removed' : 'upload aborted'}`, { origin: 'destination' });
       }
       this.state.uploadId = await this.initiate();
       this.state.uploaded = {};
