@@ -29,7 +29,7 @@ import { requestRetry } from '../retry.js';
 import type { ItemAccess } from '../sources/source.js';
 import type { CatalogItem, Runtime } from '../types.js';
 import { downloadSpan, probeSource, WRITE_BATCH, type SourceFacts } from './download.js';
-import { hashFileSpan, parseFileValidator } from './file-span.js';
+import { hashFileSpan, openConfined, parseFileValidator } from './file-span.js';
 import { partReader } from './part-reader.js';
 import { choosePartSize, partRanges, type PartRange } from './part-size.js';
 import type { RateLimiter, Semaphore } from './rate-limit.js';
@@ -353,9 +353,19 @@ class ItemCopy {
       retry: this.retry,
       log: this.log,
       now: this.deps.now,
+      ready: async () => {
+        if (!this.local) return;
+        // Fails fast (not retried) when the file left its base or changed since it was listed.
+        const fh = await openConfined(this.local.path, this.local.base);
+        await fh.close();
+        await this.checkLocalUnchanged();
+      },
       body: (r) => {
         if (r.end === r.start) return { body: Buffer.alloc(0), release: () => undefined };
-        const reader = partReader(this.dataPath, r.start, r.end);
+        // A local file is opened confined to its glob's base at every read: swapped for a symlink that
+        // leads out of it since it was hashed, it is refused, never sent.
+        const local = this.local;
+        const reader = local ? partReader(local.path, r.start, r.end, (p) => openConfined(p, local.base)) : partReader(this.paths.data, r.start, r.end);
         return { body: reader.body, release: () => reader.release() };
       },
       partCrc64: (r) => this.st.downloaded[r.partNumber]!.crc64,

@@ -32,7 +32,8 @@ export interface PartReader {
   release(): void;
 }
 
-export function partReader(path: string, start: number, end: number): PartReader {
+/** `openFile`: how to open the file (a local item's own file is opened confined to its base); default a plain open. */
+export function partReader(path: string, start: number, end: number, openFile: (path: string) => Promise<FileHandle> = (p) => open(p, 'r')): PartReader {
   let fh: FileHandle | undefined;
   let pos = start;
   let next = 0;
@@ -41,7 +42,7 @@ export function partReader(path: string, start: number, end: number): PartReader
     highWaterMark: PART_READ_CHUNK,
     async construct(cb) {
       try {
-        fh = await open(path, 'r');
+        fh = await openFile(path);
         cb();
       } catch (err) {
         cb(err as Error);

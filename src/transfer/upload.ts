@@ -42,6 +42,8 @@ export interface UploadContext extends Pick<Runtime, 'log' | 'now'> {
   uploads: Semaphore;
   signal: AbortSignal;
   retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
+  /** Checked before each send: the source of the bytes is still what was hashed (a local file: confined, unchanged). */
+  ready: () => Promise<void>;
   /** The part's bytes as a stream; `release` after the call settled. */
   body: (r: PartRange) => { body: Readable | Buffer; release: () => void };
   /** The staged part's CRC-64/ECMA (decimal), known once the part is staged. */
@@ -153,6 +155,7 @@ export class DestinationUpload {
     const part = what === 'put' ? 'put' : `part ${r.partNumber}`;
     let forceMd5 = false;
     for (let attempt = 1; ; attempt++) {
+      await this.c.ready();
       const { send, md5 } = await this.checksFor(r, forceMd5);
       const size = r.end - r.start;
       try {
