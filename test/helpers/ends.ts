@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { contentStream, encodePath, type Emulator, type ExpectedContent, type S3Mode } from '@cdb2cos/emulator';
+import { contentAt, contentCrc64, contentMd5, contentStream, encodePath, type Emulator, type ExpectedContent, type S3Mode } from '@cdb2cos/emulator';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -153,6 +153,18 @@ export function urlKey(path: string, prefix = ''): string {
 /** The key a local file gets with the default `[local] key` ({prefix}local/{hostname}/{path below the glob's base}). */
 export function localKey(pathBelowBase: string, prefix = ''): string {
   return `${prefix}local/${hostname()}/${pathBelowBase}`;
+}
+
+/** What the emulator's content for seed and size is, as its expected*Content helpers give it. */
+export function expectedOf(seed: string, size: number): ExpectedContent {
+  return {
+    seed,
+    size,
+    stream: (start = 0, end = size) => contentStream(seed, size, start, end),
+    at: (offset, length) => contentAt(seed, offset, length),
+    md5: () => contentMd5(seed, size),
+    crc64: () => contentCrc64(seed, size),
+  };
 }
 
 /** Writes a local file with the emulator's deterministic content for seed (what expectedOf(seed) would give). */
