@@ -5,7 +5,7 @@
 // refuses fails alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sampleFiles, SAMPLE_LOCAL_FILES, type Emulator } from '@cdb2cos/emulator';
 import { eventsOf, lines, readLog, readLogText, runCli, startTestEmulator } from '../helpers/harness.js';
@@ -91,6 +91,16 @@ test('a URL list and a local folder go to COS and OSS in one run, each item fetc
     assert.equal(served, f.size, `${f.path}: its bytes were served once, for both destinations`);
   }
   const log1 = await readLog(logDir(emu));
+  // The signed URL's query and the keys of both destinations never appear in what the run says.
+  const signedLine = (await readFile(emu.info.urlsFile, 'utf8')).split('\n').find((l) => l.includes('Signature='))!;
+  const signature = new URL(signedLine.split(/\s+/)[0]!).searchParams.get('Signature')!;
+  assert.ok(signature.length > 20);
+  const texts = { stdout: first.stdout, stderr: first.stderr, log: await readLogText(logDir(emu)) };
+  for (const [what, text] of Object.entries(texts)) {
+    assert.ok(!text.includes(signature), `${what}: no URL signature`);
+    assert.doesNotMatch(text, /Signature=|Expires=/, `${what}: no signed query string`);
+    for (const secret of [emu.info.secretKey, emu.info.s3SecretAccessKey]) assert.ok(!text.includes(secret), `${what}: no secret key`);
+  }
   const f1 = finished(log1);
   assert.equal(f1['copied'], n);
   const total = sampleFiles().reduce((s, f) => s + f.size, 0) + SAMPLE_LOCAL_FILES.reduce((s, [, size]) => s + size, 0);
