@@ -63,6 +63,9 @@ test('SIGKILL while uploading a 64 MiB URL item to COS and OSS: the next run com
   assert.deepEqual(await filesUnder(stagingDir(emu)), [], 'nothing left staged');
 });
 
+const HANG_BUG =
+  'bug: after an S3 UploadPart is refused mid-body, the request whose body stream was destroyed stays open: the CLI lingers ~60 s (socket timeout) after "finished" (src/transfer/upload.ts send() releases the body; src/destinations/s3/index.ts never aborts the request nor destroys the client)';
+
 const MODES: ReadonlyArray<{ mode: S3Mode; verify?: 'readback' }> = [{ mode: 'oss' }, { mode: 'aws' }, { mode: 'minio' }, { mode: 'bos', verify: 'readback' }, { mode: 'other', verify: 'readback' }];
 const SIZE = 11 * MiB + 5;
 
@@ -133,3 +136,45 @@ for (const { mode, verify } of MODES) {
     assert.deepEqual(openUploadsIn(emu, mode), []);
   });
 }
+
+test('OSS refusing one item (400 InvalidRequest on its Complete) fails it there only: COS keeps and records its verified copy, and the next run sends it to OSS alone', async (t) => {
+  const { emu, list } = await withFiles(t, [
+    { path: 'two/a.xb', size: 3 * MiB + 1 },
+    { path: 'two/b.xb', size: 2 * MiB + 2 },
+  ]);
+  const cfg = await writeEndsConfig(emu, { s3: { mode: 'oss' }, urls: { file: list }, transfer: { part_size: '1MiB' } });
+  const key = urlKey('two/a.xb');
+  emu.s3.faults.failOp({ op: 'CompleteMultipartUpload', status: 400, code: 'InvalidRequest', times: 1000, key });
+  const r = await runCli(['run', '--config', cfg], { timeoutMs: 60_000 });
+  assert.equal(r.code, 1, r.stderr);
+  const failed = lines(r.stderr).filter((l) => l.includes('FAILED'));
+  assert.equal(failed.length, 1, r.stderr);
+  assert.match(failed[0]!, /FAILED urls url a\.xb: .*InvalidRequest/);
+  await assertStored(emu, 'cos', key, emu.expectedFileContent('two/a.xb'));
+  assert.deepEqual(await manifestKeys(emu, 'cos', 'urls'), [key, urlKey('two/b.xb')].sort(), 'COS records both');
+  assert.deepEqual(copiesIn(emu, 'oss'), [urlKey('two/b.xb')]);
+  assert.deepEqual(await manifestKeys(emu, 'oss', 'urls'), [urlKey('two/b.xb')], 'OSS records only what it holds');
+
+  emu.clearFaults();
+  emu.resetLog();
+  const again = await runCli(['run', '--config', cfg, '-v']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /^copied 1, skipped 1, /m);
+  assert.deepEqual(emu.cos.requests.filter((q) => ['PutObject', 'InitiateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'].includes(q.op) && !q.key.includes('.cdb2cos/')), [], 'nothing sent to COS again');
+  await assertStored(emu, 'oss', key, emu.expectedFileContent('two/a.xb'));
+  for (const dest of ['cos', 'oss'] as const) assert.deepEqual(openUploadsIn(emu, dest), []);
+});
+
+test('a part the S3 service refuses for good (400) fails the item, and the CLI exits as soon as the run has finished', { todo: HANG_BUG }, async (t) => {
+  // Parts of 8 MiB: far more than the socket buffers hold, so the refusal comes while the body is still being sent.
+  const { emu, list } = await withFiles(t, [{ path: 'hang/a.xb', size: 17 * MiB + 1 }]);
+  const cfg = await writeEndsConfig(emu, { cos: false, s3: { mode: 'oss' }, urls: { file: list }, transfer: { part_size: '8MiB' } });
+  emu.s3.faults.failPart({ partNumber: 2, status: 400, code: 'InvalidArgument', times: 1000, key: urlKey('hang/a.xb') });
+  const r = await runCli(['run', '--config', cfg], { timeoutMs: 15_000 });
+  assert.match(r.stderr, /FAILED urls url a\.xb: .*InvalidArgument/);
+  const log = await readLog(logDir(emu));
+  const fin = log.find((e) => e.msg === 'finished');
+  assert.ok(fin, 'the run finished');
+  assert.equal(r.code, 1, `exit 1, not killed after ${r.ms} ms (the run itself took ${String(fin['ms'])} ms)`);
+  assert.ok(r.ms < 10_000, `exited ${r.ms} ms after start`);
+});
