@@ -64,7 +64,7 @@ test('SIGKILL while uploading a 64 MiB URL item to COS and OSS: the next run com
 });
 
 const HANG_BUG =
-  'bug: after an S3 UploadPart is refused mid-body, the request whose body stream was destroyed stays open: the CLI lingers ~60 s (socket timeout) after "finished" (src/transfer/upload.ts send() releases the body; src/destinations/s3/index.ts never aborts the request nor destroys the client)';
+  'bug: a part refused (4xx) while its body is still being sent leaves that request half-sent and open (the body stream is destroyed, the request never ended nor aborted): the CLI lingers until the socket timeout after "finished"; COS too (src/transfer/upload.ts send() → release(); part-reader.ts)';
 
 const MODES: ReadonlyArray<{ mode: S3Mode; verify?: 'readback' }> = [{ mode: 'oss' }, { mode: 'aws' }, { mode: 'minio' }, { mode: 'bos', verify: 'readback' }, { mode: 'other', verify: 'readback' }];
 const SIZE = 11 * MiB + 5;
