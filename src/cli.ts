@@ -369,8 +369,16 @@ async function runLogged(flags: RunFlags, config: Config, proxy: ProxyPolicy, wh
     process.off('SIGTERM', onSignal);
     await dispatcher.close().catch(() => undefined);
     await logger.close();
+    // The log is written and closed. A request the SDK left half-sent (a part refused while its body was
+    // still going out: neither SDK aborts it) would keep its socket, and this process, alive until the
+    // socket timeout; cron would see a run that "hangs" after `finished`. Leave at the latest after a
+    // short grace; unref'd, it never delays a process that has nothing left to do.
+    setTimeout(() => process.exit(), LINGER_AFTER_RUN_MS).unref();
   }
 }
+
+/** How long a finished run may wait for lingering sockets before the process leaves. */
+const LINGER_AFTER_RUN_MS = 2000;
 
 interface PruneFlags {
   config: string;

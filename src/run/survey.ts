@@ -185,8 +185,12 @@ function noteListingFailure(run: Run, instance: string, l: TypeListingFailure): 
     deps.report.warn(`${instance}: CDB cannot give slow logs of this instance (${err.serviceCode}: single-node and cluster editions have no slow log download); remove slowlog from cdb.types for it. Its other types are copied.`);
     return;
   }
-  run.emit({ kind: 'listing-failed', instance, type: l.type, ...errorFields(err), severity: policyOf(err, 'listing').severity });
-  deps.report.warn(`${instance} ${l.type}: listing failed: ${err.message}; the instance's other types are still copied`);
+  // One type failing to list fails that type (exit 1): the unit's other types, and the other units and
+  // sources, are still copied. A bad URL list is one such failure too, not a bad config: the rest ran.
+  const effect = policyOf(err, 'listing');
+  run.emit({ kind: 'listing-failed', instance, type: l.type, ...errorFields(err), severity: effect.severity === 'auth' ? 'auth' : 'item' });
+  const rest = l.type === 'url' || l.type === 'file' ? 'the other sources are still copied' : "the instance's other types are still copied";
+  deps.report.warn(`${instance} ${l.type}: listing failed: ${err.message}; ${rest}`);
 }
 
 function noteSkip(run: Run, item: CatalogItem, key: string, reason: SkipReason): void {

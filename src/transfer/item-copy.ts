@@ -360,12 +360,17 @@ class ItemCopy {
         await fh.close();
         await this.checkLocalUnchanged();
       },
-      body: (r) => {
+      body: async (r) => {
         if (r.end === r.start) return { body: Buffer.alloc(0), release: () => undefined };
-        // A local file is opened confined to its glob's base at every read: swapped for a symlink that
-        // leads out of it since it was hashed, it is refused, never sent.
+        // A local file is opened confined to its glob's base before every send, and that very handle is
+        // read: swapped for a symlink leading out since it was hashed, it is refused, never sent.
         const local = this.local;
-        const reader = local ? partReader(local.path, r.start, r.end, (p) => openConfined(p, local.base)) : partReader(this.paths.data, r.start, r.end);
+        if (local) {
+          const fh = await openConfined(local.path, local.base);
+          const reader = partReader(local.path, r.start, r.end, () => Promise.resolve(fh));
+          return { body: reader.body, release: () => reader.release() };
+        }
+        const reader = partReader(this.paths.data, r.start, r.end);
         return { body: reader.body, release: () => reader.release() };
       },
       partCrc64: (r) => this.st.downloaded[r.partNumber]!.crc64,

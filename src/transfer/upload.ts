@@ -44,8 +44,8 @@ export interface UploadContext extends Pick<Runtime, 'log' | 'now'> {
   retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
   /** Checked before each send: the source of the bytes is still what was hashed (a local file: confined, unchanged). */
   ready: () => Promise<void>;
-  /** The part's bytes as a stream; `release` after the call settled. */
-  body: (r: PartRange) => { body: Readable | Buffer; release: () => void };
+  /** The part's bytes as a stream, its file already open; `release` after the call settled. */
+  body: (r: PartRange) => Promise<{ body: Readable | Buffer; release: () => void }>;
   /** The staged part's CRC-64/ECMA (decimal), known once the part is staged. */
   partCrc64: (r: PartRange) => string;
   /** MD5 (hex) and/or CRC-64/NVME (base64) of the staged part, for destinations that need them. */
@@ -163,7 +163,7 @@ export class DestinationUpload {
           const release = await this.c.uploads.acquire(this.c.signal);
           try {
             this.c.onBytesSent(size);
-            const b = this.c.body(r);
+            const b = await this.c.body(r);
             try {
               return await call(b.body, send);
             } finally {

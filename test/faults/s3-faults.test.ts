@@ -63,19 +63,8 @@ test('SIGKILL while uploading a 64 MiB URL item to COS and OSS: the next run com
   assert.deepEqual(await filesUnder(stagingDir(emu)), [], 'nothing left staged');
 });
 
-const HANG_BUG =
-  'bug: a part refused (4xx) while its body is still being sent leaves that request half-sent and open (the body stream is destroyed, the request never ended nor aborted): the CLI lingers until the socket timeout after "finished"; COS too (src/transfer/upload.ts send() → release(); part-reader.ts)';
-
 const MODES: ReadonlyArray<{ mode: S3Mode; verify?: 'readback' }> = [{ mode: 'oss' }, { mode: 'aws' }, { mode: 'minio' }, { mode: 'bos', verify: 'readback' }, { mode: 'other', verify: 'readback' }];
 const SIZE = 11 * MiB + 5;
-
-/** Product bugs these tests expose (see the report of issue 10's end-to-end tests). */
-const AT_REST_BUGS: Partial<Record<S3Mode, string>> = {
-  aws: 'bug: Complete refused with BadDigest (full-object CRC64NVME) fails the item without aborting the upload (src/transfer/upload.ts complete/completeOnce)',
-  minio: 'bug: Complete refused with BadDigest (full-object CRC64NVME) fails the item without aborting the upload (src/transfer/upload.ts complete/completeOnce)',
-  bos: 'bug: verify = readback never compares the CRC-64 read back after Complete (src/transfer/upload.ts verifyObject ignores reply.crc64 unless checksum is crc64)',
-  other: 'bug: verify = readback never compares the CRC-64 read back after Complete (src/transfer/upload.ts verifyObject ignores reply.crc64 unless checksum is crc64)',
-};
 
 for (const { mode, verify } of MODES) {
   const label = `${mode}${verify ? ' (verify = readback)' : ''}`;
@@ -107,7 +96,7 @@ for (const { mode, verify } of MODES) {
     else assert.ok(fetched <= SIZE + 5 * MiB, `downloaded ${fetched} bytes: the item and at most part 2 again`);
   });
 
-  test(`${label}: part 2 stored corrupt on every attempt fails the item (exit 1, one FAILED line), and no object is left`, { todo: AT_REST_BUGS[mode] }, async (t) => {
+  test(`${label}: part 2 stored corrupt on every attempt fails the item (exit 1, one FAILED line), and no object is left`, async (t) => {
     const { emu, list } = await withFiles(t, [
       { path: 'd/x.xb', size: SIZE },
       { path: 'd/ok.xb', size: SIZE + 1 },
@@ -165,7 +154,7 @@ test('OSS refusing one item (400 InvalidRequest on its Complete) fails it there 
   for (const dest of ['cos', 'oss'] as const) assert.deepEqual(openUploadsIn(emu, dest), []);
 });
 
-test('a part the S3 service refuses for good (400) fails the item, and the CLI exits as soon as the run has finished', { todo: HANG_BUG }, async (t) => {
+test('a part the S3 service refuses for good (400) fails the item, and the CLI exits as soon as the run has finished', async (t) => {
   // Parts of 8 MiB: far more than the socket buffers hold, so the refusal comes while the body is still being sent.
   const { emu, list } = await withFiles(t, [{ path: 'hang/a.xb', size: 17 * MiB + 1 }]);
   const cfg = await writeEndsConfig(emu, { cos: false, s3: { mode: 'oss' }, urls: { file: list }, transfer: { part_size: '8MiB' } });
