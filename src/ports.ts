@@ -7,7 +7,6 @@ import { createCosApi } from './cos/client.js';
 import type { CredentialProvider } from './credentials/holder.js';
 import { cosDestination } from './destinations/cos.js';
 import type { Destination } from './destinations/destination.js';
-import { createS3Destination } from './destinations/s3/index.js';
 import type { ProxyPolicy } from './net/proxy.js';
 import { createLocalSource } from './sources/local/index.js';
 import type { Source } from './sources/source.js';
@@ -74,7 +73,11 @@ export async function buildPorts(config: Config, deps: PortDeps): Promise<Ports>
       case 's3':
         // The SDK's one-time "Node.js version support" notice would reach cron's mail on every run under Node 20.
         process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
-        ports.destinations.push(createS3Destination(config.s3!, { timeoutMs, proxy }));
+        {
+          // Loaded only for a config with [s3]: the AWS SDK is some 10 MiB of modules a COS-only run never needs.
+          const { createS3Destination } = await import('./destinations/s3/index.js');
+          ports.destinations.push(createS3Destination(config.s3!, { timeoutMs, proxy }));
+        }
         break;
     }
   }

@@ -8,6 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { request, type Dispatcher } from 'undici';
 import { Cdb2cosError, redactUrl } from '../errors.js';
 import { crc64ToString, newCrc64, parseCrc64 } from '../hash/crc64.js';
+import { newCrc64Nvme } from '../hash/crc64nvme.js';
 import { createMd5 } from '../hash/md5.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -17,6 +18,8 @@ export const WRITE_BATCH = 512 * 1024;
 export interface SpanResult {
   /** Hex MD5 of the span, only when asked for (`md5: true`). */
   md5: string | undefined;
+  /** CRC-64/NVME of the span (base64), only when asked for (`crc64nvme: true`). */
+  crc64nvme?: string | undefined;
   crc64: bigint;
   /** Bytes received over the network for this span, retries included. */
   bytesReceived: number;
@@ -54,6 +57,8 @@ export interface DownloadSpanOptions {
   ifMatch?: string | undefined;
   /** Also compute the span's MD5 (the CRC-64 is always computed). */
   md5?: boolean | undefined;
+  /** Also compute the span's CRC-64/NVME, in the same pass (a destination that checks it: AWS S3, MinIO). */
+  crc64nvme?: boolean | undefined;
   /** The write buffer to gather socket reads in (the caller's, reused span after span); else one of WRITE_BATCH. */
   buffer?: Buffer | undefined;
   /**
@@ -73,6 +78,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
   }
   const origin = o.origin ?? 'CDB';
   let md5 = o.md5 === true ? createMd5() : undefined;
+  let nvme = o.crc64nvme === true ? newCrc64Nvme() : undefined;
   let crc = newCrc64();
   // Rangeless restarts: bytes below `reported` were already reported to onProgress.
   let reported = o.start;
@@ -84,6 +90,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
     const bytes = batch.subarray(0, fill);
     await writeAll(o.file, bytes, pos - fill);
     md5?.update(bytes);
+    nvme?.update(bytes);
     crc.update(bytes);
     if (pos > reported) {
       o.onProgress?.(pos - reported);
@@ -167,6 +174,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
         // The whole file again after a drop: start over (the file is rewritten from byte 0, the hashes anew).
         pos = 0;
         md5 = o.md5 === true ? createMd5() : undefined;
+        nvme = o.crc64nvme === true ? newCrc64Nvme() : undefined;
         crc = newCrc64();
       }
       const wantWhole = pos === 0 && o.end === Number(res.headers['content-length']) && res.statusCode === 200;
@@ -211,7 +219,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
       }
     });
   }
-  return { md5: md5?.digestHex(), crc64: crc.digest(), bytesReceived: received };
+  return { md5: md5?.digestHex(), ...(nvme !== undefined ? { crc64nvme: nvme.digestBase64() } : {}), crc64: crc.digest(), bytesReceived: received };
 }
 
 /**

@@ -7,6 +7,7 @@ import { constants, type FileHandle } from 'node:fs/promises';
 import * as fsp from 'node:fs/promises';
 import { Cdb2cosError } from '../errors.js';
 import { newCrc64 } from '../hash/crc64.js';
+import { newCrc64Nvme } from '../hash/crc64nvme.js';
 import { createMd5 } from '../hash/md5.js';
 
 /** Bytes read (and hashed) at a time. */
@@ -25,6 +26,8 @@ export interface FileSpanOptions {
   expectMtimeMs: number;
   /** Also compute the span's MD5 (the CRC-64 is always computed). */
   md5?: boolean | undefined;
+  /** Also compute the span's CRC-64/NVME, in the same pass. */
+  crc64nvme?: boolean | undefined;
   /** The read buffer (the caller's, reused span after span); else one of READ_BATCH. */
   buffer?: Buffer | undefined;
   /** Called with each batch of bytes read (progress). */
@@ -36,6 +39,8 @@ export interface FileSpanResult {
   crc64: bigint;
   /** Hex MD5 of the span, only when asked for. */
   md5?: string | undefined;
+  /** CRC-64/NVME of the span (base64), only when asked for. */
+  crc64nvme?: string | undefined;
 }
 
 /** The validator of a local file's version as listed: its size and mtime (ms, fractional as fs gives it). */
@@ -56,6 +61,7 @@ export async function hashFileSpan(o: FileSpanOptions): Promise<FileSpanResult> 
     await checkUnchanged(file, o, 'before');
     const crc = newCrc64();
     const md5 = o.md5 === true ? createMd5() : undefined;
+    const nvme = o.crc64nvme === true ? newCrc64Nvme() : undefined;
     const buf = o.buffer !== undefined && o.buffer.length > 0 ? o.buffer : Buffer.allocUnsafe(Math.max(1, Math.min(READ_BATCH, o.end - o.start)));
     let pos = o.start;
     while (pos < o.end) {
@@ -71,11 +77,12 @@ export async function hashFileSpan(o: FileSpanOptions): Promise<FileSpanResult> 
       const bytes = buf.subarray(0, bytesRead);
       crc.update(bytes);
       md5?.update(bytes);
+      nvme?.update(bytes);
       pos += bytesRead;
       o.onProgress?.(bytesRead);
     }
     await checkUnchanged(file, o, 'after');
-    return { crc64: crc.digest(), ...(md5 !== undefined ? { md5: md5.digestHex() } : {}) };
+    return { crc64: crc.digest(), ...(md5 !== undefined ? { md5: md5.digestHex() } : {}), ...(nvme !== undefined ? { crc64nvme: nvme.digestBase64() } : {}) };
   } finally {
     await file.close();
   }

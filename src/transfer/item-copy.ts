@@ -415,9 +415,9 @@ class ItemCopy {
     const wantMd5 = (this.ranges.length === 1 && this.item.md5 !== undefined) || this.uploads.some((u) => u.dest.checksum === 'md5');
     if (this.local) {
       // A local part is hashed where it lies (the file confined to its base, checked unchanged before and after).
-      const res = await hashFileSpan({ path: this.local.path, base: this.local.base, start: r.start, end: r.end, expectSize: this.local.listed.size, expectMtimeMs: this.local.listed.mtimeMs, md5: wantMd5, buffer, onProgress: this.deps.onDownloaded, signal: this.signal });
+      const res = await hashFileSpan({ path: this.local.path, base: this.local.base, start: r.start, end: r.end, expectSize: this.local.listed.size, expectMtimeMs: this.local.listed.mtimeMs, md5: wantMd5, crc64nvme: this.uploads.some((u) => u.dest.checksum === 'crc64nvme'), buffer, onProgress: this.deps.onDownloaded, signal: this.signal });
       this.bytesDownloaded += r.end - r.start;
-      this.st.downloaded[r.partNumber] = { ...(res.md5 !== undefined ? { md5: res.md5 } : {}), crc64: crc64ToString(res.crc64) };
+      this.st.downloaded[r.partNumber] = { ...(res.md5 !== undefined ? { md5: res.md5 } : {}), ...(res.crc64nvme !== undefined ? { crc64nvme: res.crc64nvme } : {}), crc64: crc64ToString(res.crc64) };
       void this.saveState();
       return;
     }
@@ -442,12 +442,14 @@ class ItemCopy {
         // One part is one in-order stream: the source's MD5, when listed, costs no second read; so is
         // each part's MD5 for a destination that checks Content-MD5 on every part.
         md5: wantMd5,
+        // AWS and MinIO check each part's CRC-64/NVME: computed here, as the bytes arrive, not read back.
+        crc64nvme: this.uploads.some((u) => u.dest.checksum === 'crc64nvme'),
         buffer,
         ...this.sourceWords(),
       });
       this.bytesDownloaded += res.bytesReceived;
       this.st.sourceCrc64 ??= this.source.crc64;
-      this.st.downloaded[r.partNumber] = { ...(res.md5 !== undefined ? { md5: res.md5 } : {}), crc64: crc64ToString(res.crc64) };
+      this.st.downloaded[r.partNumber] = { ...(res.md5 !== undefined ? { md5: res.md5 } : {}), ...(res.crc64nvme !== undefined ? { crc64nvme: res.crc64nvme } : {}), crc64: crc64ToString(res.crc64) };
       void this.saveState();
       this.log.debug({ part: r.partNumber, bytes: r.end - r.start, ms: this.deps.now() - t0 }, 'part downloaded');
     } finally {

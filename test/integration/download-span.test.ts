@@ -59,3 +59,61 @@ test('a download refused with 403 gets one fresh URL, then fails at once without
   assert.equal(attempts, 2);
   assert.equal(requests, 2);
 });
+
+test('the CRC-64/NVME and the MD5 of a span come from the same pass as its CRC-64, across a dropped connection', async (t) => {
+  const { randomBytes, createHash } = await import('node:crypto');
+  const { crc64NvmeOf, crc64NvmeToBase64 } = await import('../../src/hash/crc64nvme.js');
+  const { crc64OfBuffer } = await import('../../src/hash/crc64.js');
+  const body = randomBytes(3 * 1024 * 1024 + 7);
+  let dropped = false;
+  const server = createServer((req, res) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''))!;
+    const start = Number(m[1]);
+    const end = Number(m[2]);
+    res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': String(end - start + 1) });
+    if (!dropped) {
+      // The first reply stops a third of the way: the span resumes from the last byte written.
+      dropped = true;
+      res.write(body.subarray(start, start + 1024 * 1024));
+      setTimeout(() => res.destroy(), 20);
+      return;
+    }
+    res.end(body.subarray(start, end + 1));
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  const file = await open(join(await tempDir(t), 'staged'), 'w+');
+  t.after(() => file.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
+  let attempts = 0;
+  const res = await downloadSpan({
+    url: async () => url,
+    refresh: async () => undefined,
+    size: body.length,
+    source: {},
+    start: 0,
+    end: body.length,
+    file,
+    dispatcher,
+    timeoutMs: 5000,
+    md5: true,
+    crc64nvme: true,
+    retry: async (fn) => {
+      for (;;) {
+        attempts++;
+        try {
+          return await fn();
+        } catch (e) {
+          if (!isRetryable(e) || attempts > 5) throw e;
+        }
+      }
+    },
+  });
+  assert.ok(attempts >= 2, 'the connection was dropped once');
+  assert.equal(res.crc64nvme, crc64NvmeToBase64(crc64NvmeOf(body)));
+  assert.equal(res.md5, createHash('md5').update(body).digest('hex'));
+  assert.equal(res.crc64, await crc64OfBuffer(body));
+});
