@@ -27,7 +27,7 @@ export interface CommandContext extends Runtime {
 /** status, verify and prune work on CDB copies in COS: their config needs [cdb] and [cos]. */
 export function requireCdbCos(config: Config, command: string): CdbCosConfig {
   const missing = [config.cdb ? undefined : '[cdb]', config.cos ? undefined : '[cos]'].filter((x) => x !== undefined);
-  if (missing.length > 0) throw new Cdb2cosError('ERR_CONFIG', `${command}: works on CDB backups copied to COS, and ${config.path} has no ${missing.join(' and ')} section`);
+  if (missing.length > 0) throw new Cdb2cosError('ERR_CONFIG', `${command}: works on CDB backups copied to COS, and ${config.path} has ${missing.length === 2 ? 'neither a [cdb] nor a [cos] section' : `no ${missing[0]} section`}`);
   return config as CdbCosConfig;
 }
 
