@@ -7,7 +7,7 @@ import type { Severity, Worst } from '../core/error-policy.js';
 import { worse } from '../core/error-policy.js';
 import type { SkipReason } from '../plan.js';
 import { tally, type FailedItem, type UnitTally } from '../run-report.js';
-import type { ItemType } from '../types.js';
+import type { ItemType, SourceKind } from '../types.js';
 import type { ProgressEvents } from './state.js';
 
 /** Which item an event is about: its unit (a CDB instance, `urls`, `local`), type, name and object key. */
@@ -38,14 +38,14 @@ export type RunEvent =
    * A unit (`type` null) or one type of it could not be listed; counted as one failure. Only for what does
    * not stop the run: `severity` is the error policy's (item, or config for a unit that does not exist).
    */
-  | { kind: 'listing-failed'; instance: string; type: ItemType | null; code: string; message: string; serviceCode?: string | undefined; severity: Severity }
+  | { kind: 'listing-failed'; instance: string; type: ItemType | null; code: string; message: string; serviceCode?: string | undefined; severity: Severity; say?: string | undefined }
   /** A type the unit cannot give (slow logs of single-node and cluster editions): a warning, not a failure. */
-  | { kind: 'type-unsupported'; instance: string; type: ItemType; code: string; message: string; serviceCode?: string | undefined }
-  | ({ kind: 'item-skipped'; size: number; reason: SkipReason; status?: string | undefined } & ItemRef)
+  | { kind: 'type-unsupported'; instance: string; type: ItemType; code: string; message: string; serviceCode?: string | undefined; say?: string | undefined }
+  | ({ kind: 'item-skipped'; size: number; reason: SkipReason; status?: string | undefined; source?: SourceKind | undefined } & ItemRef)
   /** A unit planned: how many of its items are to be copied, and the skips by reason. */
   | { kind: 'unit-planned'; instance: string; toCopy: number; skipped: Partial<Record<SkipReason, number>> }
   /** An item the plan copies (or, on a dry run, would copy). */
-  | ({ kind: 'item-planned'; size: number } & ItemRef)
+  | ({ kind: 'item-planned'; size: number; targets?: string[] | undefined } & ItemRef)
   /** The copies about to start: how many and their bytes. */
   | { kind: 'copies-planned'; items: number; bytes: number }
   | ({ kind: 'copy-started'; size: number; label: string } & ItemRef)

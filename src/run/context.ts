@@ -9,6 +9,7 @@ import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../errors.js';
 import { collectSummary, emptySummary, feedProgress, logEvents, RunEvents, type RunEvent, type RunSummary } from '../progress/events.js';
 import type { ProgressEvents } from '../progress/state.js';
 import { requestRetry } from '../retry.js';
+import { reportEvents } from './report-lines.js';
 import type { ItemAccess, Source } from '../sources/source.js';
 import type { CopyTarget } from '../transfer/item-copy.js';
 import type { BackupType, CatalogItem, Config, ItemType, Runtime } from '../types.js';
@@ -98,6 +99,7 @@ export function newRun(config: Config, opts: RunOptions, deps: RunDeps, sources:
   const { summary } = collectSummary(events, emptySummary(opts.dryRun));
   logEvents(events, deps.log);
   if (deps.report.progress) feedProgress(events, deps.report.progress);
+  reportEvents(events, deps.report);
   events.emit({ kind: 'run-started', dryRun: opts.dryRun });
   return {
     config,

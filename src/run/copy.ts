@@ -19,7 +19,7 @@ const MANIFEST_FLUSH_MS = 30_000;
 
 export async function copyJobs(run: Run): Promise<void> {
   const { config, deps } = run;
-  const { log, report } = deps;
+  const { log } = deps;
   const queue = run.jobs;
   if (run.opts.dryRun || queue.length === 0 || deps.signal.aborted) return;
   const reserved = { bytes: 0 };
@@ -67,7 +67,6 @@ export async function copyJobs(run: Run): Promise<void> {
     run.emit({ kind: 'item-failed', instance: item.instance, type: item.type, name: item.name, key, size: item.size, ...errorFields(err), severity: effect.severity, ms });
     // A programming error is reported as one, not as I/O: its stack goes to the log.
     if (effect.severity === 'internal') log.error({ instance: item.instance, type: item.type, name: item.name, key, stack: errorLogFields(err)['stack'], err: errInfo(err) }, 'internal error');
-    report.warn(`FAILED ${item.instance} ${item.type} ${item.name}: ${errInfo(err)['message'] as string}`);
     if (effect.stopsRun) stopAll = err;
   };
   const worker = async (): Promise<void> => {
@@ -101,7 +100,6 @@ export async function copyJobs(run: Run): Promise<void> {
         }
         const landed = res.targets.map((x) => `${x.dest.label}/${x.key}`);
         run.emit({ kind: 'item-copied', ...ref, bytes: item.size, bytesDownloaded: res.bytesDownloaded, bytesUploaded: res.bytesUploaded, ms, destinations: landed, crc64: res.crc64, md5: res.md5, parts: res.parts, partsResumed: res.partsResumed });
-        report.item(`copied ${item.instance} ${item.type} ${item.name} (${formatBytes(item.size)}, ${(ms / 1000).toFixed(1)} s) → ${landed.join(', ')}`);
         if (deps.now() - lastFlush > MANIFEST_FLUSH_MS) {
           lastFlush = deps.now();
           await flushManifests(run).catch((err) => log.warn({ err: errInfo(err) }, 'manifest write failed'));

@@ -7,7 +7,6 @@ import { Manifest } from '../cos/manifest.js';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, errInfo } from '../errors.js';
 import { listPrefix, planCopies, renderKey, type PlannedCopy, type SkipReason } from '../plan.js';
-import { formatBytes } from '../run-report.js';
 import type { Source, TypeListing, TypeListingFailure } from '../sources/source.js';
 import { readState, removeStaged, stagedPaths } from '../transfer/staging.js';
 import type { CatalogItem, ItemType } from '../types.js';
@@ -32,8 +31,8 @@ export async function survey(run: Run): Promise<void> {
         const effect = policyOf(err, 'listing');
         if (effect.stopsRun) throw err;
         const notFound = err instanceof Cdb2cosError && err.code === 'ERR_NOT_FOUND';
-        run.emit({ kind: 'listing-failed', instance: unit, type: null, ...errorFields(err), severity: effect.severity });
-        run.deps.report.warn(notFound && source.kind === 'cdb' ? `cdb.instances: instance ${unit} not found in region ${run.config.cdb!.region}` : `${unit}: listing failed: ${errInfo(err)['message'] as string}`);
+        const say = notFound && source.kind === 'cdb' ? `cdb.instances: instance ${unit} not found in region ${run.config.cdb!.region}` : `${unit}: listing failed: ${errInfo(err)['message'] as string}`;
+        run.emit({ kind: 'listing-failed', instance: unit, type: null, ...errorFields(err), severity: effect.severity, say });
       }
     }
   }
@@ -148,10 +147,8 @@ async function surveyUnit(run: Run, source: Source, unit: string): Promise<void>
   run.emit({ kind: 'unit-planned', instance: unit, toCopy: toCopy.length, skipped });
   for (const c of toCopy) {
     const key = c.targets[0]!.key;
-    run.emit({ kind: 'item-planned', instance: unit, type: c.item.type, name: c.item.name, size: c.item.size, key });
-    if (opts.dryRun) {
-      deps.report.item(`would copy ${unit} ${c.item.type} ${c.item.name} (${formatBytes(c.item.size)}) → ${c.targets.map((t) => `${t.dest.label}/${t.key}`).join(', ')}`);
-    } else run.jobs.push({ item: c.item, access: source.access(c.item), targets: c.targets });
+    run.emit({ kind: 'item-planned', instance: unit, type: c.item.type, name: c.item.name, size: c.item.size, key, ...(opts.dryRun ? { targets: c.targets.map((t) => `${t.dest.label}/${t.key}`) } : {}) });
+    if (!opts.dryRun) run.jobs.push({ item: c.item, access: source.access(c.item), targets: c.targets });
   }
 }
 
@@ -175,42 +172,32 @@ async function isVerifiedCopy(run: Run, dest: Destination, c: PlannedCopy): Prom
 }
 
 function noteListingFailure(run: Run, instance: string, l: TypeListingFailure): void {
-  const { deps } = run;
   const err = l.error;
   // Single-node and cluster editions cannot give slow logs at all: every run would fail the same way,
   // and a permanent exit 1 teaches people to ignore exit 1. So this is a loud warning (stderr, once per
   // instance and run, which cron mails), not a failure.
   if ('unsupported' in l && l.unsupported === true) {
-    run.emit({ kind: 'type-unsupported', instance, type: l.type, ...errorFields(err) });
-    deps.report.warn(`${instance}: CDB cannot give slow logs of this instance (${err.serviceCode}: single-node and cluster editions have no slow log download); remove slowlog from cdb.types for it. Its other types are copied.`);
+    const say = `${instance}: CDB cannot give slow logs of this instance (${err.serviceCode}: single-node and cluster editions have no slow log download); remove slowlog from cdb.types for it. Its other types are copied.`;
+    run.emit({ kind: 'type-unsupported', instance, type: l.type, ...errorFields(err), say });
     return;
   }
   // One type failing to list fails that type (exit 1): the unit's other types, and the other units and
   // sources, are still copied. A bad URL list is one such failure too, not a bad config: the rest ran.
   const effect = policyOf(err, 'listing');
-  run.emit({ kind: 'listing-failed', instance, type: l.type, ...errorFields(err), severity: effect.severity === 'auth' ? 'auth' : 'item' });
   const rest = l.type === 'url' || l.type === 'file' ? 'the other sources are still copied' : "the instance's other types are still copied";
-  deps.report.warn(`${instance} ${l.type}: listing failed: ${err.message}; ${rest}`);
+  run.emit({ kind: 'listing-failed', instance, type: l.type, ...errorFields(err), severity: effect.severity === 'auth' ? 'auth' : 'item', say: `${instance} ${l.type}: listing failed: ${err.message}; ${rest}` });
 }
 
 function noteSkip(run: Run, item: CatalogItem, key: string, reason: SkipReason): void {
-  const { deps } = run;
   const ref = { instance: item.instance, type: item.type, name: item.name, key };
   if (reason === 'failed-at-source' && item.failure !== undefined) {
     // A URL the server refused, a file that cannot be read: nothing will copy it until someone acts, so
     // it is a failure (exit 1), not a skip.
     const err = new Cdb2cosError('ERR_SOURCE_CHANGED', item.failure);
     run.emit({ kind: 'item-failed', ...ref, size: item.size, ...errorFields(err), severity: policyOf(err).severity, ms: 0 });
-    deps.report.warn(`FAILED ${item.instance} ${item.type} ${item.name}: ${item.failure}`);
     return;
   }
-  run.emit({ kind: 'item-skipped', ...ref, size: item.size, reason, ...(reason === 'failed-at-source' ? { status: item.status } : {}) });
-  if (reason === 'running') {
-    const why = item.source === undefined || item.source === 'cdb' ? 'still running at the source' : 'still being written (modified within min_age)';
-    deps.report.item(`waiting ${item.instance} ${item.type} ${item.name}: ${why}; next run`);
-  } else if (reason === 'archived') {
-    deps.report.item(`archived ${item.instance} ${item.type} ${item.name}: in CDB's archive storage (CosStorageType 1), cannot be downloaded; skipped`);
-  }
+  run.emit({ kind: 'item-skipped', ...ref, size: item.size, reason, ...(reason === 'failed-at-source' ? { status: item.status } : {}), ...(item.source !== undefined ? { source: item.source } : {}) });
 }
 
 /** What retention needs to know of a recorded copy: its type and the item's time. */
