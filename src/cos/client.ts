@@ -5,6 +5,7 @@ import COS from 'cos-nodejs-sdk-v5';
 import { Cdb2cosError } from '../errors.js';
 import { proxyPolicyFromEnv, type ProxyPolicy } from '../net/proxy.js';
 import type { CredentialProvider } from '../credentials/holder.js';
+import type { ListedObject, ObjectHead, OpenUpload, UploadedPart } from '../destinations/destination.js';
 import type { Credentials } from '../types.js';
 
 export interface CosTarget {
@@ -12,31 +13,8 @@ export interface CosTarget {
   region: string;
 }
 
-export interface ListedObject {
-  key: string;
-  size: number;
-  etag: string;
-  lastModified: string;
-}
-
-export interface OpenUpload {
-  key: string;
-  uploadId: string;
-  initiated: string;
-}
-
-export interface UploadedPart {
-  partNumber: number;
-  etag: string;
-  size: number;
-}
-
-export interface ObjectHead {
-  size: number;
-  etag: string;
-  crc64: string | undefined;
-  meta: Record<string, string>;
-}
+// The listing, upload and HEAD shapes are the destination port's (one definition, src/destinations/).
+export type { ListedObject, ObjectHead, OpenUpload, UploadedPart } from '../destinations/destination.js';
 
 /** What the run needs from COS; the real one is built by createCosApi. */
 export interface CosApi {

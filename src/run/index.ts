@@ -70,7 +70,6 @@ async function prepare(run: Run): Promise<Lock | undefined> {
     const cdb = run.sources.find((s) => s.kind === 'cdb');
     // Discovery (instances = *) happens here, before 'started', as the log has always told it.
     const instances = cdb ? await cdb.units() : [];
-    if (cdb) run.sources = run.sources.map((s) => (s === cdb ? { ...s, units: () => Promise.resolve(instances), owned: 'owned' in s ? s.owned : undefined } as Source : s));
     const types = opts.types ?? config.cdb?.types;
     const shard = opts.shard ? { shard: { index: opts.shard.index, count: opts.shard.count, units: instances.length } } : {};
     log(run).info({ instances, types, since: opts.since, until: opts.until, dryRun: opts.dryRun, bucket: run.destinations[0]?.label.replace(/^[a-z0-9]+:\/\//, ''), ...(run.destinations.length > 1 ? { destinations: run.destinations.map((d) => d.label) } : {}), ...shard }, 'started');

@@ -21,7 +21,7 @@ export async function survey(run: Run): Promise<void> {
   for (const source of run.sources) {
     if (run.deps.signal.aborted) return;
     const units = await source.units();
-    run.owned.set(source, 'owned' in source && typeof source.owned === 'function' ? (source.owned as () => string[])() : units);
+    run.owned.set(source, source.owned?.() ?? units);
     for (const unit of units) {
       if (run.deps.signal.aborted) return;
       try {

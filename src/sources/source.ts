@@ -43,6 +43,8 @@ export interface Source {
   readonly placeholders: readonly string[];
   /** The units this run lists (CDB instances; one unit for a URL list or a set of local globs). */
   units(): Promise<string[]>;
+  /** Every unit this process answers for (a shard's, before --instance narrowed them): stale uploads of these are its own. Default: units(). */
+  owned?(): string[];
   /** Each type of the unit, listed or failed. Throws only for what stops the whole unit (auth, abort, a unit that does not exist). */
   list(unit: string): Promise<Array<TypeListing | TypeListingFailure>>;
   access(item: CatalogItem): ItemAccess;

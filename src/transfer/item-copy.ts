@@ -768,46 +768,22 @@ async function readRange(path: string, start: number, end: number, onData: (b: B
   }
 }
 
-/** CRC-64 (and MD5 when asked) of [start, end) of a staged file, read with one reused buffer. */
+/** CRC-64 (and MD5 when asked) of [start, end) of a staged file, in one read. */
 async function hashesOfRange(path: string, start: number, end: number, md5: boolean): Promise<{ crc64: bigint; md5?: string | undefined }> {
   const crc = newCrc64();
   const m = md5 ? createMd5() : undefined;
-  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(MD5_READ_BUFFER, end - start)));
-  const fh = await open(path, 'r').catch((err: unknown) => {
-    throw ioError(err, path);
+  await readRange(path, start, end, (b) => {
+    crc.update(b);
+    m?.update(b);
   });
-  try {
-    for (let pos = start; pos < end; ) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
-      if (bytesRead === 0) throw new Cdb2cosError('ERR_IO', `staged file ${path} ended at byte ${pos}, before ${end}`);
-      crc.update(buf.subarray(0, bytesRead));
-      m?.update(buf.subarray(0, bytesRead));
-      pos += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
   return { crc64: crc.digest(), ...(m ? { md5: m.digestHex() } : {}) };
 }
 
-/** MD5 of [start, end) of a staged file, read with one reused buffer (hex). */
+/** MD5 of [start, end) of a file (hex). */
 async function md5OfRange(path: string, start: number, end: number): Promise<string> {
-  const md5 = createMd5();
-  const buf = Buffer.allocUnsafe(Math.max(1, Math.min(MD5_READ_BUFFER, end - start)));
-  const fh = await open(path, 'r').catch((err: unknown) => {
-    throw ioError(err, path);
-  });
-  try {
-    for (let pos = start; pos < end; ) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
-      if (bytesRead === 0) throw new Cdb2cosError('ERR_IO', `staged file ${path} ended at byte ${pos}, before ${end}`);
-      md5.update(buf.subarray(0, bytesRead));
-      pos += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-  return md5.digestHex();
+  const m = createMd5();
+  await readRange(path, start, end, (b) => m.update(b));
+  return m.digestHex();
 }
 
 /** Who gave the item's size, for messages: CDB, or the item's own listing. */

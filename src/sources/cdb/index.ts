@@ -30,7 +30,6 @@ export interface CdbSourceDeps extends Pick<Runtime, 'log' | 'signal'> {
 
 export interface CdbSource extends Source {
   readonly kind: 'cdb';
-  /** Every instance of this shard (before --instance narrowed them): stale uploads of these are ours. */
   owned(): string[];
 }
 
@@ -41,6 +40,7 @@ export interface UnsupportedType extends TypeListingFailure {
 
 export function createCdbSource(api: CdbApi, cfg: CdbConfig, opts: CdbSourceOptions, deps: CdbSourceDeps): CdbSource {
   let owned: string[] = inShard(cfg.instances, opts.shard);
+  let listed: Promise<string[]> | undefined;
   /** Per instance and type: the items last listed, by id and name, whose URLs a refresh replaces. */
   const known = new Map<string, Map<string, CatalogItem>>();
   const refreshing = new Map<string, Promise<void>>();
@@ -100,9 +100,13 @@ export function createCdbSource(api: CdbApi, cfg: CdbConfig, opts: CdbSourceOpti
     kind: 'cdb',
     placeholders: ['prefix', 'instance', 'type', 'date', 'name', 'id'],
     owned: () => owned,
-    async units() {
-      if (cfg.instances.includes('*')) await discover();
-      return opts.instances ? owned.filter((i) => opts.instances!.includes(i)) : owned;
+    // Discovery (and its appeared/disappeared warnings) happens once per run, however often asked.
+    units() {
+      listed ??= (async () => {
+        if (cfg.instances.includes('*')) await discover();
+        return opts.instances ? owned.filter((i) => opts.instances!.includes(i)) : owned;
+      })();
+      return listed;
     },
     async list(instance) {
       const out: Array<TypeListing | TypeListingFailure | UnsupportedType> = [];
