@@ -185,6 +185,38 @@ function sourceKey(o: { section: string; tokens: readonly string[]; default: str
   });
 }
 
+/** A destination's `prefix`: the folder its objects go in, always empty or ending in "/". */
+function objectPrefix(): KeyDef<string> {
+  return string({
+    doc: 'Folder for the objects.',
+    note: 'A leading `/` is removed and a trailing `/` added. `//` is refused.',
+    default: '',
+    defaultDoc: 'empty',
+    example: 'cdb/',
+    check(text, ctx) {
+      let prefix = text.replace(/^\/+/, '');
+      if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
+      if (!prefix.includes('//')) return prefix;
+      ctx.problem('must not contain an empty folder ("//")');
+      return undefined;
+    },
+  });
+}
+
+/** A destination's key template for CDB items ([cos] key, [s3] key): CDB's placeholders, {name} or {id}. */
+function checkBackupKey(text: string, ctx: ReadContext): string | undefined {
+  const tokens = [...text.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1] ?? '');
+  const known: readonly string[] = KEY_TOKENS;
+  const unknown = tokens.filter((t) => !known.includes(t));
+  const stray = /[{}]/.test(text.replace(/\{[^{}]*\}/g, ''));
+  if (unknown.length > 0 || stray) ctx.problem(`may only use ${KEY_TOKENS.map((t) => `{${t}}`).join(' ')}`);
+  else if (!tokens.includes('name') && !tokens.includes('id')) {
+    ctx.problem('must contain {name} or {id}, or every backup would get the same key');
+  } else if (text.startsWith('/')) ctx.problem('must not start with "/"');
+  else return text;
+  return undefined;
+}
+
 /** Prefixes the names of a section's keys with the section: { region } → { 'cdb.region' }. */
 function keys<S extends string, T extends Record<string, KeyDef<unknown>>>(
   section: S,
@@ -411,20 +443,7 @@ export const KEYS = {
         return undefined;
       },
     }),
-    prefix: string({
-      doc: 'Folder for the objects.',
-      note: 'A leading `/` is removed and a trailing `/` added. `//` is refused.',
-      default: '',
-      defaultDoc: 'empty',
-      example: 'cdb/',
-      check(text, ctx) {
-        let prefix = text.replace(/^\/+/, '');
-        if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
-        if (!prefix.includes('//')) return prefix;
-        ctx.problem('must not contain an empty folder ("//")');
-        return undefined;
-      },
-    }),
+    prefix: objectPrefix(),
     key: template({
       doc: 'Object key template; see [Object keys and metadata](#object-keys-and-metadata).',
       note:
@@ -432,18 +451,7 @@ export const KEYS = {
         'backup) `{name}` (file name as CDB gives it) `{id}` (backup id, else the name). Must contain ' +
         '`{name}` or `{id}`.',
       default: '{prefix}{instance}/{type}/{date}/{name}',
-      check(text, ctx) {
-        const tokens = [...text.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1] ?? '');
-        const known: readonly string[] = KEY_TOKENS;
-        const unknown = tokens.filter((t) => !known.includes(t));
-        const stray = /[{}]/.test(text.replace(/\{[^{}]*\}/g, ''));
-        if (unknown.length > 0 || stray) ctx.problem(`may only use ${KEY_TOKENS.map((t) => `{${t}}`).join(' ')}`);
-        else if (!tokens.includes('name') && !tokens.includes('id')) {
-          ctx.problem('must contain {name} or {id}, or every backup would get the same key');
-        } else if (text.startsWith('/')) ctx.problem('must not start with "/"');
-        else return text;
-        return undefined;
-      },
+      check: checkBackupKey,
     }),
     storage_class: oneOf({
       doc: 'Sent as `x-cos-storage-class`.',
@@ -573,34 +581,11 @@ export const KEYS = {
         return undefined;
       },
     }),
-    prefix: string({
-      doc: 'Folder for the objects.',
-      note: 'A leading `/` is removed and a trailing `/` added. `//` is refused.',
-      default: '',
-      defaultDoc: 'empty',
-      example: 'cdb/',
-      check(text, ctx) {
-        let prefix = text.replace(/^\/+/, '');
-        if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
-        if (!prefix.includes('//')) return prefix;
-        ctx.problem('must not contain an empty folder ("//")');
-        return undefined;
-      },
-    }),
+    prefix: objectPrefix(),
     key: template({
       doc: 'Object key template, with the placeholders of `cos.key`.',
       default: '{prefix}{instance}/{type}/{date}/{name}',
-      check(text, ctx) {
-        const tokens = [...text.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1] ?? '');
-        const known: readonly string[] = KEY_TOKENS;
-        if (tokens.some((t) => !known.includes(t)) || /[{}]/.test(text.replace(/\{[^{}]*\}/g, ''))) {
-          ctx.problem(`may only use ${KEY_TOKENS.map((t) => `{${t}}`).join(' ')}`);
-        } else if (!tokens.includes('name') && !tokens.includes('id')) {
-          ctx.problem('must contain {name} or {id}, or every backup would get the same key');
-        } else if (text.startsWith('/')) ctx.problem('must not start with "/"');
-        else return text;
-        return undefined;
-      },
+      check: checkBackupKey,
     }),
     storage_class: string({
       doc: 'Sent as `x-amz-storage-class`; the names are the provider\'s (e.g. `STANDARD_IA`, OSS `IA`, BOS `COLD`).',
