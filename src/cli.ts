@@ -14,6 +14,7 @@ import { lifecycleFor } from './core/lifecycle.js';
 import { manifestKey } from './cos/manifest.js';
 import { resolveRunCredentials } from './credentials/for-run.js';
 import { resolveShard } from './core/shard.js';
+import { EXIT_CODES } from './core/error-policy.js';
 import { Cdb2cosError, ConfigError, ERROR_CLASSIFIER, errInfo, redactSecrets } from './errors.js';
 import { openFileLogger, removeOldLogs, type FileLogger, type Logger } from './log.js';
 import { proxyPolicyFromEnv, RoutedDispatcher, type ProxyPolicy } from './net/proxy.js';
@@ -23,17 +24,8 @@ import { TerminalProgress } from './progress/terminal.js';
 import { runBackup, type Reporter, type Summary } from './run/index.js';
 import { BACKUP_TYPES, type BackupType, type Config } from './types.js';
 
-/** Exit codes: a contract for cron wrappers and monitoring (see README). */
-export const EXIT = {
-  ok: 0,
-  itemsFailed: 1,
-  usage: 2,
-  auth: 3,
-  locked: 4,
-  logFailed: 5,
-  sigint: 130,
-  sigterm: 143,
-} as const;
+/** Exit codes: a contract for cron wrappers and monitoring (see README); one table, the error policy's. */
+export const EXIT = EXIT_CODES;
 
 /** At most this many problems (and warnings) reach stderr; the rest are counted. */
 export const MAX_PRINTED_PROBLEMS = 20;

@@ -203,6 +203,25 @@ function objectPrefix(): KeyDef<string> {
   });
 }
 
+/** A destination's object tags, sent in `header`: the limits COS and S3 share. */
+function objectTags(header: string): KeyDef<string> {
+  return string({
+    doc: `Object tags, sent as \`${header}\`.`,
+    defaultDoc: 'none',
+    example: 'app=cdb2cos&env=prod',
+    range: '`k=v&k2=v2`; ≤ 10 distinct keys, key ≤ 128 and value ≤ 256 chars',
+    check(text, ctx) {
+      const pairs = text.split('&').map((p) => p.trim());
+      const names = pairs.map((p) => p.slice(0, p.indexOf('=')).trim());
+      const wellFormed = pairs.every((p) => p.indexOf('=') > 0);
+      const lengthsOk = pairs.every((p, i) => (names[i] ?? '').length <= 128 && p.length - p.indexOf('=') - 1 <= 256);
+      if (wellFormed && lengthsOk && pairs.length <= 10 && new Set(names).size === names.length) return pairs.join('&');
+      ctx.problem('must look like key=value&key2=value2 (at most 10 distinct keys, key ≤ 128, value ≤ 256 chars)');
+      return undefined;
+    },
+  });
+}
+
 /** A destination's key template for CDB items ([cos] key, [s3] key): CDB's placeholders, {name} or {id}. */
 function checkBackupKey(text: string, ctx: ReadContext): string | undefined {
   const tokens = [...text.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1] ?? '');
@@ -478,21 +497,7 @@ export const KEYS = {
       defaultDoc: "account's default COS key",
       example: 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
     }),
-    tags: string({
-      doc: 'Object tags, sent as `x-cos-tagging`.',
-      defaultDoc: 'none',
-      example: 'app=cdb2cos&env=prod',
-      range: '`k=v&k2=v2`; ≤ 10 distinct keys, key ≤ 128 and value ≤ 256 chars',
-      check(text, ctx) {
-        const pairs = text.split('&').map((p) => p.trim());
-        const names = pairs.map((p) => p.slice(0, p.indexOf('=')).trim());
-        const wellFormed = pairs.every((p) => p.indexOf('=') > 0);
-        const lengthsOk = pairs.every((p, i) => (names[i] ?? '').length <= 128 && p.length - p.indexOf('=') - 1 <= 256);
-        if (wellFormed && lengthsOk && pairs.length <= 10 && new Set(names).size === names.length) return pairs.join('&');
-        ctx.problem('must look like key=value&key2=value2 (at most 10 distinct keys, key ≤ 128, value ≤ 256 chars)');
-        return undefined;
-      },
-    }),
+    tags: objectTags('x-cos-tagging'),
     endpoint: endpoint({
       doc: 'Where COS connections go.',
       defaultDoc: '`https://cos.<region>.myqcloud.com`',
@@ -610,21 +615,7 @@ export const KEYS = {
       defaultDoc: "the account's default key",
       example: 'arn:aws:kms:us-east-1:111122223333:key/xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
     }),
-    tags: string({
-      doc: 'Object tags, sent as `x-amz-tagging`.',
-      defaultDoc: 'none',
-      example: 'app=cdb2cos&env=prod',
-      range: '`k=v&k2=v2`; ≤ 10 distinct keys, key ≤ 128 and value ≤ 256 chars',
-      check(text, ctx) {
-        const pairs = text.split('&').map((p) => p.trim());
-        const names = pairs.map((p) => p.slice(0, p.indexOf('=')).trim());
-        const wellFormed = pairs.every((p) => p.indexOf('=') > 0);
-        const lengthsOk = pairs.every((p, i) => (names[i] ?? '').length <= 128 && p.length - p.indexOf('=') - 1 <= 256);
-        if (wellFormed && lengthsOk && pairs.length <= 10 && new Set(names).size === names.length) return pairs.join('&');
-        ctx.problem('must look like key=value&key2=value2 (at most 10 distinct keys, key ≤ 128, value ≤ 256 chars)');
-        return undefined;
-      },
-    }),
+    tags: objectTags('x-amz-tagging'),
     verify: oneOf({
       doc: 'How each upload is checked beyond the provider\'s own checksum (see `provider`).',
       note: '`readback`: after each upload the object is read back whole and its CRC-64 compared (costs a download; meant for `bos` and `other`).',

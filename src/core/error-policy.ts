@@ -110,7 +110,7 @@ export function worse(a: Worst, b: Worst): Worst {
   return RANK[b] > RANK[a] ? b : a;
 }
 
-/** Exit codes: a contract for cron wrappers and monitoring (README "Exit codes"); src/cli.ts uses the same values. */
+/** Exit codes: a contract for cron wrappers and monitoring (README "Exit codes"); src/cli.ts exits with these. */
 export const EXIT_CODES = {
   ok: 0,
   itemsFailed: 1,
