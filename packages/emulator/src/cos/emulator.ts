@@ -13,7 +13,7 @@ import { CosFaults, type CosOp } from './faults.js';
 import { HashPool } from './hash-pool.js';
 import { ingestBody, IngestError, type IngestResult } from './ingest.js';
 import { checkQuery, pageSize } from './query.js';
-import { Store, compareUtf8, type Bucket, type ObjectRecord, type PartRecord, type StoredObject, type Upload } from './store.js';
+import { Store, compareUtf8, type Bucket, type StoredObjectInfo, type ObjectRecord, type PartRecord, type StoredObject, type Upload } from './store.js';
 import { errorDocument, parseCompleteMultipartUpload, xmlDocument, type XmlNode } from './xml.js';
 
 export interface CosEmulatorOptions {
@@ -31,20 +31,7 @@ export interface CosEmulatorOptions {
   hashThreads?: number;
 }
 
-export interface CosObjectInfo {
-  key: string;
-  size: number;
-  crc64: string;
-  /** Quoted, as COS sends it. */
-  etag: string;
-  storageClass: string;
-  meta: Record<string, string>;
-  /** content-type, cache-control, …, x-cos-server-side-encryption(-cos-kms-key-id), x-cos-tagging. */
-  headers: Record<string, string>;
-  lastModified: Date;
-  /** Number of part files the object is made of (1 for a PUT). */
-  segments: number;
-}
+export type CosObjectInfo = StoredObjectInfo;
 
 export interface CosUploadInfo {
   key: string;
@@ -253,27 +240,13 @@ export class CosEmulator {
   }
 
   objects(bucket: string): CosObjectInfo[] {
-    const b = this.#bucketOrThrow(bucket);
-    return b.sortedKeys().map((k) => {
-      const r = b.objects.get(k)!.rec;
-      return {
-        key: r.key,
-        size: r.size,
-        crc64: r.crc64,
-        etag: r.etag,
-        storageClass: r.storageClass,
-        meta: { ...r.meta },
-        headers: { ...r.headers },
-        lastModified: new Date(r.lastModified),
-        segments: r.segments.length,
-      };
-    });
+    return this.#bucketOrThrow(bucket).objectInfos();
   }
 
   openUploads(bucket: string): CosUploadInfo[] {
     const b = this.#bucketOrThrow(bucket);
-    return [...b.uploads.values()]
-      .sort((u, v) => compareUtf8(u.rec.key, v.rec.key) || (u.rec.uploadId < v.rec.uploadId ? -1 : 1))
+    return b
+      .sortedUploads()
       .map((u) => ({
         key: u.rec.key,
         uploadId: u.rec.uploadId,

@@ -1,7 +1,6 @@
 // The COS part of the local emulator. The composition in packages/emulator/src/index.ts hands it requests from
 // its own server; startCosServer runs it alone (tests, benchmarks).
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { servePart, type PartServer } from '../serve.js';
 import { CosEmulator, type CosEmulatorOptions } from './emulator.js';
 
 export { CosEmulator, COS_LIMITS, STORAGE_CLASSES, parseRange } from './emulator.js';
@@ -10,42 +9,9 @@ export { CosFaults } from './faults.js';
 export type { CosOp, OpFailure, PartCorruption, PartFailure, PartReset, ReplyDrop } from './faults.js';
 export { camSafeUrlEncode, computeSignature } from './auth.js';
 
-export interface CosServer {
-  emulator: CosEmulator;
-  /** http://127.0.0.1:PORT */
-  endpoint: string;
-  port: number;
-  close(): Promise<void>;
-}
+export type CosServer = PartServer<CosEmulator>;
 
-/** Listens on 127.0.0.1 only (port 0 = any free port). */
-export async function startCosServer(opts: CosEmulatorOptions & { port?: number }): Promise<CosServer> {
-  const emulator = new CosEmulator(opts);
-  const server = createServer((req, res) => emulator.handle(req, res));
-  // Parts of several GiB may take minutes; the SDK keeps sockets alive between requests.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  let closing: Promise<void> | undefined;
-  return {
-    emulator,
-    endpoint: `http://127.0.0.1:${port}`,
-    port,
-    close(): Promise<void> {
-      closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeAllConnections();
-        await closed;
-        await emulator.close();
-      })();
-      return closing;
-    },
-  };
+/** Runs the Cos emulator alone on 127.0.0.1 (port 0 = any free port). */
+export function startCosServer(opts: CosEmulatorOptions & { port?: number }): Promise<CosServer> {
+  return servePart(new CosEmulator(opts), opts.port);
 }

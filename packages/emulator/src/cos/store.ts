@@ -101,6 +101,23 @@ export function compareUtf8(a: string, b: string): number {
   return a.length - b.length;
 }
 
+/** What a test sees of a stored object (COS and S3 alike). */
+export interface StoredObjectInfo {
+  key: string;
+  size: number;
+  /** CRC-64/XZ of the stored bytes, unsigned decimal. */
+  crc64: string;
+  /** Quoted, as the service sends it. */
+  etag: string;
+  storageClass: string;
+  meta: Record<string, string>;
+  /** content-type, cache-control, encryption and tagging headers, as stored. */
+  headers: Record<string, string>;
+  lastModified: Date;
+  /** Number of part files the object is made of (1 for a PUT). */
+  segments: number;
+}
+
 export class Bucket {
   readonly objects = new Map<string, StoredObject>();
   readonly uploads = new Map<string, Upload>();
@@ -118,6 +135,19 @@ export class Bucket {
   sortedKeys(): string[] {
     this.#sortedKeys ??= [...this.objects.keys()].sort(compareUtf8);
     return this.#sortedKeys;
+  }
+
+  /** Every object, in listing order, as a test sees it. */
+  objectInfos(): StoredObjectInfo[] {
+    return this.sortedKeys().map((k) => {
+      const r = this.objects.get(k)!.rec;
+      return { key: r.key, size: r.size, crc64: r.crc64, etag: r.etag, storageClass: r.storageClass, meta: { ...r.meta }, headers: { ...r.headers }, lastModified: new Date(r.lastModified), segments: r.segments.length };
+    });
+  }
+
+  /** Open uploads by key, then upload id (the order ListMultipartUploads gives). */
+  sortedUploads(): Upload[] {
+    return [...this.uploads.values()].sort((u, v) => compareUtf8(u.rec.key, v.rec.key) || (u.rec.uploadId < v.rec.uploadId ? -1 : 1));
   }
 
   keysChanged(): void {

@@ -15,7 +15,7 @@ import { parseRange } from '../cos/emulator.js';
 import { StoreFaults } from '../cos/faults.js';
 import { HashPool } from '../cos/hash-pool.js';
 import { ingestBody, IngestError, type IngestResult } from '../cos/ingest.js';
-import { Store, compareUtf8, type Bucket, type ObjectRecord, type PartRecord, type Upload } from '../cos/store.js';
+import { Store, compareUtf8, type Bucket, type StoredObjectInfo, type ObjectRecord, type PartRecord, type Upload } from '../cos/store.js';
 import { xmlDocument, xmlUnescape, type XmlNode } from '../cos/xml.js';
 import { AwsChunkedDecoder, ChunkedDecodeError } from './chunked.js';
 import {
@@ -49,18 +49,7 @@ export interface S3EmulatorOptions {
   hashThreads?: number;
 }
 
-export interface S3ObjectInfo {
-  key: string;
-  size: number;
-  etag: string;
-  /** CRC-64/XZ of the stored bytes, unsigned decimal. */
-  crc64: string;
-  storageClass: string;
-  meta: Record<string, string>;
-  headers: Record<string, string>;
-  lastModified: Date;
-  segments: number;
-}
+export type S3ObjectInfo = StoredObjectInfo;
 
 export interface S3UploadInfo {
   key: string;
@@ -343,27 +332,13 @@ export class S3Emulator {
   }
 
   objects(bucket: string): S3ObjectInfo[] {
-    const b = this.#bucketOrThrow(bucket);
-    return b.sortedKeys().map((k) => {
-      const r = b.objects.get(k)!.rec;
-      return {
-        key: r.key,
-        size: r.size,
-        etag: r.etag,
-        crc64: r.crc64,
-        storageClass: r.storageClass,
-        meta: { ...r.meta },
-        headers: { ...r.headers },
-        lastModified: new Date(r.lastModified),
-        segments: r.segments.length,
-      };
-    });
+    return this.#bucketOrThrow(bucket).objectInfos();
   }
 
   openUploads(bucket: string): S3UploadInfo[] {
     const b = this.#bucketOrThrow(bucket);
-    return [...b.uploads.values()]
-      .sort((u, v) => compareUtf8(u.rec.key, v.rec.key) || (u.rec.uploadId < v.rec.uploadId ? -1 : 1))
+    return b
+      .sortedUploads()
       .map((u) => ({
         key: u.rec.key,
         uploadId: u.rec.uploadId,
