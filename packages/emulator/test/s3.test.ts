@@ -672,6 +672,13 @@ describe('upload refusals', () => {
     }
     const c = client('minio');
     await refused(c.send(new PutObjectCommand({ Bucket: 'no-such-bucket', Key: 'x', Body: Buffer.from('x') })), 404, 'NoSuchBucket');
+    // Virtual-host style on a provider's endpoint host: still the bucket that does not exist, not the endpoint.
+    for (const mode of ['oss', 'aws'] as const) {
+      const v = client(mode);
+      await refused(v.send(new HeadBucketCommand({ Bucket: 'no-such-bucket' })), 404, 'NotFound');
+      await refused(v.send(new PutObjectCommand({ Bucket: 'no-such-bucket', Key: 'x', Body: Buffer.from('x') })), 404, 'NoSuchBucket');
+      v.destroy();
+    }
     c.middlewareStack.add(
       (next) => async (args) => {
         (args.request as { headers: Record<string, string> }).headers['x-amz-meta-late'] = 'added after signing';

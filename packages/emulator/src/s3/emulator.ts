@@ -29,7 +29,7 @@ import {
   type Checksum,
   type ChecksumAlgorithm,
 } from './checksums.js';
-import { COLD_CLASSES, S3_MODE_RULES, type S3Mode, type S3ModeRules } from './modes.js';
+import { COLD_CLASSES, DEMO_S3_ENDPOINT_HOSTS, S3_MODE_RULES, type S3Mode, type S3ModeRules } from './modes.js';
 import { checkS3Query, s3PageSize, S3_OPS, UNSUPPORTED_SUBRESOURCES, type S3Op } from './query.js';
 import { verifySigV4, type S3Credential } from './sigv4.js';
 
@@ -469,6 +469,13 @@ export class S3Emulator {
     const host = (header(req, 'host') ?? '').toLowerCase().replace(/:\d+$/, '');
     for (const name of this.#modes.keys()) {
       if (host.startsWith(name + '.') && host.length > name.length + 1) return { bucket: name, key: path.slice(1), style: 'virtual' };
+    }
+    // `<name>.<a provider's endpoint host>` names a bucket in virtual-host style even when no such bucket
+    // exists: the service answers 404 NoSuchBucket for it, as S3 does, not a ListBuckets on the endpoint.
+    for (const endpointHost of Object.values(DEMO_S3_ENDPOINT_HOSTS)) {
+      if (endpointHost === undefined || !host.endsWith(`.${endpointHost}`)) continue;
+      const name = host.slice(0, -endpointHost.length - 1);
+      if (name !== '' && !name.includes('.')) return { bucket: name, key: path.slice(1), style: 'virtual' };
     }
     const rest = path.slice(1);
     const slash = rest.indexOf('/');
