@@ -87,7 +87,8 @@ export async function copyJobs(run: Run): Promise<void> {
             timeoutMs: config.transfer.requestTimeoutMs,
             retryBudgetMs: config.transfer.itemRetryBudgetMs,
           },
-          { ...copyDeps, log: ilog, onDownloaded: (n) => run.emit({ kind: 'bytes', key, n }) },
+          // Byte events feed only the terminal's progress view: none on the hot path when there is none.
+          { ...copyDeps, log: ilog, onDownloaded: deps.report.progress ? (n) => run.emit({ kind: 'bytes', key, n }) : undefined },
         );
         record(job, res);
         const ms = deps.now() - t;
