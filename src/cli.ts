@@ -602,8 +602,25 @@ function parsePositiveInt(v: string, flag: string): number {
   return n;
 }
 
+/**
+ * A command whose work stopped with nothing left to wait for (a promise no I/O will ever settle: a
+ * bug) would let Node leave with exit code 0, as if all were well. Until the returned function is
+ * called, that ends instead with one line on stderr and exit 1: a copy that silently stopped halfway
+ * is a failure, never a success.
+ */
+export function watchForStall(write: (line: string) => void): () => void {
+  const onBeforeExit = (): void => {
+    process.off('beforeExit', onBeforeExit);
+    write('cdb2cos: error: internal error: the command stopped with its work unfinished and nothing left to wait for; whatever was in flight is not recorded as copied\n');
+    process.exitCode = EXIT.itemsFailed;
+  };
+  process.on('beforeExit', onBeforeExit);
+  return () => process.off('beforeExit', onBeforeExit);
+}
+
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
+  const finished = watchForStall((line) => toStderr().write(line));
   try {
     if (argv.length <= 2) {
       program.outputHelp();
@@ -619,6 +636,8 @@ export async function main(argv: string[]): Promise<void> {
     }
     toStderr().write(`cdb2cos: error: ${formatErrorLine(e)}\n`);
     process.exitCode = exitCodeFor(e);
+  } finally {
+    finished();
   }
 }
 

@@ -1,14 +1,14 @@
 // Finalize: write the manifests, then drop what no later run would pick up: resume states the manifests
 // now cover, staged copies of items gone, changed, already copied or out of retention, and multipart
 // uploads of ours older than stale_upload_age.
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Destination } from '../destinations/destination.js';
 import { Cdb2cosError, errInfo } from '../errors.js';
 import { keyPattern } from '../plan.js';
 import { ownerOf, savedUpload } from '../core/resume.js';
 import { unitPrefix } from './survey.js';
-import { allVerified, fingerprint, listStateFiles, readState, removeStaged, stagedPaths, type ItemState } from '../transfer/staging.js';
+import { allVerified, fingerprint, listStateFiles, readState, removeStaged, stagedBytes, stagedPaths, type ItemState } from '../transfer/staging.js';
 import type { Run } from './context.js';
 
 export async function flushManifests(run: Run): Promise<void> {
@@ -63,7 +63,8 @@ async function cleanLeftovers(run: Run): Promise<void> {
     } catch {
       continue;
     }
-    const datas = new Set(entries.filter((e) => e.isFile()).map((e) => join(dir, e.name.replace(/\.cdb2cos-state\.json(?:\.tmp)?$/, ''))));
+    // A staged item is a file, or a folder of its parts' files, beside its state file.
+    const datas = new Set(entries.filter((e) => e.isFile() || e.isDirectory()).map((e) => join(dir, e.name.replace(/\.cdb2cos-state\.json(?:\.tmp)?$/, ''))));
     for (const data of datas) {
       const live = unit.byPath.get(data);
       const statePath = `${data}.cdb2cos-state.json`;
@@ -92,12 +93,7 @@ async function cleanLeftovers(run: Run): Promise<void> {
           }
         }
       }
-      let bytes = 0;
-      try {
-        bytes = (await stat(data)).size;
-      } catch {
-        // no data file, only a state
-      }
+      const bytes = await stagedBytes(data);
       await removeStaged(keepState ? { data } : { data, state: statePath }).catch(() => undefined);
       if (!keepState) await rm(`${statePath}.tmp`, { force: true }).catch(() => undefined);
       deps.log.info({ instance: unit.instance, type: unit.type, file: basename(data), key: st?.key ?? live?.key, reason, bytes, uploadAborted: open.length > 0 && !keepState }, 'staged copy removed');

@@ -46,6 +46,8 @@ export interface DownloadSpanOptions {
   /** Exclusive. */
   end: number;
   file: FileHandle;
+  /** The item offset stored at the file's byte 0: 0 for a file holding the whole item, the part's start for a file of its own. */
+  fileBase?: number | undefined;
   dispatcher: Dispatcher;
   limiter?: RateLimiter | undefined;
   signal?: AbortSignal | undefined;
@@ -71,7 +73,7 @@ export interface DownloadSpanOptions {
   origin?: string | undefined;
 }
 
-/** Downloads [start, end) into file at the same offsets. Resumes after drops from the last byte written. */
+/** Downloads [start, end) into file at the same offsets (less `fileBase`). Resumes after drops from the last byte written. */
 export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> {
   if (o.rangeless === true && (o.start !== 0 || o.end !== o.size)) {
     throw new Cdb2cosError('ERR_REQUEST', `download: a source without ranges is read whole, not bytes ${o.start}-${o.end} of ${o.size}`);
@@ -88,7 +90,7 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
   const flush = async (): Promise<void> => {
     if (fill === 0) return;
     const bytes = batch.subarray(0, fill);
-    await writeAll(o.file, bytes, pos - fill);
+    await writeAll(o.file, bytes, pos - fill - (o.fileBase ?? 0));
     md5?.update(bytes);
     nvme?.update(bytes);
     crc.update(bytes);

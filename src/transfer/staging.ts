@@ -1,7 +1,7 @@
 // Where an item waits between download and upload, and the small state file beside it that lets the
 // next run resume: which parts are on disk (with their CRC64), the multipart upload's id, and which
 // parts COS already holds (with the ETags it returned).
-import { mkdir, readFile, rename, rm, writeFile, readdir, stat, statfs } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm, writeFile, readdir, stat, statfs } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { CatalogItem } from '../types.js';
@@ -17,6 +17,11 @@ export interface PartState {
   crc64: string;
   /** CRC-64/NVME of the part (base64), for a destination that checks it (AWS S3, MinIO). */
   crc64nvme?: string | undefined;
+  /**
+   * The part's file was removed once every destination held the part (see releasable parts in
+   * item-copy.ts): its hashes stand, its bytes are fetched again only if a destination needs them anew.
+   */
+  released?: true | undefined;
 }
 
 export interface ItemState {
@@ -96,6 +101,8 @@ function capSegment(encoded: string, raw: string): string {
 /**
  * Where an item is staged: <staging>/<instance>/<type>/<id>+<name> (just <name> when the id is the
  * name). Distinct items (instance, type, id, name) always get distinct paths, all inside stagingDir.
+ * `data` is one file holding the whole item (a single part, a source without ranges, or a copy staged by
+ * a release before parts had files of their own), or a folder holding one file per part (partPath).
  */
 export function stagedPaths(stagingDir: string, item: Pick<CatalogItem, 'instance' | 'type' | 'id' | 'name'>): { data: string; state: string } {
   // `+` is never produced by pathSegment: it separates id and name unambiguously.
@@ -156,8 +163,24 @@ export async function writeState(path: string, state: ItemState): Promise<void> 
   await rename(tmp, path);
 }
 
+/** A part's own file, in an item staged part by part: <data>/part-<n>. */
+export function partPath(data: string, partNumber: number): string {
+  return join(data, `part-${partNumber}`);
+}
+
+/** Bytes staged at `data`: the file's size, or the sum of its parts' files. */
+export async function stagedBytes(data: string): Promise<number> {
+  const s = await lstat(data).catch(() => undefined);
+  if (s === undefined) return 0;
+  if (!s.isDirectory()) return s.size;
+  let total = 0;
+  for (const name of await readdir(data).catch(() => [] as string[])) total += (await lstat(join(data, name)).catch(() => undefined))?.size ?? 0;
+  return total;
+}
+
+/** Removes the staged bytes (a file or a folder of parts) and, when given, the state file. */
 export async function removeStaged(paths: { data: string; state?: string }): Promise<void> {
-  await rm(paths.data, { force: true });
+  await rm(paths.data, { force: true, recursive: true });
   if (paths.state) await rm(paths.state, { force: true });
 }
 

@@ -42,8 +42,11 @@ export interface UploadContext extends Pick<Runtime, 'log' | 'now'> {
   uploads: Semaphore;
   signal: AbortSignal;
   retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
-  /** Checked before each send: the source of the bytes is still what was hashed (a local file: confined, unchanged). */
-  ready: () => Promise<void>;
+  /**
+   * Called before each send of part r: its bytes are there (a staged part whose file was released is
+   * fetched again) and still what was hashed (a local file: confined, unchanged).
+   */
+  ready: (r: PartRange) => Promise<void>;
   /** The part's bytes as a stream, its file already open; `release` after the call settled. */
   body: (r: PartRange) => Promise<{ body: Readable | Buffer; release: () => void }>;
   /** The staged part's CRC-64/ECMA (decimal), known once the part is staged. */
@@ -155,7 +158,7 @@ export class DestinationUpload {
     const part = what === 'put' ? 'put' : `part ${r.partNumber}`;
     let forceMd5 = false;
     for (let attempt = 1; ; attempt++) {
-      await this.c.ready();
+      await this.c.ready(r);
       const { send, md5 } = await this.checksFor(r, forceMd5);
       const size = r.end - r.start;
       try {

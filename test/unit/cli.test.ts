@@ -47,3 +47,19 @@ test('an error line is capped: the first 20 problems, each cut to 200 characters
   assert.equal(formatErrorLine(new ConfigError(['a: bad'], 'invalid config f')), 'invalid config f: a: bad');
   assert.ok(!formatErrorLine(new Error('x secret_key=Hush')).includes('Hush'));
 });
+
+test('a command whose work stalls with nothing left to wait for exits 1 with one line, never 0', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const cli = new URL('../../src/cli.js', import.meta.url).href;
+  const script = (settle: boolean): string =>
+    `const { watchForStall } = await import(${JSON.stringify(cli)});
+     const done = watchForStall((l) => process.stderr.write(l));
+     ${settle ? 'await Promise.resolve(); done();' : 'await new Promise(() => {});'}`;
+  const stalled = spawnSync(process.execPath, ['--input-type=module', '-e', script(false)], { encoding: 'utf8' });
+  assert.equal(stalled.status, 1, stalled.stderr);
+  assert.match(stalled.stderr, /^cdb2cos: error: internal error: the command stopped with its work unfinished/);
+  assert.equal(stalled.stderr.trim().split('\n').length, 1);
+  const settled = spawnSync(process.execPath, ['--input-type=module', '-e', script(true)], { encoding: 'utf8' });
+  assert.equal(settled.status, 0, settled.stderr);
+  assert.equal(settled.stderr, '');
+});
