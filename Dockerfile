@@ -58,5 +58,5 @@ VOLUME ["/var/lib/cdb2cos", "/var/log/cdb2cos"]
 # shell), which keep the heap small and the GC off other cores (see README, Installing). Distroless has
 # node at /nodejs/bin/node, not on PATH. Exec form: node itself is PID 1 and receives the signals.
 ENV MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072
-ENTRYPOINT ["/nodejs/bin/node", "--single-threaded-gc", "--max-semi-space-size=1", "/app/dist/src/cli.js"]
+ENTRYPOINT ["/nodejs/bin/node", "--single-threaded-gc", "--max-semi-space-size=1", "--expose-gc", "/app/dist/src/cli.js"]
 CMD ["run", "--config", "/etc/cdb2cos/cos.ini"]

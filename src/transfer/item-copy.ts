@@ -36,6 +36,7 @@ import type { ItemAccess } from '../sources/source.js';
 import type { CatalogItem, Runtime } from '../types.js';
 import { downloadSpan, probeSource, WRITE_BATCH, type SourceFacts } from './download.js';
 import { hashFileSpan, openConfined, parseFileValidator } from './file-span.js';
+import { collectAfter } from './heap.js';
 import { partReader } from './part-reader.js';
 import { choosePartSize, partRanges, type PartRange } from './part-size.js';
 import type { RateLimiter, Semaphore } from './rate-limit.js';
@@ -521,6 +522,7 @@ class ItemCopy {
       save: (now) => this.saveState(now),
       onBytesSent: (n) => {
         this.bytesUploaded += n;
+        collectAfter(n);
       },
       meta: (crc64) => originMetadata(this.item, crc64),
     };

@@ -39,9 +39,9 @@ for (const [signal, code] of [
     // The pid the wrapper was started as is node itself (exec), with the flags on its command line.
     const argv = readFileSync(`/proc/${r.child.pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
     assert.equal(argv[0], process.execPath);
-    assert.deepEqual(argv.slice(1, 3), ['--single-threaded-gc', '--max-semi-space-size=1']);
-    assert.match(argv[3]!, /dist\/src\/cli\.js$/);
-    assert.deepEqual(argv.slice(4), ['run', '--config', cfg]);
+    assert.deepEqual(argv.slice(1, 4), ['--single-threaded-gc', '--max-semi-space-size=1', '--expose-gc']);
+    assert.match(argv[4]!, /dist\/src\/cli\.js$/);
+    assert.deepEqual(argv.slice(5), ['run', '--config', cfg]);
     const env = readFileSync(`/proc/${r.child.pid}/environ`, 'utf8').split('\0');
     for (const v of ['MALLOC_ARENA_MAX=1', 'MALLOC_MMAP_THRESHOLD_=131072', 'MALLOC_TRIM_THRESHOLD_=131072']) assert.ok(env.includes(v), `${v} in its environment`);
     r.child.kill(signal);
