@@ -816,8 +816,9 @@ class ItemCopy {
       const buffer = Buffer.allocUnsafe(Math.min(WRITE_BATCH, this.partSize));
       while (!this.signal.aborted && nextDownload < toDownload.length) {
         const r = toDownload[nextDownload++]!;
-        if (this.st.downloaded[r.partNumber]?.released === true) await this.restagePart(r);
-        else await this.downloadPart(r, buffer);
+        // A released part an upload asked for first is being (or was) fetched again already.
+        if (this.st.downloaded[r.partNumber]?.released === true || this.restaging.has(r.partNumber)) await this.restagePart(r);
+        else if (!this.isStaged(r.partNumber)) await this.downloadPart(r, buffer);
         markStaged(r.partNumber);
       }
     };
