@@ -11,6 +11,7 @@ import type { Config } from '../types.js';
 import { errorFields, type Job, type Run, type RunDeps } from './context.js';
 import { flushManifests } from './finalize.js';
 import { itemFacts } from './survey.js';
+import { collectNow } from '../transfer/heap.js';
 
 /** Keep this much free beyond what staged items need, so the host's disk is never filled. */
 const DISK_MARGIN = 256 * 1024 * 1024;
@@ -22,6 +23,7 @@ export async function copyJobs(run: Run): Promise<void> {
   const { log } = deps;
   const queue = run.jobs;
   if (run.opts.dryRun || queue.length === 0 || deps.signal.aborted) return;
+  collectNow();
   const reserved = { bytes: 0 };
   const disk: DiskGuard = {
     async reserve(bytes) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { collectAfter, COLLECT_EVERY_BYTES } from '../../src/transfer/heap.js';
+import { collectAfter, collectNow, COLLECT_EVERY_BYTES } from '../../src/transfer/heap.js';
 
 test('a full collection runs once every COLLECT_EVERY_BYTES sent, and never without gc exposed', () => {
   let runs = 0;
@@ -15,4 +15,16 @@ test('a full collection runs once every COLLECT_EVERY_BYTES sent, and never with
   assert.equal(runs, 5);
   // No gc (node started without --expose-gc): counted, nothing run, no error.
   assert.equal(collectAfter(2 * COLLECT_EVERY_BYTES, null), false);
+});
+
+test('collectNow runs one full collection when gc is exposed and starts the byte count over', () => {
+  let runs = 0;
+  const gc = (): void => void runs++;
+  collectAfter(COLLECT_EVERY_BYTES - 1, null);
+  assert.equal(collectNow(gc), true);
+  assert.equal(runs, 1);
+  // The count started over: one byte short of the threshold again runs nothing.
+  assert.equal(collectAfter(COLLECT_EVERY_BYTES - 1, gc), false);
+  assert.equal(runs, 1);
+  assert.equal(collectNow(null), false);
 });
