@@ -243,10 +243,18 @@ class ItemCopy {
     if (!p) {
       p = (async () => {
         // A released part's file may be being removed right now: that ends before it is written anew.
-        const released = this.st.downloaded[r.partNumber]?.released === true;
+        const was = this.st.downloaded[r.partNumber];
+        const released = was?.released === true;
         this.log.info({ part: r.partNumber, why: released ? 'released' : 'suspect' }, 'part fetched again');
         if (released) await this.stateWrite;
         await this.downloadPart(r);
+        // The bytes of a part are what was hashed as they first arrived: other destinations (or parts of
+        // this one) hold that version. Other bytes now mean the file changed at the source, even one that
+        // sends no checksum: never mixed into one object.
+        const now = this.st.downloaded[r.partNumber];
+        if (was !== undefined && now !== undefined && now.crc64 !== was.crc64) {
+          throw new Cdb2cosError('ERR_SOURCE_CHANGED', `part ${r.partNumber} fetched again has CRC-64 ${now.crc64}, ${was.crc64} when first fetched: the file changed at the source; not copied`);
+        }
       })().finally(() => {
         this.restaging.delete(r.partNumber);
         if (this.isStaged(r.partNumber)) this.onStaged(r.partNumber);

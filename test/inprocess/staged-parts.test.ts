@@ -118,6 +118,23 @@ describe('staged part by part', () => {
     assert.equal(existsSync(stagedPaths(h.stagingDir, item).data), false);
   });
 
+  it('released parts fetched again from a source that changed since (no checksum to tell): the item fails as changed, nothing mixed lands', async (t) => {
+    const h = await copyHarness(t, { units: { u: [{ type: 'data', name: 'ch.xb', body: BODY }] }, sendCrc64: false });
+    const item = await h.item('u', 'ch.xb');
+    await stopBeforePart4Recorded(h, item);
+    const st = await h.state(item);
+    await h.dest.abort(h.key(item), st!.uploadId!);
+    // Same name and size, other bytes: nothing but the parts' own CRC-64 can tell.
+    await h.source.change('u', 'data', 'ch.xb', patterned(BODY.length, 32));
+    const err = await h.copy(item).then(
+      () => assert.fail('expected the copy to fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof Cdb2cosError && err.code === 'ERR_SOURCE_CHANGED' && /part \d fetched again has CRC-64/.test(err.message), String(err));
+    assert.equal(h.dest.object(h.key(item)), undefined, 'nothing stored');
+    assert.equal((await h.state(item))?.uploadId, undefined, 'no upload left recorded');
+  });
+
   it('a part recorded staged whose file is gone at resume (disk trouble, a hand) is fetched again, never sent from nothing', async (t) => {
     const h = await copyHarness(t, { units: { u: [{ type: 'data', name: 'm.xb', body: BODY }] } });
     const item = await h.item('u', 'm.xb');
