@@ -148,7 +148,9 @@ const MILESTONE_CAP_MS = 3000;
  * Returns the run's result when it finished on its own before the moment came.
  */
 async function killRound(t: AfterHook, s: Setup, rnd: ReturnType<typeof prng>, round: number): Promise<{ what: string; finished?: CliResult }> {
-  const mode = rnd.pick(MILESTONES);
+  // Complete comes only once every part is fetched: drawn then (and only then), half the time.
+  const fetchedAll = recordedBytes((await readStateFile(s))?.st) === SIZE;
+  const mode: Milestone = fetchedAll && rnd.next() < 0.5 ? 'complete' : rnd.pick(MILESTONES.filter((m) => m !== 'complete'));
   const servedAt0 = served(s);
   const cosOps = (op: string): number => s.emu.cos.requests.filter((q) => q.op === op && q.status === 200).length;
   const s3Ops = (op: string): number => s.emu.s3.requests.filter((q) => q.op === op && q.status === 200).length;
@@ -242,7 +244,7 @@ async function killRound(t: AfterHook, s: Setup, rnd: ReturnType<typeof prng>, r
       break;
     }
     case 'complete':
-      hit = await Promise.race([done.then(() => true), sleep(MILESTONE_CAP_MS * 4).then(() => false)]);
+      hit = await Promise.race([done.then(() => true), sleep(MILESTONE_CAP_MS * 2).then(() => false)]);
       break;
   }
   if (!hit) what += ' (not reached: killed at the cap)';
