@@ -71,7 +71,7 @@ async function setup(t: AfterHook, withS3: boolean): Promise<Setup> {
 
 const served = (s: Setup): number => s.emu.downloads.bytesServed()[s.item.key] ?? 0;
 const partLen = (n: number): number => Math.min(PART, SIZE - (n - 1) * PART);
-const stripQuotes = (e: string): string => e.replace(/^"|"$/g, '');
+const stripQuotes = (e: string): string => e.replace(/^"|"$/g, '').toLowerCase(); // OSS answers in capitals
 
 interface PartRec {
   crc64: string;
@@ -290,10 +290,11 @@ async function manifestCrc(s: Setup, dest: Dest, key: string): Promise<string | 
 /** The chaos loop and what must hold in the end; returns the rounds' story for messages. */
 async function chaos(t: AfterHook, s: Setup, seed: number): Promise<void> {
   const rnd = prng(seed);
-  // ~7 s for one undisturbed run: downloads at 4 × 3.5 MiB/s, each part upload at 4 MiB/s (4 in flight).
+  // ~7 s for one undisturbed run: downloads at 3.5 MiB/s per connection (4: 14 MiB/s), uploads at
+  // 16 MiB/s per destination (the emulator's upload throttle is for the whole server).
   s.emu.downloads.faults.throttle(3.5 * MiB);
-  s.emu.cos.faults.throttleUploads(4 * MiB);
-  s.emu.s3.faults.throttleUploads(4 * MiB);
+  s.emu.cos.faults.throttleUploads(16 * MiB);
+  s.emu.s3.faults.throttleUploads(16 * MiB);
   const kills = rnd.int(5, 8);
   const story: string[] = [];
   let finished: CliResult | undefined;
@@ -404,4 +405,52 @@ test('after a kill: a released part\'s file found again with wrong bytes is remo
   assert.deepEqual(missing.map((e) => e['part']), [cut], JSON.stringify(missing));
   assert.equal(missing[0]!['bytes'], PART - 12_345);
   assert.equal(log.filter((e) => e.msg === 'part fetched again').length, 0, 'no released part fetched again');
+});
+
+test('two destinations: SIGKILL as COS answers Complete while OSS has not completed: the next run records the COS copy, completes OSS, and leaves nothing staged', async (t) => {
+  const s = await setup(t, true);
+  // Every part is released (both destinations hold them all) before any Complete is sent. OSS
+  // refuses its Complete (503, retried) until the kill: COS completes first.
+  s.emu.s3.faults.failOp({ op: 'CompleteMultipartUpload', status: 503, code: 'SlowDown', times: 1000 });
+  const current: { run?: ReturnType<typeof startCliFor> } = {};
+  let killed = false;
+  const handle = s.emu.cos.handle.bind(s.emu.cos);
+  s.emu.cos.handle = (req, res) => {
+    if (!killed && req.method === 'POST' && /[?&]uploadId=/.test(req.url ?? '')) {
+      const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
+      res.end = ((...args: unknown[]) => {
+        if (res.statusCode === 200 && !killed) {
+          killed = true;
+          current.run?.child.kill('SIGKILL');
+        }
+        return end(...args);
+      }) as typeof res.end;
+    }
+    handle(req, res);
+  };
+  const run = (current.run = startCliFor(t, ['run', '--config', s.cfg]));
+  assert.equal((await run.done).signal, 'SIGKILL');
+  assert.ok(killed, 'killed as COS answered Complete');
+  s.emu.cos.handle = handle;
+  assert.equal(copiesIn(s.emu, 'cos').length, 1, 'COS holds the object');
+  assert.deepEqual(copiesIn(s.emu, 'oss'), [], 'OSS does not yet');
+  assert.equal(openUploadsIn(s.emu, 'oss').length, 1, 'the OSS upload is open');
+  await checkAfterKill(s, 'after the kill');
+  const before = (await readStateFile(s))!.st;
+  assert.equal(releasedCount(before), Object.keys(before.downloaded).length, 'every part released at the kill');
+  const requestsAt0 = s.emu.downloads.requests.length;
+
+  s.emu.clearFaults();
+  const r = await runCli(['run', '--config', s.cfg], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /Warning|^\s+at /m);
+  const expected = s.emu.expectedContent(INSTANCE, 'data', s.item.name);
+  for (const { dest } of s.dests) {
+    const key = copiesIn(s.emu, dest)[0]!;
+    await assertStored(s.emu, dest, key, expected);
+    assert.equal(await manifestCrc(s, dest, key), (await expected.crc64()).toString(), `${dest}: recorded`);
+    assert.deepEqual(openUploadsIn(s.emu, dest), [], `${dest}: nothing open`);
+  }
+  assertNoRefetch(s, before, requestsAt0, 'the run after the kill');
+  assert.deepEqual(await filesUnder(s.staging), [], 'nothing left in the staging dir');
 });
