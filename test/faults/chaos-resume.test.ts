@@ -439,6 +439,7 @@ test('two destinations: SIGKILL as COS answers Complete while OSS has not comple
   const before = (await readStateFile(s))!.st;
   assert.equal(releasedCount(before), Object.keys(before.downloaded).length, 'every part released at the kill');
   const requestsAt0 = s.emu.downloads.requests.length;
+  const cosAt0 = s.emu.cos.requests.length;
 
   s.emu.clearFaults();
   const r = await runCli(['run', '--config', s.cfg], { timeoutMs: 60_000 });
@@ -452,5 +453,7 @@ test('two destinations: SIGKILL as COS answers Complete while OSS has not comple
     assert.deepEqual(openUploadsIn(s.emu, dest), [], `${dest}: nothing open`);
   }
   assertNoRefetch(s, before, requestsAt0, 'the run after the kill');
+  const cosWrites = s.emu.cos.requests.slice(cosAt0).filter((q) => ['InitiateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload', 'PutObject'].includes(q.op) && !q.key.includes('.cdb2cos/'));
+  assert.deepEqual(cosWrites.map((q) => q.op), [], 'COS held the object: nothing sent to it again');
   assert.deepEqual(await filesUnder(s.staging), [], 'nothing left in the staging dir');
 });
