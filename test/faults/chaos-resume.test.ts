@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Emulator, EmulatorItem } from '@cdb2cos/emulator';
 import { crc64OfBuffer, crc64ToString } from '../../src/hash/crc64.js';
 import { assertStored, copiesIn, openUploadsIn, type Dest } from '../helpers/ends.js';
-import { filesUnder, readLog, runCli, startCliFor, startTestEmulator, type CliResult } from '../helpers/harness.js';
+import { filesUnder, readLog, runCli, startCliFor, startTestEmulator, waitFor, type CliResult } from '../helpers/harness.js';
 
 const MiB = 1024 * 1024;
 const INSTANCE = 'cdb-chaos01';
@@ -106,7 +106,7 @@ const recordedBytes = (st: StateRec | undefined): number => Object.keys(st?.down
 const releasedCount = (st: StateRec | undefined): number => Object.values(st?.downloaded ?? {}).filter((p) => p.released === true).length;
 
 /** What a SIGKILL at any moment must leave on disk and at the destinations (see the header). */
-async function checkAfterKill(s: Setup, ctx: string): Promise<void> {
+async function checkAfterKill(s: Setup, ctx: string, opts: { releasedConfirmed?: boolean } = {}): Promise<void> {
   const found = await readStateFile(s);
   if (found === undefined) return; // killed before the first state write: nothing promised yet
   const { data, st } = found;
@@ -114,7 +114,9 @@ async function checkAfterKill(s: Setup, ctx: string): Promise<void> {
   for (const [k, p] of Object.entries(st.downloaded)) {
     const n = Number(k);
     if (p.released === true) {
-      for (const { kind, up } of uploadsOf(st)) assert.ok(up.uploaded[k] !== undefined || up.verified !== undefined, `${ctx}: part ${n} released but ${kind} never confirmed it`);
+      // Released once every destination confirmed it; an upload started over since (a whole object
+      // that failed its check) lacks it until it is fetched again.
+      if (opts.releasedConfirmed !== false) for (const { kind, up } of uploadsOf(st)) assert.ok(up.uploaded[k] !== undefined || up.verified !== undefined, `${ctx}: part ${n} released but ${kind} never confirmed it`);
       continue;
     }
     const buf = await readFile(join(data, `part-${n}`)).catch(() => undefined);
@@ -382,6 +384,7 @@ test('after a kill: a released part\'s file found again with wrong bytes is remo
 
   s.emu.clearFaults();
   s.emu.resetLog();
+  const logAt0 = (await readLog(s.logs)).length;
   const r = await runCli(['run', '--config', s.cfg], { timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /Warning|^\s+at /m);
@@ -401,7 +404,7 @@ test('after a kill: a released part\'s file found again with wrong bytes is remo
   assert.ok(!ranges.includes(rangeOf(stale)), `released part ${stale} fetched again: ${ranges.join(' ')}`);
   assert.ok(ranges.includes(rangeOf(cut)), `truncated part ${cut} fetched again: ${ranges.join(' ')}`);
   for (const n of staged.filter((x) => x !== cut)) assert.ok(!ranges.includes(rangeOf(n)), `staged part ${n} fetched again`);
-  const log = await readLog(s.logs);
+  const log = (await readLog(s.logs)).slice(logAt0); // the log file holds the killed run's lines too
   const missing = log.filter((e) => e.msg === 'staged part missing; fetched again');
   assert.deepEqual(missing.map((e) => e['part']), [cut], JSON.stringify(missing));
   assert.equal(missing[0]!['bytes'], PART - 12_345);
@@ -457,4 +460,47 @@ test('two destinations: SIGKILL as COS answers Complete while OSS has not comple
   const cosWrites = s.emu.cos.requests.slice(cosAt0).filter((q) => ['InitiateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload', 'PutObject'].includes(q.op) && !q.key.includes('.cdb2cos/'));
   assert.deepEqual(cosWrites.map((q) => q.op), [], 'COS held the object: nothing sent to it again');
   assert.deepEqual(await filesUnder(s.staging), [], 'nothing left in the staging dir');
+});
+
+test(`a whole object failing its check after Complete makes every released part fetched again; SIGKILL while they are: the next run fetches the rest, each with its first CRC-64, and the object lands right (seed ${(SEED + 2) >>> 0})`, async (t) => {
+  const seed = (SEED + 2) >>> 0;
+  const rnd = prng(seed);
+  const s = await setup(t, false);
+  // Stored with one byte flipped, the reply describing what was sent: the part passes its check, is
+  // released, and only the whole object's CRC-64 after Complete shows it.
+  s.emu.cos.faults.corruptPart({ partNumber: 2, times: 1, offset: 777 });
+  const run = startCliFor(t, ['run', '--config', s.cfg]);
+  const refetched = async (): Promise<number> => (await readLog(s.logs).catch(() => [])).filter((e) => e.msg === 'part fetched again').length;
+  await waitFor('the whole object found wrong after Complete', async () => (await readLog(s.logs).catch(() => [])).some((e) => e.msg === 'crc64 mismatch after complete'), { timeoutMs: 30_000 });
+  // Now every part goes again under a new upload, fetched again from the source: slowly, to be killed.
+  s.emu.downloads.faults.throttle(4 * MiB);
+  const want = rnd.int(1, 16);
+  await waitFor(`${want} parts fetched again`, async () => (await refetched()) >= want, { timeoutMs: 30_000 });
+  await sleep(rnd.int(0, 600));
+  run.child.kill('SIGKILL');
+  assert.equal((await run.done).signal, 'SIGKILL', `seed ${seed}: killed before the copy ended`);
+  await checkAfterKill(s, `seed ${seed}, after ${want} parts fetched again`, { releasedConfirmed: false });
+  const before = (await readStateFile(s))!.st;
+  // The parts fetched again and staged since are recorded staged (not released) or released anew.
+  const stillReleased = Object.keys(before.downloaded).filter((k) => before.downloaded[k]!.released === true && before.uploaded[k] === undefined);
+  assert.ok(stillReleased.length > 0, `seed ${seed}: killed while released parts were still to fetch again`);
+
+  s.emu.clearFaults();
+  s.emu.resetLog();
+  const logAt0 = (await readLog(s.logs)).length;
+  const r = await runCli(['run', '--config', s.cfg], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, `seed ${seed}: ${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /Warning|^\s+at /m);
+  const key = copiesIn(s.emu, 'cos')[0]!;
+  const expected = s.emu.expectedContent(INSTANCE, 'data', s.item.name);
+  await assertStored(s.emu, 'cos', key, expected);
+  assert.equal(await manifestCrc(s, 'cos', key), (await expected.crc64()).toString());
+  assert.deepEqual(openUploadsIn(s.emu, 'cos'), [], 'no upload left open (the first, completed wrong, is the object now right)');
+  assert.deepEqual(await filesUnder(s.staging), [], 'nothing left staged');
+  // Fetched in this run: the released parts the new upload lacked, each once, and nothing it held.
+  const log = (await readLog(s.logs)).slice(logAt0); // the log file holds the killed run's lines too
+  const again = log.filter((e) => e.msg === 'part fetched again').map((e) => String(e['part'])).sort();
+  assert.deepEqual(again, [...new Set(again)], 'each part fetched again once');
+  for (const k of again) assert.equal(before.uploaded[k], undefined, `part ${k}, which the new upload held, fetched again`);
+  assert.equal(log.filter((e) => e.msg === 'crc64 mismatch after complete').length, 0);
 });
