@@ -161,7 +161,7 @@ function assertNoRefetch(s: Setup, before: StateRec | undefined, from: number, c
 type Milestone = 'time' | 'served' | 'stored' | 'partFile' | 'partRemoved' | 'released' | 'complete';
 const MILESTONES: readonly Milestone[] = ['time', 'served', 'stored', 'partFile', 'partRemoved', 'released', 'complete'];
 /** A milestone not reached by then kills anyway (the copy may be past it). */
-const MILESTONE_CAP_MS = 3000;
+const MILESTONE_CAP_MS = 2500;
 
 /**
  * One round: starts the CLI, kills it (SIGKILL) at a moment drawn from rnd, checks what it left.
