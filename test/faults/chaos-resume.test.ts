@@ -106,9 +106,10 @@ const recordedBytes = (st: StateRec | undefined): number => Object.keys(st?.down
 const releasedCount = (st: StateRec | undefined): number => Object.values(st?.downloaded ?? {}).filter((p) => p.released === true).length;
 
 /** What a SIGKILL at any moment must leave on disk and at the destinations (see the header). */
-async function checkAfterKill(s: Setup, ctx: string, opts: { releasedConfirmed?: boolean } = {}): Promise<void> {
+async function checkAfterKill(s: Setup, ctx: string, opts: { releasedConfirmed?: boolean } = {}): Promise<{ releasedFilesLeft: number }> {
   const found = await readStateFile(s);
-  if (found === undefined) return; // killed before the first state write: nothing promised yet
+  if (found === undefined) return { releasedFilesLeft: 0 }; // killed before the first state write: nothing promised yet
+  let releasedFilesLeft = 0;
   const { data, st } = found;
   const expected = s.emu.expectedContent(INSTANCE, 'data', s.item.name);
   for (const [k, p] of Object.entries(st.downloaded)) {
@@ -117,6 +118,8 @@ async function checkAfterKill(s: Setup, ctx: string, opts: { releasedConfirmed?:
       // Released once every destination confirmed it; an upload started over since (a whole object
       // that failed its check) lacks it until it is fetched again.
       if (opts.releasedConfirmed !== false) for (const { kind, up } of uploadsOf(st)) assert.ok(up.uploaded[k] !== undefined || up.verified !== undefined, `${ctx}: part ${n} released but ${kind} never confirmed it`);
+      // Killed between the state write and the file's removal: the next run removes it.
+      if (await stat(join(data, `part-${n}`)).then(() => true, () => false)) releasedFilesLeft++;
       continue;
     }
     const buf = await readFile(join(data, `part-${n}`)).catch(() => undefined);
@@ -138,6 +141,7 @@ async function checkAfterKill(s: Setup, ctx: string, opts: { releasedConfirmed?:
       assert.equal(part.crc64, st.downloaded[k]?.crc64, `${ctx}: ${kind} part ${k}'s CRC-64 against the recorded one`);
     }
   }
+  return { releasedFilesLeft };
 }
 
 /**
@@ -167,7 +171,7 @@ const MILESTONE_CAP_MS = 2500;
  * One round: starts the CLI, kills it (SIGKILL) at a moment drawn from rnd, checks what it left.
  * Returns the run's result when it finished on its own before the moment came.
  */
-async function killRound(t: AfterHook, s: Setup, rnd: ReturnType<typeof prng>, round: number): Promise<{ what: string; finished?: CliResult }> {
+async function killRound(t: AfterHook, s: Setup, rnd: ReturnType<typeof prng>, round: number, seed: number): Promise<{ what: string; finished?: CliResult }> {
   // Complete comes only once every part is fetched: drawn then (and only then), half the time.
   const fetchedAll = recordedBytes((await readStateFile(s))?.st) === SIZE;
   const mode: Milestone = fetchedAll && rnd.next() < 0.5 ? 'complete' : rnd.pick(MILESTONES.filter((m) => m !== 'complete'));
@@ -278,8 +282,8 @@ async function killRound(t: AfterHook, s: Setup, rnd: ReturnType<typeof prng>, r
     assert.equal(r.code, 0, `${what}: ${r.stderr}`);
     return { what: `${what}, finished on its own`, finished: r };
   }
-  await checkAfterKill(s, `${what} (seed ${SEED})`);
-  return { what };
+  const { releasedFilesLeft } = await checkAfterKill(s, `${what} (seed ${seed})`);
+  return { what: releasedFilesLeft > 0 ? `${what}, ${releasedFilesLeft} released part file(s) not yet removed` : what };
 }
 
 async function manifestCrc(s: Setup, dest: Dest, key: string): Promise<string | undefined> {
@@ -303,7 +307,7 @@ async function chaos(t: AfterHook, s: Setup, seed: number): Promise<void> {
   for (let i = 1; i <= kills && finished === undefined; i++) {
     const before = (await readStateFile(s))?.st;
     const requestsAt0 = s.emu.downloads.requests.length;
-    const round = await killRound(t, s, rnd, i);
+    const round = await killRound(t, s, rnd, i, seed);
     const what = `${round.what}; at its start ${Object.keys(before?.downloaded ?? {}).length} parts recorded fetched, ${releasedCount(before)} released`;
     story.push(what);
     finished = round.finished;
