@@ -901,6 +901,7 @@ class ItemCopy {
     try {
       if (failure === undefined) {
         if (this.uploads.length > 0) {
+          if (!this.partial) this.markUntargetedVerified();
           await this.saveState(true);
           if (!this.partial) await removeStaged({ data: this.paths.data });
         }
@@ -917,6 +918,22 @@ class ItemCopy {
     } finally {
       this.releaseDisk();
     }
+  }
+
+  /**
+   * A destination whose upload the state keeps but that this copy does not target was left out by the
+   * planner because it holds the object already: its manifest records it, or a HEAD matched the CRC-64
+   * this state expected. That is a run killed after that destination's Complete took effect and before
+   * the state said so, while another destination had not completed. Its upload is marked verified (with
+   * the CRC-64 it was checked against) once every target of this copy is: otherwise the state would
+   * never be all verified, and its file would outlive a run that copied everything (exit 0).
+   */
+  private markUntargetedVerified(): void {
+    const crc64 = this.st.expectedCrc64;
+    if (crc64 === undefined || !this.uploads.every((u) => u.state.verified !== undefined)) return;
+    const targeted = new Set<string>(this.req.targets.map((t) => t.dest.kind));
+    const saved: Array<[string, UploadState]> = [[ownerOf(this.st), this.st], ...Object.entries(this.st.others ?? {})];
+    for (const [kind, up] of saved) if (!targeted.has(kind) && up.verified === undefined) up.verified = { crc64, etag: '' };
   }
 
   /** Aborts every open upload a saved state names, on the destinations of this copy. */
