@@ -90,7 +90,11 @@ export async function downloadSpan(o: DownloadSpanOptions): Promise<SpanResult> 
   const flush = async (): Promise<void> => {
     if (fill === 0) return;
     const bytes = batch.subarray(0, fill);
-    await writeAll(o.file, bytes, pos - fill - (o.fileBase ?? 0));
+    try {
+      await writeAll(o.file, bytes, pos - fill - (o.fileBase ?? 0));
+    } catch (err) {
+      throw stagingWriteError(err);
+    }
     md5?.update(bytes);
     nvme?.update(bytes);
     crc.update(bytes);
@@ -275,6 +279,16 @@ function sizeMismatch(total: number, listed: number, origin: string): Cdb2cosErr
 
 function noUrl(): Cdb2cosError {
   return new Cdb2cosError('ERR_SOURCE_CHANGED', 'CDB gives no download URL for it (InternetUrl and IntranetUrl are empty, or it is no longer listed)');
+}
+
+/**
+ * A write to the staging file that failed is the disk's fault, not the network's: never retried as a
+ * dropped connection. ENOSPC is a full disk; anything else (EIO, EROFS, EDQUOT …) an I/O error.
+ */
+function stagingWriteError(err: unknown): Cdb2cosError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+  if (code === 'ENOSPC') return new Cdb2cosError('ERR_DISK_FULL', 'staging disk is full', { cause: err, origin: 'staging' });
+  return new Cdb2cosError('ERR_IO', `cannot write the staged bytes: ${code}`, { cause: err, origin: 'staging' });
 }
 
 async function writeAll(file: FileHandle, buf: Buffer, position: number): Promise<void> {

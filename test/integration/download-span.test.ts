@@ -117,3 +117,51 @@ test('the CRC-64/NVME and the MD5 of a span come from the same pass as its CRC-6
   assert.equal(res.md5, createHash('md5').update(body).digest('hex'));
   assert.equal(res.crc64, await crc64OfBuffer(body));
 });
+
+test('a staging write that fails is the disk’s error, met at once: ENOSPC (/dev/full) is ERR_DISK_FULL, EIO is ERR_IO, neither retried as a dropped connection', async (t) => {
+  const body = Buffer.alloc(2 * 1024 * 1024, 7);
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
+    const [s, e] = m ? [Number(m[1]), Number(m[2])] : [0, body.length - 1];
+    res.writeHead(206, { 'content-range': `bytes ${s}-${e}/${body.length}`, 'content-length': String(e - s + 1) });
+    res.end(body.subarray(s, e + 1));
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cdb-x/data/a.xb`;
+  const retry = async <T>(fn: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!isRetryable(e) || attempt >= 5) throw e;
+      }
+    }
+  };
+  const span = (file: import('node:fs/promises').FileHandle) =>
+    downloadSpan({ url: async () => url, refresh: async () => undefined, size: body.length, source: {}, start: 0, end: body.length, file, dispatcher, timeoutMs: 5000, retry }).catch((e: unknown) => e);
+
+  // Every write to /dev/full fails with ENOSPC, as on a full file system.
+  const full = await open('/dev/full', 'r+');
+  t.after(() => full.close());
+  const diskFull = await span(full);
+  assert.ok(diskFull instanceof Cdb2cosError, String(diskFull));
+  assert.equal(diskFull.code, 'ERR_DISK_FULL');
+  assert.equal(diskFull.origin, 'staging');
+  assert.equal(requests, 1, 'not retried');
+
+  // A disk that answers EIO (a failing device): an I/O error naming the code, not a network error.
+  const failing = { write: async () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })) } as unknown as import('node:fs/promises').FileHandle;
+  const io = await span(failing);
+  assert.ok(io instanceof Cdb2cosError, String(io));
+  assert.equal(io.code, 'ERR_IO');
+  assert.equal(io.origin, 'staging');
+  assert.match(io.message, /cannot write the staged bytes: EIO/);
+  assert.equal(isRetryable(io), false);
+  assert.equal(requests, 2, 'not retried');
+});
