@@ -419,6 +419,11 @@ export class CdbApi {
     const { instance, offset, limit } = this.#pageOf(params, region);
     const min = optionalTime(params, 'MinStartTime');
     const max = optionalTime(params, 'MaxStartTime');
+    // A window that ends before it starts lists nothing on any reading of the docs; the emulator refuses
+    // it rather than answering an empty page a client could take for "no binlogs" (strict on purpose).
+    if (min !== undefined && max !== undefined && min > max) {
+      throw new ApiError('InvalidParameterValue', `The value of parameter \`MinStartTime\` (${String(params['MinStartTime'])}) must not be later than \`MaxStartTime\` (${String(params['MaxStartTime'])}).`);
+    }
     const contains = params['ContainsMinStartTime'];
     if (contains !== undefined && typeof contains !== 'boolean') throw new ApiError('InvalidParameter', 'The type of parameter `ContainsMinStartTime` is incorrect: it must be a boolean.');
     // MinStartTime/MaxStartTime bound BinlogStartTime; ContainsMinStartTime also returns the binlog
@@ -577,6 +582,12 @@ function optionalTime(params: Params, name: string): number | undefined {
 
 function parseParams(req: IncomingMessage, body: Buffer): Params {
   if (req.method !== 'POST') throw new ApiError('UnsupportedProtocol', 'The emulator accepts only POST requests with a JSON body.');
+  // Signature v3: a POST signed with TC3-HMAC-SHA256 carries "application/json" (recommended) or
+  // "multipart/form-data" (only some APIs; not CDB's Describe* actions); form-urlencoded bodies go with
+  // the older HmacSHA1/HmacSHA256 methods only. Anything but JSON is refused here (strict on purpose:
+  // the code the gateway answers with is not documented).
+  const ct = header(req, 'content-type').split(';')[0]!.trim().toLowerCase();
+  if (ct !== 'application/json') throw new ApiError('InvalidParameter', `The Content-Type \`${header(req, 'content-type')}\` is not supported: a TC3-signed POST must send application/json.`);
   if (body.length === 0) return {};
   let parsed: unknown;
   try {

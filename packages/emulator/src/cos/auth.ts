@@ -142,6 +142,12 @@ export function verifyRequest(req: AuthRequest, findCredential: (secretId: strin
   if (signRange === undefined || keyRange === undefined) {
     return { ok: false, status: 403, code: 'AccessDenied', message: 'The q-sign-time or q-key-time you specified is malformed.' };
   }
+  // COS "Request Signature" (document 436/7778): q-sign-time and q-key-time are both the KeyTime
+  // "[StartTimestamp];[EndTimestamp]" and carry the same value; every SDK sends it twice. A pair that
+  // differs is refused (strict on purpose: the error code COS gives for it is not documented).
+  if (signTime !== keyTime) {
+    return { ok: false, status: 403, code: 'AccessDenied', message: 'q-key-time must be the same as q-sign-time.' };
+  }
   const now = Math.floor(req.nowMs / 1000);
   for (const [start, end] of [signRange, keyRange]) {
     if (now < start || now > end) {

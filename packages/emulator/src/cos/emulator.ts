@@ -505,7 +505,10 @@ export class CosEmulator {
 
   /** Storage class, metadata and stored headers from a PutObject or InitiateMultipartUpload request. */
   #attributes(req: IncomingMessage): { storageClass: string; meta: Record<string, string>; headers: Record<string, string> } {
-    const sc = (header(req, 'x-cos-storage-class') ?? '').trim().toUpperCase();
+    // PUT Object / Initiate Multipart Upload: x-cos-storage-class is an enum (STANDARD, STANDARD_IA, …,
+    // "Default value: STANDARD"). Only the values as listed are taken: `standard_ia` is
+    // refused, not normalised (strict on purpose: COS may be more forgiving about case).
+    const sc = header(req, 'x-cos-storage-class') ?? '';
     const storageClass = sc === '' ? 'STANDARD' : sc;
     if (!(STORAGE_CLASSES as readonly string[]).includes(storageClass)) {
       throw new CosError(400, 'InvalidArgument', `Invalid storage class: ${sc}`);
@@ -514,6 +517,11 @@ export class CosEmulator {
     let metaBytes = 0;
     for (const [name, value] of Object.entries(req.headers)) {
       if (!name.startsWith('x-cos-meta-') || value === undefined) continue;
+      // PUT Object / Initiate Multipart Upload: "The custom suffix supports hyphens (-), digits, and
+      // English letters (a to z). Uppercase English letters are converted to lowercase. Other characters,
+      // including underscores (_), are not supported." Refused with 400 InvalidArgument (strict on
+      // purpose about the code); an empty suffix names nothing and is refused too.
+      if (!/^[a-z0-9-]+$/.test(name.slice('x-cos-meta-'.length))) throw new CosError(400, 'InvalidArgument', `Invalid metadata header name: ${name}`);
       const v = Array.isArray(value) ? value.join(',') : value;
       meta[name] = v;
       metaBytes += Buffer.byteLength(name.slice('x-cos-meta-'.length), 'utf8') + Buffer.byteLength(v, 'utf8');
@@ -526,6 +534,14 @@ export class CosEmulator {
     }
     headers['content-type'] ??= 'application/octet-stream';
     const sse = header(req, SSE);
+    // The KMS key id and encryption context are documented "only when x-cos-server-side-encryption is
+    // cos/kms": sent with AES256 or with no SSE at all they are refused, not silently dropped (strict
+    // on purpose; the S3 endpoint refuses x-amz-server-side-encryption-aws-kms-key-id the same way).
+    if (sse !== 'cos/kms') {
+      for (const name of [SSE_KMS_KEY, SSE_CONTEXT]) {
+        if (header(req, name) !== undefined) throw new CosError(400, 'InvalidArgument', `${name} is only valid with ${SSE}: cos/kms.`);
+      }
+    }
     if (sse !== undefined && sse !== '') {
       if (sse !== 'AES256' && sse !== 'cos/kms') throw new CosError(400, 'InvalidArgument', `Invalid ${SSE}: ${sse}`);
       headers[SSE] = sse;
@@ -543,10 +559,13 @@ export class CosEmulator {
   }
 
   /** The declared body length, checked against a limit; undefined for a chunked body. */
-  #declaredLength(req: IncomingMessage, max: number): number | undefined {
+  #declaredLength(req: IncomingMessage, max: number, chunked: 'chunked-ok' | 'length-required' = 'chunked-ok'): number | undefined {
     const cl = header(req, 'content-length');
     if (cl === undefined) {
-      if (header(req, 'transfer-encoding') === undefined) throw new CosError(411, 'MissingContentLength');
+      // Common Request Headers: Content-Length is "mandatory for PUT and POST requests (excluding PUT
+      // Object requests specifying the Transfer-Encoding request header)"; Upload Part lists it as
+      // required. So only PUT Object may come chunked.
+      if (chunked === 'length-required' || header(req, 'transfer-encoding') === undefined) throw new CosError(411, 'MissingContentLength');
       return undefined;
     }
     const n = Number(cl);
@@ -846,7 +865,7 @@ export class CosEmulator {
     x.partNumber = partNumber;
     if (header(x.req, 'x-cos-copy-source') !== undefined) throw new CosError(501, 'NotImplemented', 'Upload Part - Copy is not implemented.');
     const u = this.#upload(b, key, q, x);
-    const declared = this.#declaredLength(x.req, COS_LIMITS.maxPartBytes);
+    const declared = this.#declaredLength(x.req, COS_LIMITS.maxPartBytes, 'length-required');
     const md5 = this.#contentMd5(x.req);
 
     const failure = this.faults.takePartFailure(partNumber, key);
@@ -1014,6 +1033,7 @@ export class CosEmulator {
   async #complete(x: Exchange, b: Bucket, key: string, q: Map<string, string>): Promise<void> {
     const u = this.#upload(b, key, q, x);
     const md5 = this.#contentMd5(x.req);
+    this.#declaredLength(x.req, COS_LIMITS.maxCompleteBodyBytes, 'length-required');
     const body = await this.#readSmallBody(x, COS_LIMITS.maxCompleteBodyBytes);
     if (md5 !== undefined && !md5.equals(createHash('md5').update(body).digest())) throw new CosError(400, 'BadDigest');
     const listed = parseCompleteMultipartUpload(body.toString('utf8'));
