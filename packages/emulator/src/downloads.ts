@@ -285,6 +285,15 @@ export class DownloadServer {
       else this.#inFlight.set(client, left);
     });
 
+    // The URL is opaque to clients (REFERENCE.md: "Treat them as opaque"): exactly the three signed
+    // parameters it was issued with, each once, in any order. One added (even a COS response-* one),
+    // repeated or dropped is refused, as the file server refuses an extra parameter on a signed URL
+    // (strict on purpose: COS may ignore an unsigned, non-subresource parameter).
+    const names = [...url.searchParams.keys()].sort();
+    if (names.join('&') !== 'n&sign&t' || /[?&]&|&$/.test(url.search)) {
+      this.#error(req, res, 403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.', record);
+      return;
+    }
     // Check the signature over the path as received, before decoding, as COS does.
     const sign = url.searchParams.get('sign') ?? '';
     const t = Number(url.searchParams.get('t'));

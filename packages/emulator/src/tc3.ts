@@ -85,6 +85,13 @@ export function verifyTc3(req: IncomingMessage, body: Buffer, opts: Tc3Options):
   }
 
   const rawUrl = req.url ?? '/';
+  // Signature v3: "CanonicalURI: fixed to /" for API 3.0, and CanonicalQueryString is "an empty string
+  // for POST requests". The gateway signs over those, whatever the request line says: a POST to another
+  // path or with a query string is refused here even when the client signed over what it sent (strict
+  // on purpose for a request signed over "/" but sent elsewhere).
+  if ((req.method ?? 'POST') === 'POST' && rawUrl !== '/') {
+    throw new Tc3Error('AuthFailure.SignatureFailure', 'API 3.0 POST requests go to "/" with no query string: CanonicalURI is "/" and CanonicalQueryString is empty.');
+  }
   const q = rawUrl.indexOf('?');
   const kSigning = hmac(hmac(hmac('TC3' + cred.secretKey, date), service), 'tc3_request');
   const given = Buffer.from(signature, 'hex');

@@ -165,13 +165,20 @@ describe('COS emulator: stricter than before', () => {
 // --- CDB API: a TC3 signer written from REFERENCE.md, so a test may send any body and Content-Type ----
 const sha256 = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
 
-async function cdbCall(emu: Emulator, action: string, body: string, contentType = 'application/json'): Promise<{ Error?: { Code: string; Message: string } } & Record<string, unknown>> {
+async function cdbCall(
+  emu: Emulator,
+  action: string,
+  body: string,
+  contentType = 'application/json',
+  /** Where the request goes, and so what the signature's CanonicalURI and CanonicalQueryString say. */
+  target: { path: string; query: string } = { path: '/', query: '' },
+): Promise<{ Error?: { Code: string; Message: string } } & Record<string, unknown>> {
   const url = new URL(emu.info.cdbEndpoint);
   const host = url.hostname;
   const service = host.split('.')[0]!;
   const ts = Math.floor(Date.now() / 1000);
   const date = new Date(ts * 1000).toISOString().slice(0, 10);
-  const canonical = ['POST', '/', '', `content-type:${contentType}\nhost:${host}\n`, 'content-type;host', sha256(body)].join('\n');
+  const canonical = ['POST', target.path, target.query, `content-type:${contentType}\nhost:${host}\n`, 'content-type;host', sha256(body)].join('\n');
   const scope = `${date}/${service}/tc3_request`;
   const toSign = `TC3-HMAC-SHA256\n${ts}\n${scope}\n${sha256(canonical)}`;
   const k = (key: string | Buffer, d: string): Buffer => createHmac('sha256', key).update(d).digest();
@@ -185,7 +192,7 @@ async function cdbCall(emu: Emulator, action: string, body: string, contentType 
     'X-TC-Region': emu.info.cdbRegion,
     Authorization: `TC3-HMAC-SHA256 Credential=${emu.info.secretId}/${scope}, SignedHeaders=content-type;host, Signature=${sig}`,
   };
-  const r = await raw(Number(url.port), 'POST', '/', headers, Buffer.from(body));
+  const r = await raw(Number(url.port), 'POST', target.path + (target.query === '' ? '' : '?' + target.query), headers, Buffer.from(body));
   assert.equal(r.status, 200, r.body);
   return (JSON.parse(r.body) as { Response: { Error?: { Code: string; Message: string } } & Record<string, unknown> }).Response;
 }
@@ -216,5 +223,44 @@ describe('CDB API emulator: stricter than before', () => {
       assert.equal(r.Error, undefined, `${ct}: ${JSON.stringify(r.Error)}`);
       assert.equal(typeof r['TotalCount'], 'number');
     }
+  });
+
+  it('refuses a TC3 POST to any URL but "/" (AuthFailure.SignatureFailure), even signed over that URL', async () => {
+    const body = JSON.stringify({ InstanceId: 'cdb-demo0001' });
+    for (const target of [
+      { path: '/v2', query: '' },
+      { path: '/', query: 'Action=DescribeBackups' },
+    ]) {
+      const r = await cdbCall(emu, 'DescribeBackups', body, 'application/json', target);
+      assert.equal(r.Error?.Code, 'AuthFailure.SignatureFailure', JSON.stringify(target));
+    }
+    assert.equal((await cdbCall(emu, 'DescribeBackups', body)).Error, undefined);
+  });
+
+  it('refuses a download URL with a query parameter added, repeated or left out (403 SignatureDoesNotMatch)', async () => {
+    const r = await cdbCall(emu, 'DescribeBackups', JSON.stringify({ InstanceId: 'cdb-demo0001', Limit: 100 }));
+    const items = r['Items'] as Array<{ InternetUrl: string; Status: string; CosStorageType: number }>;
+    const good = items.find((i) => i.Status === 'SUCCESS' && i.CosStorageType === 0 && i.InternetUrl !== '');
+    assert.ok(good, 'a downloadable backup in the sample catalog');
+    const url = new URL(good.InternetUrl);
+    // One byte of it: enough to see the status and, on an error, the XML body with its code.
+    const head = async (search: string): Promise<RawReply> => raw(Number(url.port), 'GET', url.pathname + search, { Host: url.host, Range: 'bytes=0-0' });
+    assert.equal((await head(url.search)).status, 206);
+    const sign = url.searchParams.get('sign')!;
+    const t = url.searchParams.get('t')!;
+    const n = url.searchParams.get('n')!;
+    for (const search of [
+      `${url.search}&response-content-type=text%2Fplain`,
+      `${url.search}&x=1`,
+      `${url.search}&sign=${sign}`,
+      `?t=${t}&sign=${sign}&n=${n}&n=${n}`,
+      `?sign=${sign}&t=${t}&n=${n}&`,
+    ]) {
+      const bad = await head(search);
+      assert.equal(bad.status, 403, search);
+      assert.equal(code(bad), 'SignatureDoesNotMatch', search);
+    }
+    // The order of the three is not part of the signature.
+    assert.equal((await head(`?n=${n}&t=${t}&sign=${sign}`)).status, 206);
   });
 });
