@@ -318,6 +318,12 @@ export class CdbApi {
       const version = header(req, 'x-tc-version');
       if (version === '') throw new ApiError('MissingParameter', 'The request is missing a required parameter `Version`.');
       if (version !== CDB_API_VERSION) throw new ApiError('NoSuchVersion', `The requested version \`${version}\` of API \`${action}\` does not exist.`);
+      // Common parameters: X-TC-Language takes "zh-CN" or "en-US" (the SDK refuses anything else before
+      // sending). Another value, or an empty one, is refused rather than ignored (strict on purpose).
+      const language = req.headers['x-tc-language'];
+      if (language !== undefined && language !== 'zh-CN' && language !== 'en-US') {
+        throw new ApiError('InvalidParameterValue', `The value of parameter \`Language\` must be zh-CN or en-US, got ${JSON.stringify(language)}.`);
+      }
       // Signed requests of a known action count towards the account's limit, refused ones included.
       if (ACTION_PARAMS[action] !== undefined) {
         const t = performance.now();

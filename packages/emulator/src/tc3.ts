@@ -72,6 +72,12 @@ export function verifyTc3(req: IncomingMessage, body: Buffer, opts: Tc3Options):
   const services = new Set([opts.service, hostname.split('.')[0], hostHeader.split('.')[0]]);
   if (!services.has(service)) throw new Tc3Error('AuthFailure.SignatureFailure', `The credential scope's service \`${service}\` is not \`${opts.service}\`.`);
   const signedHeaders = signedHeaderList.split(';');
+  // Signature v3, step 1: SignedHeaders are the header names "in lower case, concatenated in ASCII
+  // ascending order" with ";". A list in another order or with a name twice is refused even when the
+  // signature was computed over it (strict on purpose: the gateway's own order is the documented one).
+  if (signedHeaders.some((h, i) => h === '' || (i > 0 && !(signedHeaders[i - 1]! < h)))) {
+    throw new Tc3Error('AuthFailure.SignatureFailure', 'SignedHeaders must list lower-case header names once each, in ASCII ascending order.');
+  }
   if (!signedHeaders.includes('host') || !signedHeaders.includes('content-type')) {
     throw new Tc3Error('AuthFailure.InvalidAuthorization', 'SignedHeaders must include content-type and host.');
   }

@@ -91,6 +91,30 @@ describe('COS emulator: stricter than before', () => {
     assert.equal(good.status, 200, good.body);
   });
 
+  it('refuses an Authorization whose lists are not lower-case and sorted, with a field twice, or an upper-case signature', async (t) => {
+    const { server } = await cosSetup(t);
+    const now = Math.floor(Date.now() / 1000);
+    const kt = `${now - 10};${now + 600}`;
+    const headers = { Host: HOST, 'x-cos-meta-probe': 'a' };
+    const auth = cosAuth('GET', '', kt, kt, headers);
+    const send = (a: string): Promise<RawReply> => raw(server.port, 'GET', '/', { ...headers, Authorization: a });
+    assert.equal((await send(auth)).status, 200);
+    const cases: Array<[string, string, string]> = [
+      ['unsorted q-header-list', auth.replace('q-header-list=host;x-cos-meta-probe', 'q-header-list=x-cos-meta-probe;host'), 'SignatureDoesNotMatch'],
+      ['upper-case q-header-list', auth.replace('q-header-list=host;x-cos-meta-probe', 'q-header-list=Host;x-cos-meta-probe'), 'SignatureDoesNotMatch'],
+      ['repeated q-header-list entry', auth.replace('q-header-list=host;x-cos-meta-probe', 'q-header-list=host;host;x-cos-meta-probe'), 'SignatureDoesNotMatch'],
+      ['upper-case q-signature', auth.replace(/q-signature=([0-9a-f]+)/, (_m, h: string) => `q-signature=${h.toUpperCase()}`), 'SignatureDoesNotMatch'],
+      ['q-ak twice', auth.replace('&q-sign-time=', `&q-ak=${CRED.secretId}&q-sign-time=`), 'AccessDenied'],
+    ];
+    assert.ok(auth.includes('q-header-list=host;x-cos-meta-probe'), auth);
+    for (const [what, a, expected] of cases) {
+      assert.notEqual(a, auth, what);
+      const r = await send(a);
+      assert.equal(r.status, 403, what);
+      assert.equal(code(r), expected, what);
+    }
+  });
+
   it('refuses a storage class not spelled exactly as COS lists it (400 InvalidArgument)', async (t) => {
     const { cos, server } = await cosSetup(t);
     for (const sc of ['standard_ia', 'Standard', 'STANDARD-IA']) {
@@ -172,13 +196,18 @@ async function cdbCall(
   contentType = 'application/json',
   /** Where the request goes, and so what the signature's CanonicalURI and CanonicalQueryString say. */
   target: { path: string; query: string } = { path: '/', query: '' },
+  more: { reversedSignedHeaders?: boolean; headers?: Record<string, string> } = {},
 ): Promise<{ Error?: { Code: string; Message: string } } & Record<string, unknown>> {
   const url = new URL(emu.info.cdbEndpoint);
   const host = url.hostname;
   const service = host.split('.')[0]!;
   const ts = Math.floor(Date.now() / 1000);
   const date = new Date(ts * 1000).toISOString().slice(0, 10);
-  const canonical = ['POST', target.path, target.query, `content-type:${contentType}\nhost:${host}\n`, 'content-type;host', sha256(body)].join('\n');
+  // Reversed: the canonical headers and SignedHeaders both in the order host, content-type — consistent
+  // with each other, but not in the ascending order the docs prescribe.
+  const signedHeaders = more.reversedSignedHeaders === true ? 'host;content-type' : 'content-type;host';
+  const canonicalHeaders = more.reversedSignedHeaders === true ? `host:${host}\ncontent-type:${contentType}\n` : `content-type:${contentType}\nhost:${host}\n`;
+  const canonical = ['POST', target.path, target.query, canonicalHeaders, signedHeaders, sha256(body)].join('\n');
   const scope = `${date}/${service}/tc3_request`;
   const toSign = `TC3-HMAC-SHA256\n${ts}\n${scope}\n${sha256(canonical)}`;
   const k = (key: string | Buffer, d: string): Buffer => createHmac('sha256', key).update(d).digest();
@@ -190,7 +219,8 @@ async function cdbCall(
     'X-TC-Version': '2017-03-20',
     'X-TC-Timestamp': String(ts),
     'X-TC-Region': emu.info.cdbRegion,
-    Authorization: `TC3-HMAC-SHA256 Credential=${emu.info.secretId}/${scope}, SignedHeaders=content-type;host, Signature=${sig}`,
+    Authorization: `TC3-HMAC-SHA256 Credential=${emu.info.secretId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${sig}`,
+    ...more.headers,
   };
   const r = await raw(Number(url.port), 'POST', target.path + (target.query === '' ? '' : '?' + target.query), headers, Buffer.from(body));
   assert.equal(r.status, 200, r.body);
@@ -262,5 +292,23 @@ describe('CDB API emulator: stricter than before', () => {
     }
     // The order of the three is not part of the signature.
     assert.equal((await head(`?n=${n}&t=${t}&sign=${sign}`)).status, 206);
+  });
+
+  it('refuses SignedHeaders not in ascending order (AuthFailure.SignatureFailure), even when the signature agrees', async () => {
+    const body = JSON.stringify({ InstanceId: 'cdb-demo0001' });
+    const r = await cdbCall(emu, 'DescribeBackups', body, 'application/json', undefined, { reversedSignedHeaders: true });
+    assert.equal(r.Error?.Code, 'AuthFailure.SignatureFailure');
+  });
+
+  it('refuses an X-TC-Language other than zh-CN or en-US (InvalidParameterValue)', async () => {
+    const body = JSON.stringify({ InstanceId: 'cdb-demo0001' });
+    for (const lang of ['fr-FR', 'en', 'EN-US', '']) {
+      const r = await cdbCall(emu, 'DescribeBackups', body, 'application/json', undefined, { headers: { 'X-TC-Language': lang } });
+      assert.equal(r.Error?.Code, 'InvalidParameterValue', JSON.stringify(lang));
+    }
+    for (const lang of ['zh-CN', 'en-US']) {
+      const r = await cdbCall(emu, 'DescribeBackups', body, 'application/json', undefined, { headers: { 'X-TC-Language': lang } });
+      assert.equal(r.Error, undefined, `${lang}: ${JSON.stringify(r.Error)}`);
+    }
   });
 });

@@ -47,23 +47,45 @@ export type AuthResult = { ok: true; credential: CosCredential; presigned: boole
 const Q_FIELDS = ['q-sign-algorithm', 'q-ak', 'q-sign-time', 'q-key-time', 'q-header-list', 'q-url-param-list', 'q-signature'] as const;
 
 /** The q-* fields, from the Authorization header or else from the query string (a presigned URL). */
-function readSignatureFields(req: AuthRequest): { fields: Map<string, string>; presigned: boolean } | undefined {
+function readSignatureFields(req: AuthRequest): { fields: Map<string, string>; presigned: boolean; repeated: string | undefined } | undefined {
   const header = req.headers.authorization;
+  // A q-* field given twice is ambiguous (which one did the client sign with?): refused by the caller
+  // rather than resolved by taking one (strict on purpose).
+  let repeated: string | undefined;
   if (typeof header === 'string' && header !== '') {
     const fields = new Map<string, string>();
     for (const piece of header.split('&')) {
       const eq = piece.indexOf('=');
       if (eq < 0) continue;
-      fields.set(piece.slice(0, eq).trim().toLowerCase(), piece.slice(eq + 1).trim());
+      const name = piece.slice(0, eq).trim().toLowerCase();
+      if (fields.has(name)) repeated ??= name;
+      fields.set(name, piece.slice(eq + 1).trim());
     }
-    return { fields, presigned: false };
+    return { fields, presigned: false, repeated };
   }
   const fields = new Map<string, string>();
   for (const [name, value] of req.query) {
     const n = name.toLowerCase();
-    if (n.startsWith('q-') && !fields.has(n)) fields.set(n, value);
+    if (!n.startsWith('q-')) continue;
+    if (fields.has(n)) repeated ??= n;
+    else fields.set(n, value);
   }
-  return fields.has('q-signature') ? { fields, presigned: true } : undefined;
+  return fields.has('q-signature') ? { fields, presigned: true, repeated } : undefined;
+}
+
+/**
+ * COS "Request Signature", steps 3 and 5: HeaderList / UrlParamList are the names "converted to
+ * lowercase", "sorted in lexicographical order" and joined with ";". A list in any other form (upper
+ * case, out of order, a name twice) is not one COS builds its HttpString from: refused as a signature
+ * that does not match (strict on purpose: COS might rebuild the pairs in its own order).
+ */
+function canonicalList(s: string | undefined): boolean {
+  const names = splitList(s);
+  for (let i = 0; i < names.length; i++) {
+    if (names[i] !== names[i]!.toLowerCase()) return false;
+    if (i > 0 && !(names[i - 1]! < names[i]!)) return false;
+  }
+  return true;
 }
 
 function parseTimeRange(s: string): [number, number] | undefined {
@@ -111,8 +133,8 @@ export function computeSignature(secretKey: string, keyTime: string, signTime: s
 }
 
 function hexEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a.toLowerCase(), 'utf8');
-  const y = Buffer.from(b.toLowerCase(), 'utf8');
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
@@ -121,7 +143,10 @@ export function verifyRequest(req: AuthRequest, findCredential: (secretId: strin
   if (read === undefined) {
     return { ok: false, status: 403, code: 'AccessDenied', message: 'Access Denied.' };
   }
-  const { fields, presigned } = read;
+  const { fields, presigned, repeated } = read;
+  if (repeated !== undefined) {
+    return { ok: false, status: 403, code: 'AccessDenied', message: `Authorization gives ${repeated} more than once.` };
+  }
   for (const f of Q_FIELDS) {
     if (f === 'q-header-list' || f === 'q-url-param-list') continue;
     if (!fields.has(f) || fields.get(f) === '') {
@@ -154,6 +179,16 @@ export function verifyRequest(req: AuthRequest, findCredential: (secretId: strin
       return { ok: false, status: 403, code: 'AccessDenied', message: 'Request has expired' };
     }
   }
+  const mismatch: AuthFailure = {
+    ok: false,
+    status: 403,
+    code: 'SignatureDoesNotMatch',
+    message: 'The Signature you specified is invalid.',
+  };
+  // q-signature is the HMAC-SHA1 digest in lower-case hex, 40 characters, as the docs' examples and every
+  // SDK give it; upper case is refused rather than compared case-blind (strict on purpose).
+  if (!/^[0-9a-f]{40}$/.test(fields.get('q-signature')!)) return mismatch;
+  if (!canonicalList(fields.get('q-header-list')) || !canonicalList(fields.get('q-url-param-list'))) return mismatch;
   const headerNames = splitList(fields.get('q-header-list'));
   const paramNames = splitList(fields.get('q-url-param-list'));
   const params = new Map<string, string>();
@@ -163,12 +198,6 @@ export function verifyRequest(req: AuthRequest, findCredential: (secretId: strin
   }
   const headerStr = canonicalPairs(headerNames, (n) => headerValue(req.headers, n));
   const paramStr = canonicalPairs(paramNames, (n) => params.get(n));
-  const mismatch: AuthFailure = {
-    ok: false,
-    status: 403,
-    code: 'SignatureDoesNotMatch',
-    message: 'The Signature you specified is invalid.',
-  };
   if (headerStr === undefined || paramStr === undefined) return mismatch;
   const method = req.method.toLowerCase();
   const given = fields.get('q-signature')!;
