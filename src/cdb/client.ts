@@ -129,7 +129,9 @@ export function toCdbError(action: string, err: unknown, signal?: AbortSignal): 
   const message = String(e.message ?? err);
   const rid = e.requestId ? ` (RequestId ${e.requestId})` : '';
   if (code !== undefined) {
-    const text = `CDB ${action}: ${code}: ${message}${rid}`;
+    // A signature outside CDB's 5-minute window: the local clock is wrong, not the keys.
+    const hint = code === 'AuthFailure.SignatureExpire' ? ': the local clock differs from CDB\'s by more than 5 minutes: set the clock right (NTP)' : '';
+    const text = `CDB ${action}: ${code}: ${message}${rid}${hint}`;
     if (code.startsWith('AuthFailure') || code.startsWith('UnauthorizedOperation')) {
       return new Cdb2cosError(code.startsWith('AuthFailure') ? 'ERR_AUTH' : 'ERR_PERMISSION', text, { cause: err, serviceCode: code });
     }
