@@ -1,0 +1,63 @@
+// Fault audit: SIGTERM (systemd stopping the unit, a pod evicted) while the run writes its manifest,
+// after the object was verified. The run must exit 143 promptly; the manifest must be either the old
+// one or the new one (valid JSON; an entry only for a verified object); and the next run records the
+// copy without downloading or uploading it again.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { assertLanded, filesUnder, landedKey, lines, readLogText, runCli, startCliFor, startTestEmulator, uploadPartBytes, waitFor } from '../helpers/harness.js';
+
+const MiB = 1024 * 1024;
+const INSTANCE = 'cdb-audit006';
+const MANIFEST_KEY = `.cdb2cos/manifest-${INSTANCE}.json`;
+
+test('SIGTERM while the manifest write is in flight: exit 143 within 5 s, the manifest old or whole, and the next run only records the copy', async (t) => {
+  const size = 4 * MiB + 1;
+  const emu = await startTestEmulator(t, { instances: [{ id: INSTANCE, items: [{ type: 'binlog', size, minutesAgo: 60 }] }] });
+  const item = emu.catalog.list(INSTANCE, 'binlog')[0]!;
+  const logs = join(emu.info.dataDir, 'logs');
+  const staging = join(emu.info.dataDir, 'staging');
+  const cfg = await emu.writeConfig(join(emu.info.dataDir, 'c.ini'), { cdb: { types: 'binlog' }, transfer: { part_size: '1MiB' } });
+  // The first manifest PUT is refused; its retry goes out slowly (every COS request delayed 2 s).
+  emu.cos.faults.failOp({ op: 'PutObject', status: 503, code: 'SlowDown', times: 1, key: MANIFEST_KEY });
+  const run = startCliFor(t, ['run', '--config', cfg]);
+  await waitFor('the first manifest write refused', () => emu.cos.requests.some((q) => q.op === 'PutObject' && q.key === MANIFEST_KEY && q.status === 503), { timeoutMs: 15_000, intervalMs: 10 });
+  emu.cos.faults.latency(2000);
+  assert.ok((await readLogText(logs)).includes('"msg":"verified"'), 'the object was verified before the manifest write');
+  // Retry-After: 1 — the retry is in flight (held by the latency) between 1 and 3 s from now.
+  await new Promise((r) => setTimeout(r, 1600));
+  const manifestPuts = (): number => emu.cos.requests.filter((q) => q.op === 'PutObject' && q.key === MANIFEST_KEY && q.status === 200).length;
+  assert.equal(manifestPuts(), 0, 'SIGTERM comes before the manifest write succeeded');
+  const t0 = Date.now();
+  run.child.kill('SIGTERM');
+  const r = await run.done;
+  const stopMs = Date.now() - t0;
+  assert.equal(r.code, 143, r.stderr);
+  assert.ok(stopMs < 5000, `stopped ${stopMs} ms after SIGTERM`);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, `no stack trace: ${r.stderr}`);
+  assert.ok(lines(r.stderr).every((l) => l.length < 400), r.stderr);
+  emu.cos.faults.clear();
+
+  const key = landedKey(emu, item.name);
+  const crc = (await emu.expectedContent(INSTANCE, 'binlog', item.name).crc64()).toString();
+  const readManifest = async (): Promise<Record<string, { crc64: string }> | undefined> => {
+    if (!emu.cos.objects(emu.info.bucket).some((o) => o.key === MANIFEST_KEY)) return undefined;
+    let text = '';
+    for await (const chunk of emu.cos.readObject(emu.info.bucket, MANIFEST_KEY) as AsyncIterable<Buffer>) text += chunk.toString();
+    return (JSON.parse(text) as { objects: Record<string, { crc64: string }> }).objects;
+  };
+  const before = await readManifest();
+  if (before !== undefined) assert.equal(before[key]?.crc64, crc, 'a manifest written is whole and right');
+
+  const sent = uploadPartBytes(emu);
+  const served = emu.downloads.bytesServed()[item.key] ?? 0;
+  const again = await runCli(['run', '--config', cfg], { timeoutMs: 20_000 });
+  assert.equal(again.code, 0, again.stderr);
+  assert.doesNotMatch(again.stderr, /stale lock/, 'SIGTERM released the lock');
+  assert.equal(uploadPartBytes(emu), sent, 'nothing uploaded again');
+  assert.equal(emu.downloads.bytesServed()[item.key] ?? 0, served, 'nothing downloaded again');
+  await assertLanded(emu, INSTANCE, 'binlog', item.name, key);
+  assert.equal((await readManifest())?.[key]?.crc64, crc, 'the manifest records the copy');
+  assert.deepEqual(emu.cos.openUploads(emu.info.bucket), []);
+  assert.deepEqual(await filesUnder(staging), [], 'nothing left in staging');
+});
