@@ -131,3 +131,30 @@ for (const how of ['cut', 'truncated', 'html', 'refuse'] as const) {
     await assertLanded(emu, INSTANCE, 'binlog', binlog.name, landedKey(emu, binlog.name));
   });
 }
+
+test('the CDB API on a closed port (connection refused from the start): one line per failed listing, exit 1 within the retry budget, nothing copied or recorded; the next run copies', async (t) => {
+  const emu = await startTestEmulator(t, {
+    instances: [{ id: INSTANCE, items: [{ type: 'data', size: 3 * MiB + 5, minutesAgo: 90 }, { type: 'binlog', size: 700_000, minutesAgo: 30 }] }],
+  });
+  // A port that was just listening and is closed now: nothing answers there.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const transfer = { part_size: '1MiB', retry_budget: '3s' };
+  const cfg = await emu.writeConfig(join(emu.info.dataDir, 'c.ini'), { cdb: { types: 'data, binlog', endpoint: `http://127.0.0.1:${port}` }, transfer });
+  const r = await runCli(['run', '--config', cfg], { timeoutMs: 60_000 });
+  assert.doesNotMatch(r.stderr, /\n\s+at /, `no stack trace: ${r.stderr}`);
+  assert.equal(r.code, 1, r.stderr);
+  const errLines = lines(r.stderr);
+  assert.ok(errLines.length >= 1 && errLines.length <= 2, `a line per failed listing: ${r.stderr}`);
+  for (const l of errLines) assert.match(l, /ECONNREFUSED|connection refused/i);
+  assert.ok(r.ms < 30_000, `ended in ${r.ms} ms`);
+  assert.deepEqual(backupKeys(emu), []);
+  assert.ok(!emu.cos.objects(emu.info.bucket).some((o) => o.key.includes('.cdb2cos/')), 'no manifest written');
+
+  const cfg2 = await emu.writeConfig(join(emu.info.dataDir, 'c2.ini'), { cdb: { types: 'data, binlog' }, transfer });
+  const again = await runCli(['run', '--config', cfg2], { timeoutMs: 30_000 });
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(backupKeys(emu).length, 2);
+});
