@@ -92,3 +92,16 @@ test('COS\'s port closed while parts are uploading: exit 1 in one line, nothing 
   assert.ok(sentAfter < size, `the next run sent ${sentAfter} bytes of parts, less than the item's ${size}`);
   assert.deepEqual(emu.cos.openUploads(emu.info.bucket), [], 'no upload left open');
 });
+
+test('COS on a closed port from the start (connection refused at the bucket check): exit 1 in one line within the retry budget, nothing downloaded', async (t) => {
+  const emu = await startTestEmulator(t, { instances: [{ id: INSTANCE, items: [{ type: 'binlog', size: 300_000, minutesAgo: 60 }] }] });
+  const fwd = await tcpForwarder(t, emu.info.cosEndpoint);
+  await fwd.shut();
+  const cfg = await emu.writeConfig(join(emu.info.dataDir, 'c.ini'), { cdb: { types: 'binlog' }, cos: { endpoint: fwd.endpoint }, transfer: { retry_budget: '3s' } });
+  const r = await runCli(['run', '--config', cfg], { timeoutMs: 60_000 });
+  assert.doesNotMatch(r.stderr, /\n\s+at /, `no stack trace: ${r.stderr}`);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual(lines(r.stderr), [`cdb2cos: error: COS headBucket ${emu.info.bucket}: connect ECONNREFUSED ${new URL(fwd.endpoint).host}`]);
+  assert.ok(r.ms < 30_000, `ended in ${r.ms} ms`);
+  assert.equal(emu.downloads.requests.length, 0, 'nothing downloaded');
+});
