@@ -109,7 +109,8 @@ export function createCdbApi(opts: CdbClientOptions): CdbApi {
         };
         return (await callScope.run(scope, () => client.request(action, params, { signal: ctl.signal }))) as Record<string, unknown>;
       } catch (err) {
-        if (cut && !signal?.aborted) throw new Cdb2cosError('ERR_NETWORK', `CDB ${action}: the connection closed before the whole reply arrived`, { cause: err, retryable: true });
+        // (A timeout that closed the connection itself stays a timeout.)
+        if (cut && !signal?.aborted && !/timeout/i.test(String((err as { message?: unknown })?.message))) throw new Cdb2cosError('ERR_NETWORK', `CDB ${action}: the connection closed before the whole reply arrived`, { cause: err, retryable: true });
         throw toCdbError(action, err, signal);
       } finally {
         signal?.removeEventListener('abort', onAbort);
