@@ -64,3 +64,30 @@ test('SIGTERM while the manifest write is in flight: exit 143 within the 5 s cap
   assert.deepEqual(emu.cos.openUploads(emu.info.bucket), []);
   assert.deepEqual(await filesUnder(staging), [], 'nothing left in staging');
 });
+
+test('SIGTERM while a COS request hangs past the 5 s grace: the forced exit (143) still removes the lock, and the next run starts without a stale-lock warning', async (t) => {
+  const size = 4 * MiB + 1;
+  const emu = await startTestEmulator(t, { instances: [{ id: INSTANCE, items: [{ type: 'binlog', size, minutesAgo: 60 }] }] });
+  const item = emu.catalog.list(INSTANCE, 'binlog')[0]!;
+  const staging = join(emu.info.dataDir, 'staging');
+  const cfg = await emu.writeConfig(join(emu.info.dataDir, 'c.ini'), { cdb: { types: 'binlog' }, transfer: { part_size: '1MiB' } });
+  const run = startCliFor(t, ['run', '--config', cfg]);
+  await waitFor('a part uploaded', () => emu.cos.requests.some((q) => q.op === 'UploadPart' && q.status === 200), { timeoutMs: 15_000, intervalMs: 10 });
+  // Every COS request from now on is held 8 s: longer than the grace period after a signal.
+  emu.cos.faults.latency(8000);
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = Date.now();
+  run.child.kill('SIGTERM');
+  const r = await run.done;
+  const stopMs = Date.now() - t0;
+  assert.equal(r.code, 143, r.stderr);
+  assert.ok(stopMs >= 4500 && stopMs < 6500, `forced out at the end of the grace period: ${stopMs} ms`);
+  assert.deepEqual(lines(r.stderr), ['cdb2cos: SIGTERM: stopping; the next run resumes where this one stopped']);
+  assert.ok(!(await filesUnder(staging)).includes('cdb2cos.lock'), 'the lock is gone with the process');
+  emu.cos.faults.clear();
+
+  const again = await runCli(['run', '--config', cfg], { timeoutMs: 20_000 });
+  assert.equal(again.code, 0, again.stderr);
+  assert.doesNotMatch(again.stderr, /stale lock/);
+  await assertLanded(emu, INSTANCE, 'binlog', item.name, landedKey(emu, item.name));
+});
