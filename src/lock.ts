@@ -4,6 +4,7 @@
 // hostname at every start), or when its holder is on this host and its pid is gone. A stale lock is
 // taken over under a second O_EXCL file, so of two runs racing for the same stale lock exactly one wins.
 import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { mkdir, open, readFile, rm, stat, utimes } from 'node:fs/promises';
@@ -202,11 +203,23 @@ function held(path: string, me: Stored, opts: LockOptions, was: LockInfo | undef
     }
   }
 
+  // A process that leaves without release() (the forced exit at the end of a signal's grace period)
+  // removes its lock on the way out, so that the next run does not meet it as a stale lock.
+  const onExit = (): void => {
+    try {
+      if (parse(readFileSync(path, 'utf8'))?.token === me.token) rmSync(path, { force: true });
+    } catch {
+      // Gone or unreadable: nothing of ours to remove.
+    }
+  };
+  process.once('exit', onExit);
+
   return {
     path,
     tookOver: was,
     takeoverMessage: was ? `took over a stale lock of ${describeHolder(was)}` : undefined,
     release: async () => {
+      process.removeListener('exit', onExit);
       clearInterval(timer);
       await refreshing;
       // Only remove a lock that is still ours.

@@ -1,4 +1,5 @@
 // The source: a thin, signed CDB API client (the official SDK) that speaks in our error types.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
 import * as tccdb from 'tencentcloud-sdk-nodejs/tencentcloud/services/cdb/index.js';
@@ -31,7 +32,28 @@ export interface CdbClientOptions {
 export function cdbTransport(endpoint: URL, policy: ProxyPolicy): { proxy: string } | { agent: http.Agent } {
   const proxy = policy.proxyFor(endpoint);
   if (proxy !== undefined) return { proxy };
-  return { agent: endpoint.protocol === 'http:' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true }) };
+  const agent = endpoint.protocol === 'http:' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
+  watchCutReplies(agent);
+  return { agent };
+}
+
+/** The API call a request belongs to: told when its reply's connection closed before the whole body came. */
+const callScope = new AsyncLocalStorage<{ cut: () => void }>();
+
+/**
+ * The SDK's fetch (node-fetch 2) never settles a reply whose connection closes before Content-Length
+ * bytes arrived: it would wait for `request_timeout`. Each request made through this agent tells its
+ * call when that happens, and the call aborts the request at once (then retried as a dropped connection).
+ */
+function watchCutReplies(agent: http.Agent): void {
+  // addRequest is Agent's documented-in-source entry for every request it carries; not in @types/node.
+  const a = agent as unknown as { addRequest: (req: http.ClientRequest, o: unknown) => void };
+  const addRequest = a.addRequest.bind(agent);
+  a.addRequest = (req, o) => {
+    const scope = callScope.getStore();
+    if (scope !== undefined) req.once('response', (res: http.IncomingMessage) => res.once('close', () => !res.complete && scope.cut()));
+    addRequest(req, o);
+  };
 }
 
 /**
@@ -71,11 +93,27 @@ export function createCdbApi(opts: CdbClientOptions): CdbApi {
       // Renew (or fail) here, not inside the SDK: it would turn our ERR_AUTH into a retryable network error.
       const creds = opts.credentials;
       if ('get' in creds) await creds.get();
+      // Our own controller, so that a reply cut short can abort its request (see watchCutReplies).
+      const ctl = new AbortController();
+      let cut = false;
+      const onAbort = (): void => ctl.abort(signal?.reason);
+      if (signal?.aborted) ctl.abort(signal.reason);
+      else signal?.addEventListener('abort', onAbort, { once: true });
       try {
         // The generic request() is the one SDK entry point that takes an AbortSignal.
-        return (await client.request(action, params, { signal })) as Record<string, unknown>;
+        const scope = {
+          cut: (): void => {
+            cut = true;
+            ctl.abort();
+          },
+        };
+        return (await callScope.run(scope, () => client.request(action, params, { signal: ctl.signal }))) as Record<string, unknown>;
       } catch (err) {
+        // (A timeout that closed the connection itself stays a timeout.)
+        if (cut && !signal?.aborted && !/timeout/i.test(String((err as { message?: unknown })?.message))) throw new Cdb2cosError('ERR_NETWORK', `CDB ${action}: the connection closed before the whole reply arrived`, { cause: err, retryable: true });
         throw toCdbError(action, err, signal);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
       }
     },
   };
@@ -92,7 +130,9 @@ export function toCdbError(action: string, err: unknown, signal?: AbortSignal): 
   const message = String(e.message ?? err);
   const rid = e.requestId ? ` (RequestId ${e.requestId})` : '';
   if (code !== undefined) {
-    const text = `CDB ${action}: ${code}: ${message}${rid}`;
+    // A signature outside CDB's 5-minute window: the local clock is wrong, not the keys.
+    const hint = code === 'AuthFailure.SignatureExpire' ? ': the local clock differs from CDB\'s by more than 5 minutes: set the clock right (NTP)' : '';
+    const text = `CDB ${action}: ${code}: ${message}${rid}${hint}`;
     if (code.startsWith('AuthFailure') || code.startsWith('UnauthorizedOperation')) {
       return new Cdb2cosError(code.startsWith('AuthFailure') ? 'ERR_AUTH' : 'ERR_PERMISSION', text, { cause: err, serviceCode: code });
     }

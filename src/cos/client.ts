@@ -260,6 +260,14 @@ export function createCosApi(opts: CosClientOptions): CosApi {
   };
 }
 
+/** Local clock minus a reply's Date header, in whole seconds, when over a minute apart; else undefined. */
+export function clockSkewSeconds(date: string | undefined, nowMs = Date.now()): number | undefined {
+  const server = date === undefined ? NaN : Date.parse(date);
+  if (!Number.isFinite(server)) return undefined;
+  const skew = Math.round((nowMs - server) / 1000);
+  return Math.abs(skew) >= 60 ? skew : undefined;
+}
+
 const RETRYABLE_CODES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed']);
 
 /** Maps an SDK failure to a Cdb2cosError; never includes the Authorization header or a signed URL. */
@@ -280,6 +288,12 @@ export function toCosError(op: string, what: string, err: unknown): Cdb2cosError
   if (serviceCode === 'NoSuchKey' || serviceCode === 'NoSuchUpload') return new Cdb2cosError('ERR_NOT_FOUND', text, o);
   if (serviceCode === 'SignatureDoesNotMatch' || serviceCode === 'InvalidAccessKeyId' || serviceCode === 'InvalidSecretId' || serviceCode === 'ExpiredToken' || serviceCode === 'InvalidToken') {
     return new Cdb2cosError('ERR_AUTH', text, o);
+  }
+  // A refusal from a service whose clock (its Date header) is far from ours is about the clock, not
+  // the keys: a signature is valid only within its time window (a HEAD refusal has no body to say so).
+  const skewS = status === 403 ? clockSkewSeconds(e.headers?.['date']) : undefined;
+  if (skewS !== undefined) {
+    return new Cdb2cosError('ERR_AUTH', `COS ${op} ${what}: ${detail}: the local clock is ${Math.abs(skewS)} s ${skewS > 0 ? 'ahead of' : 'behind'} COS's (its Date header): set the clock right (NTP)`, o);
   }
   if (serviceCode === 'AccessDenied' || status === 403) {
     return new Cdb2cosError(serviceCode === 'AccessDenied' && /expired/i.test(body?.Message ?? '') ? 'ERR_AUTH' : 'ERR_PERMISSION', text, o);

@@ -148,11 +148,56 @@ export async function adoptLegacyState(stagingDir: string, item: CatalogItem, fp
 
 export async function readState(path: string): Promise<ItemState | undefined> {
   try {
-    const s = JSON.parse(await readFile(path, 'utf8')) as ItemState;
-    return s.version === 1 ? s : undefined;
+    const s: unknown = JSON.parse(await readFile(path, 'utf8'));
+    // A state damaged on disk (or by hand) into valid JSON of another shape is no state: the copy
+    // starts afresh instead of failing on it at every run.
+    return isItemState(s) ? s : undefined;
   } catch {
     return undefined;
   }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const optString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+function isVerified(v: unknown): boolean {
+  return v === undefined || (isRecord(v) && typeof v['crc64'] === 'string' && typeof v['etag'] === 'string');
+}
+
+function isUploadState(v: unknown): boolean {
+  return (
+    isRecord(v) &&
+    typeof v['key'] === 'string' &&
+    optString(v['uploadId']) &&
+    isRecord(v['uploaded']) &&
+    Object.values(v['uploaded']).every((e) => typeof e === 'string') &&
+    isVerified(v['verified'])
+  );
+}
+
+function isPartState(v: unknown): boolean {
+  return isRecord(v) && typeof v['crc64'] === 'string' && optString(v['md5']) && optString(v['crc64nvme']) && (v['released'] === undefined || v['released'] === true);
+}
+
+/** The shape of a resume state, checked field by field (its values are used as they are). */
+export function isItemState(v: unknown): v is ItemState {
+  return (
+    isRecord(v) &&
+    v['version'] === 1 &&
+    typeof v['fingerprint'] === 'string' &&
+    Number.isSafeInteger(v['size']) &&
+    Number.isSafeInteger(v['partSize']) &&
+    isRecord(v['downloaded']) &&
+    Object.values(v['downloaded']).every(isPartState) &&
+    isUploadState(v) &&
+    optString(v['sourceCrc64']) &&
+    optString(v['expectedCrc64']) &&
+    optString(v['dest']) &&
+    (v['others'] === undefined || (isRecord(v['others']) && Object.values(v['others']).every(isUploadState)))
+  );
 }
 
 /** Atomic: a crash leaves the old or the new state, never half of one. */
