@@ -18,9 +18,12 @@ const { acquireLock } = await import(process.env.LOCK_MODULE);
 const startAt = Number(process.env.START_AT);
 while (Date.now() < startAt) {}
 try {
-  // The winner keeps the lock (exits without releasing it): a racer that starts late still finds it held.
+  // The winner keeps the lock: it dies as a killed pod does (SIGKILL: no exit handler removes the
+  // lock), so a racer that starts late still finds it held. (Writes to a pipe are synchronous on Linux:
+  // the line is out before the signal.)
   await acquireLock(process.env.DIR, { staleAfterMs: 60000, host: process.env.HOST_NAME });
   process.stdout.write('won\\n');
+  process.kill(process.pid, 'SIGKILL');
 } catch (e) {
   process.stdout.write((e.code === 'ERR_LOCKED' ? 'locked: ' : 'error: ') + e.message + '\\n');
 }
