@@ -516,7 +516,7 @@ class ItemCopy {
           const reader = partReader(local.path, r.start, r.end, () => Promise.resolve(fh));
           return { body: reader.body, release: () => reader.release() };
         }
-        await this.ensureStaged(r);
+        // A released part was fetched again by ready(r), which runs before every send.
         const at = this.locate(r);
         const reader = partReader(at.path, at.start, at.end);
         return { body: reader.body, release: () => reader.release() };

@@ -5,6 +5,7 @@ import { createCosApi } from '../../src/cos/client.js';
 import { cosDestination } from '../../src/destinations/cos.js';
 import { createS3Destination } from '../../src/destinations/s3/index.js';
 import * as emu from '@cdb2cos/emulator';
+import { s3ConfigFor } from '../helpers/s3-config.js';
 import { multipartContract } from './destination-contract.js';
 
 for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY']) delete process.env[k];
@@ -23,24 +24,8 @@ for (const mode of emu.S3_MODES) {
   multipartContract(`S3 adapter, ${mode} (emulator)`, async (t) => {
     const e = await emu.startEmulator({ instances: [] });
     t.after(() => e.close());
-    const m = e.info.s3[mode];
     const dest = createS3Destination(
-      {
-        provider: mode,
-        endpoint: m.endpoint,
-        region: m.region,
-        bucket: m.bucket,
-        credentials: { accessKeyId: e.info.s3AccessKeyId, secretAccessKey: e.info.s3SecretAccessKey },
-        pathStyle: mode === 'minio',
-        connectTo: m.connectTo,
-        prefix: '',
-        key: '{prefix}{name}',
-        storageClass: undefined,
-        sse: undefined,
-        kmsKeyId: undefined,
-        tags: undefined,
-        verify: 'checksum',
-      },
+      s3ConfigFor(e, mode),
       { timeoutMs: 30_000, proxy: NO_PROXY },
     );
     return { dest };

@@ -4,10 +4,10 @@
 // to the main checkout's copy): switch back to the package name once both are the same.
 import { createCosApi } from '../../src/cos/client.js';
 import { cosDestination } from '../../src/destinations/cos.js';
-import { createS3Destination, type S3Config } from '../../src/destinations/s3/index.js';
+import { createS3Destination } from '../../src/destinations/s3/index.js';
 import { destinationContract } from '../helpers/destination-contract.js';
+import { s3ConfigFor } from '../helpers/s3-config.js';
 import * as emu from '@cdb2cos/emulator';
-import type * as Emu from '@cdb2cos/emulator';
 
 for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY']) delete process.env[k];
 
@@ -26,27 +26,6 @@ destinationContract(
   { paging: SLOW },
 );
 
-/** The [s3] config the emulator's mode asks for, as the config reader would give it. */
-export function s3ConfigFor(e: Emu.Emulator, mode: Emu.S3Mode, over: Partial<S3Config> = {}): S3Config {
-  const m = e.info.s3[mode];
-  return {
-    provider: mode,
-    endpoint: m.endpoint,
-    region: m.region,
-    bucket: m.bucket,
-    credentials: { accessKeyId: e.info.s3AccessKeyId, secretAccessKey: e.info.s3SecretAccessKey },
-    pathStyle: mode === 'minio',
-    connectTo: m.connectTo,
-    prefix: '',
-    key: '{prefix}{name}',
-    storageClass: undefined,
-    sse: undefined,
-    kmsKeyId: undefined,
-    tags: undefined,
-    verify: 'checksum',
-    ...over,
-  };
-}
 
 for (const mode of emu.S3_MODES) {
   destinationContract(

@@ -15,6 +15,7 @@ import { Cdb2cosError, ERROR_CLASSIFIER, errInfo } from '../../src/errors.js';
 import { crc64ToString, newCrc64 } from '../../src/hash/crc64.js';
 import { crc64NvmeOf, crc64NvmeToBase64 } from '../../src/hash/crc64nvme.js';
 import * as emu from '@cdb2cos/emulator';
+import { s3ConfigFor } from '../helpers/s3-config.js';
 import type * as Emu from '@cdb2cos/emulator';
 
 for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY']) delete process.env[k];
@@ -22,31 +23,11 @@ for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_
 const NO_PROXY = { proxyFor: () => undefined };
 const MiB = 1024 * 1024;
 
-function configFor(e: Emu.Emulator, mode: Emu.S3Mode, over: Partial<S3Config> = {}): S3Config {
-  const m = e.info.s3[mode];
-  return {
-    provider: mode,
-    endpoint: m.endpoint,
-    region: m.region,
-    bucket: m.bucket,
-    credentials: { accessKeyId: e.info.s3AccessKeyId, secretAccessKey: e.info.s3SecretAccessKey },
-    pathStyle: mode === 'minio',
-    connectTo: m.connectTo,
-    prefix: '',
-    key: '{prefix}{name}',
-    storageClass: undefined,
-    sse: undefined,
-    kmsKeyId: undefined,
-    tags: undefined,
-    verify: 'checksum',
-    ...over,
-  };
-}
 
 async function setup(t: TestContext, mode: Emu.S3Mode, over: Partial<S3Config> = {}): Promise<{ e: Emu.Emulator; dest: Destination; cfg: S3Config }> {
   const e = await emu.startEmulator({ instances: [] });
   t.after(() => e.close());
-  const cfg = configFor(e, mode, over);
+  const cfg = s3ConfigFor(e, mode, over);
   return { e, dest: createS3Destination(cfg, { timeoutMs: 20_000, proxy: NO_PROXY }), cfg };
 }
 
@@ -152,7 +133,7 @@ for (const mode of emu.S3_MODES) {
         const text = `${err.message} ${JSON.stringify(errInfo(err))}`;
         for (const s of secrets) assert.ok(!text.includes(s), `"${s}" in: ${text}`);
       };
-      const wrongKey = createS3Destination(configFor(e, mode, { credentials: { accessKeyId: e.info.s3AccessKeyId, secretAccessKey: 'not-the-secret-key', sessionToken: 'SESSION-TOKEN-VALUE' } }), { timeoutMs: 5000, proxy: NO_PROXY });
+      const wrongKey = createS3Destination(s3ConfigFor(e, mode, { credentials: { accessKeyId: e.info.s3AccessKeyId, secretAccessKey: 'not-the-secret-key', sessionToken: 'SESSION-TOKEN-VALUE' } }), { timeoutMs: 5000, proxy: NO_PROXY });
       const auth = await codeOf(wrongKey.headObject('x'));
       assert.ok(auth.code === 'ERR_AUTH' || auth.code === 'ERR_PERMISSION', auth.code);
       clean(auth);
@@ -160,7 +141,7 @@ for (const mode of emu.S3_MODES) {
       // Path style for this one: the emulator cannot tell an unknown bucket in a Host header from the
       // endpoint's own labels (it answers 501 NotImplemented, where S3 says 404 NoSuchBucket). OSS has no path style.
       if (mode !== 'oss') {
-        const noBucket = createS3Destination(configFor(e, mode, { bucket: 'no-such-bucket-here', pathStyle: true }), { timeoutMs: 5000, proxy: NO_PROXY });
+        const noBucket = createS3Destination(s3ConfigFor(e, mode, { bucket: 'no-such-bucket-here', pathStyle: true }), { timeoutMs: 5000, proxy: NO_PROXY });
         const missing = await codeOf(noBucket.probe());
         assert.equal(missing.code, 'ERR_CONFIG');
         assert.match(missing.message, /^s3\.bucket: bucket no-such-bucket-here does not exist/);
@@ -171,7 +152,7 @@ for (const mode of emu.S3_MODES) {
       await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
       const port = (closed.address() as { port: number }).port;
       await new Promise<void>((r) => closed.close(() => r()));
-      const down = createS3Destination(configFor(e, mode, { connectTo: `127.0.0.1:${port}` }), { timeoutMs: 5000, proxy: NO_PROXY });
+      const down = createS3Destination(s3ConfigFor(e, mode, { connectTo: `127.0.0.1:${port}` }), { timeoutMs: 5000, proxy: NO_PROXY });
       const net = await codeOf(down.putObject('x', Buffer.from('x'), 1, {}));
       assert.equal(net.code, 'ERR_NETWORK');
       assert.equal(ERROR_CLASSIFIER.isRetryable(net), true);
@@ -202,7 +183,7 @@ describe('s3 destination: faults and object settings', () => {
   it('gives up a request that stalls after timeoutMs (retryable ERR_TIMEOUT), and a lost reply is a retryable network error', async (t) => {
     const e = await emu.startEmulator({ instances: [] });
     t.after(() => e.close());
-    const dest = createS3Destination(configFor(e, 'minio'), { timeoutMs: 300, proxy: NO_PROXY });
+    const dest = createS3Destination(s3ConfigFor(e, 'minio'), { timeoutMs: 300, proxy: NO_PROXY });
     e.s3.faults.latency(1500);
     const started = Date.now();
     const slow = await codeOf(dest.headObject('x'));
